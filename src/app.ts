@@ -1,0 +1,211 @@
+// The wiring: the one place that knows both the core and the directive registry.
+// loadConfig() turns Caddyfile text into a Config with no side effects; src/runtime.ts starts and swaps them.
+import { createHash } from 'node:crypto';
+import { readFileSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import { Dispenser, parse, type ServerBlock, type Token } from './caddyfile/index.js';
+import { addressLabel, listenKey, parseAddress } from './core/address.js';
+import { compose, type Middleware } from './core/chain.js';
+import type { DirectiveInstance, SetupContext } from './core/directive.js';
+import type { Site, SiteConfig } from './core/site.js';
+import { directiveNames, directives, staticFiles } from './middleware/index.js';
+
+/** The Caddyfile text and where it came from. */
+export interface CaddyfileInput {
+  text: string;
+  /** Name used in messages (the -conf value, `Caddyfile`, `args`, `stdin`). */
+  name: string;
+  /** Absolute path when the input is a real file (hidden from the file server, watched for changes). */
+  path?: string;
+  /** Directory that relative imports resolve against when the input is not a file. */
+  baseDir?: string;
+}
+
+export interface LoadOptions {
+  /** -root: the starting root of every site. */
+  root: string;
+  /** -host and -port: defaults for addresses that lack them. */
+  host: string;
+  port: string;
+  cwd: string;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+export interface ListenerSpec {
+  readonly key: string;
+  readonly host: string;
+  readonly port: number;
+  readonly sites: Site[];
+}
+
+export interface Config {
+  readonly input: CaddyfileInput;
+  readonly sites: Site[];
+  readonly listeners: Map<string, ListenerSpec>;
+  /** Every directive instance, to start() before traffic and close() after the last request. */
+  readonly instances: DirectiveInstance[];
+  /** Absolute paths of the Caddyfile and everything it imports (what a reload watches). */
+  readonly files: string[];
+  readonly warnings: string[];
+  /** Absolute paths of the files imported (without the Caddyfile itself). */
+  readonly imports: readonly string[];
+  /** Hash of the text and of every imported file: equal fingerprints mean nothing changed. */
+  readonly fingerprint: string;
+}
+
+export const DEFAULT_INDEX_FILES = [
+  'index.html',
+  'index.htm',
+  'index.txt',
+  'default.html',
+  'default.htm',
+  'default.txt',
+];
+
+/** Parses the input, runs every directive's setup, composes each site's chain. Throws with file:line. */
+export function loadConfig(input: CaddyfileInput, options: LoadOptions): Config {
+  const baseDir = input.baseDir ?? (input.path ? path.dirname(input.path) : options.cwd);
+  const parsed = parse(input.text, input.name, { directives: directiveNames, env: options.env, baseDir });
+  let blocks = parsed.blocks;
+  if (blocks.length === 0) {
+    // An empty Caddyfile (or only comments/snippets) serves the default site, as Caddy does.
+    blocks = parse(defaultCaddyfile(options), input.name, { directives: directiveNames }).blocks;
+  }
+  const files = [...(input.path ? [input.path] : []), ...parsed.files];
+  const hiddenFiles = files.flatMap(realAndGiven);
+  const warnings = [...parsed.warnings];
+  const sites: Site[] = [];
+  const instances: DirectiveInstance[] = [];
+  const seen = new Map<string, string>();
+
+  for (const block of blocks) {
+    block.keys.forEach((key, i) => {
+      const keyToken = block.keyTokens[i];
+      const site = buildSite(block, key, keyToken, input, options, hiddenFiles, warnings, instances);
+      const a = site.config.address;
+      const id = `${a.scheme}://${a.host}:${a.port}${a.path}`;
+      const earlier = seen.get(id);
+      if (earlier !== undefined) {
+        throw errorAt(
+          keyToken,
+          `duplicate site address: ${addressLabel(a)} (already defined by '${earlier}')`,
+        );
+      }
+      seen.set(id, key);
+      sites.push(site);
+    });
+  }
+
+  const listeners = new Map<string, ListenerSpec>();
+  for (const site of sites) {
+    const key = listenKey(site.config.bindHost, site.config.address.port);
+    let spec = listeners.get(key);
+    if (!spec) {
+      spec = { key, host: site.config.bindHost ?? '', port: Number(site.config.address.port), sites: [] };
+      listeners.set(key, spec);
+    }
+    spec.sites.push(site);
+  }
+  return {
+    input,
+    sites,
+    listeners,
+    instances,
+    files,
+    warnings,
+    fingerprint: fingerprint(input.text, parsed.files),
+    imports: parsed.files,
+  };
+}
+
+function buildSite(
+  block: ServerBlock,
+  key: string,
+  keyToken: Token,
+  input: CaddyfileInput,
+  options: LoadOptions,
+  hiddenFiles: string[],
+  warnings: string[],
+  instances: DirectiveInstance[],
+): Site {
+  // Caddy v1 would take a stray top-level '}' for an address; it is always a brace that lost its partner.
+  if (key === '}') throw errorAt(keyToken, "Unexpected '}' because no matching opening brace");
+  let address;
+  try {
+    address = parseAddress(key, {
+      host: options.host,
+      port: options.port,
+      caseSensitivePath: /^(1|true)$/i.test(options.env.CASE_SENSITIVE_PATH ?? ''),
+    });
+  } catch (err) {
+    throw errorAt(keyToken, (err as Error).message);
+  }
+  if (address.scheme === 'https') {
+    throw errorAt(
+      keyToken,
+      `[${key}] HTTPS is not supported yet: use an http:// address or a port other than 443`,
+    );
+  }
+  const config: SiteConfig = {
+    address,
+    root: path.resolve(options.cwd, options.root),
+    indexFiles: [...DEFAULT_INDEX_FILES],
+    bindHost: undefined,
+    hiddenFiles,
+    sourceFile: input.name,
+  };
+  const ctx: SetupContext = {
+    site: config,
+    cwd: options.cwd,
+    env: options.env,
+    warn: (message) => warnings.push(`${addressLabel(address)}: ${message}`),
+  };
+  const setups: { build: NonNullable<(typeof directives)[number]['build']>; options: unknown }[] = [];
+  for (const directive of directives) {
+    const tokens = block.tokens.get(directive.name);
+    if (!tokens) continue;
+    const opts = directive.setup(new Dispenser(tokens), ctx);
+    if (directive.build) setups.push({ build: directive.build.bind(directive), options: opts });
+  }
+  const middlewares: Middleware[] = [];
+  for (const { build, options: opts } of setups) {
+    const instance = build(opts, config);
+    instances.push(instance);
+    if (instance.middleware) middlewares.push(instance.middleware);
+  }
+  return { config, handler: compose(middlewares, staticFiles(config)), label: addressLabel(address) };
+}
+
+/** `:2015` with `root .` — what Caddy serves when there is no Caddyfile. */
+export function defaultCaddyfile(options: Pick<LoadOptions, 'host' | 'port' | 'root'>): string {
+  return `${options.host}:${options.port}\nroot "${options.root.replace(/"/g, '\\"')}"\n`;
+}
+
+function errorAt(token: Token, message: string): Error {
+  const d = new Dispenser([token]);
+  d.next();
+  return d.err(message);
+}
+
+function realAndGiven(file: string): string[] {
+  try {
+    const real = realpathSync(file);
+    return real === file ? [file] : [file, real];
+  } catch {
+    return [file];
+  }
+}
+
+/** Hash of the Caddyfile text and the content of the files it imports: equal means nothing changed. */
+export function fingerprint(text: string, imported: readonly string[]): string {
+  const hash = createHash('sha256').update(text);
+  for (const file of imported) {
+    hash.update('\0').update(file).update('\0');
+    try {
+      hash.update(readFileSync(file));
+    } catch {
+      hash.update('<unreadable>');
+    }
+  }
+  return hash.digest('hex');
+}

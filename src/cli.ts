@@ -1,0 +1,174 @@
+#!/usr/bin/env node
+// nodecaddy's command line: Caddy v1's flags, then load, start, watch, and handle signals.
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { caddyfileToJson, jsonToCaddyfile } from './caddyfile/index.js';
+import { loadConfig, type Config } from './app.js';
+import { loadEnvFile } from './cli/envfile.js';
+import { FlagError, formatUsage, parseFlags } from './cli/flags.js';
+import { FLAGS, USAGE_HEAD } from './cli/options.js';
+import { inputLoader } from './cli/input.js';
+import { startupLines } from './cli/banner.js';
+import { parseDuration } from './core/duration.js';
+import { createProcessLogger, type Logger } from './core/logger.js';
+import { Runtime } from './runtime.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+function readStdin(): string {
+  return readFileSync(0, 'utf8');
+}
+
+/** Prints to stderr and exits 1, as Caddy's mustLogFatalf. */
+function fatal(message: string, code = 1): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+async function main(argv: string[]): Promise<void> {
+  let flags;
+  try {
+    flags = parseFlags(FLAGS, argv);
+  } catch (err) {
+    if (err instanceof FlagError && err.help) {
+      process.stdout.write(`${USAGE_HEAD}${formatUsage(FLAGS)}\n`);
+      process.exit(0);
+    }
+    process.stderr.write(`${(err as Error).message}\n${USAGE_HEAD}${formatUsage(FLAGS)}\n`);
+    process.exit(2);
+  }
+  const flag = (name: string) => flags.values.get(name)!;
+  const bool = (name: string) => flag(name) === 'true';
+  const log = createProcessLogger(flag('log'));
+
+  if (flag('envfile')) {
+    try {
+      loadEnvFile(flag('envfile'), process.env);
+    } catch (err) {
+      fatal((err as Error).message);
+    }
+  }
+  if (bool('env')) for (const [k, v] of Object.entries(process.env)) process.stdout.write(`${k}=${v}\n`);
+  if (bool('version')) {
+    process.stdout.write(`nodecaddy ${version()}\n`);
+    process.exit(0);
+  }
+  if (bool('json-to-caddyfile')) {
+    try {
+      process.stdout.write(`${jsonToCaddyfile(readStdin())}\n`);
+      process.exit(0);
+    } catch (err) {
+      fatal(`Converting from JSON failed: ${(err as Error).message}`, 2);
+    }
+  }
+  if (bool('caddyfile-to-json')) {
+    try {
+      process.stdout.write(`${caddyfileToJson(readStdin(), '', { baseDir: process.cwd() })}\n`);
+      process.exit(0);
+    } catch (err) {
+      fatal(`Converting to JSON failed: ${(err as Error).message}`, 2);
+    }
+  }
+
+  let graceMs: number;
+  try {
+    graceMs = parseDuration(flag('grace'));
+    if (graceMs < 0) throw new Error(`invalid duration "${flag('grace')}"`);
+  } catch (err) {
+    fatal(`invalid value "${flag('grace')}" for flag -grace: ${(err as Error).message}`, 2);
+  }
+
+  const cwd = process.cwd();
+  const loadOptions = { root: flag('root'), host: flag('host'), port: flag('port'), cwd, env: process.env };
+  let readInput;
+  let config: Config;
+  try {
+    readInput = inputLoader({ ...loadOptions, conf: flag('conf'), positional: flags.positional, readStdin });
+    config = loadConfig(readInput(), loadOptions);
+  } catch (err) {
+    fatal((err as Error).message);
+  }
+  if (bool('validate')) {
+    for (const w of config.warnings) process.stderr.write(`warning: ${w}\n`);
+    process.stdout.write('Caddyfile is valid\n');
+    process.exit(0);
+  }
+
+  const runtime = new Runtime({
+    ...loadOptions,
+    log,
+    graceMs,
+    readInput,
+    watch: bool('watch') && !!config.input.path,
+  });
+  try {
+    await runtime.start(config);
+  } catch (err) {
+    log.error({ error: (err as Error).message }, 'startup failed');
+    fatal((err as Error).message);
+  }
+  if (!bool('quiet')) process.stdout.write(startupLines(config, runtime.boundPorts()).join('\n') + '\n');
+  log.info({ sites: config.sites.map((s) => s.label) }, 'serving');
+
+  const pidfile = flag('pidfile');
+  if (pidfile) {
+    try {
+      writeFileSync(pidfile, `${process.pid}\n`, { mode: 0o644 });
+    } catch (err) {
+      log.error({ error: (err as Error).message }, 'writing pidfile failed');
+    }
+  }
+  installSignals(runtime, log, graceMs, pidfile);
+}
+
+function installSignals(runtime: Runtime, log: Logger, graceMs: number, pidfile: string): void {
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      if (signal === 'SIGINT') {
+        log.warn('SIGINT again: exiting now');
+        cleanupPidfile(pidfile);
+        process.exit(2);
+      }
+      return;
+    }
+    stopping = true;
+    log.info({ signal, graceMs }, 'shutting down gracefully');
+    runtime.stop(graceMs).then(
+      () => {
+        cleanupPidfile(pidfile);
+        log.info('shutdown complete');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        cleanupPidfile(pidfile);
+        process.exit(3);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGQUIT', () => {
+    cleanupPidfile(pidfile);
+    process.exit(0);
+  });
+  process.on('SIGHUP', () => log.info('SIGHUP ignored (use SIGUSR1 to reload)'));
+  process.on('SIGUSR1', () => {
+    log.info('SIGUSR1: reloading');
+    void runtime.reload({ force: true, trigger: 'SIGUSR1' });
+  });
+  // Nothing a request does may take the process down; log it and keep serving.
+  process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception'));
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
+}
+
+function cleanupPidfile(pidfile: string): void {
+  if (pidfile) rmSync(pidfile, { force: true });
+}
+
+await main(process.argv.slice(2));

@@ -1,0 +1,64 @@
+// The flags nodecaddy accepts (Caddy v1's, less ACME/TLS/telemetry, plus -watch).
+import type { FlagSpec } from './flags.js';
+
+export const FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'conf',
+    type: 'string',
+    default: '',
+    usage: 'Caddyfile to load (default "Caddyfile"); "stdin" reads a pipe',
+  },
+  {
+    name: 'root',
+    type: 'string',
+    default: '.',
+    usage: 'Root path of the default site, and the starting root of every site',
+  },
+  { name: 'host', type: 'string', default: '', usage: 'Default host for addresses without one' },
+  { name: 'port', type: 'string', default: '2015', usage: 'Default port for addresses without one' },
+  {
+    name: 'grace',
+    type: 'string',
+    default: '5s',
+    usage: 'Maximum duration of a graceful shutdown or config swap',
+  },
+  {
+    name: 'log',
+    type: 'string',
+    default: 'stderr',
+    usage: 'Process log: stderr, stdout, off, or a file path',
+  },
+  { name: 'pidfile', type: 'string', default: '', usage: 'Path to write the process id to' },
+  {
+    name: 'envfile',
+    type: 'string',
+    default: '',
+    usage: 'File of KEY=VALUE lines loaded into the environment first',
+  },
+  { name: 'env', type: 'bool', default: 'false', usage: 'Print the environment at startup' },
+  { name: 'quiet', type: 'bool', default: 'false', usage: 'Quiet mode (no startup output)' },
+  {
+    name: 'validate',
+    type: 'bool',
+    default: 'false',
+    usage: 'Parse the Caddyfile and run every directive setup, then exit',
+  },
+  {
+    name: 'watch',
+    type: 'bool',
+    default: 'true',
+    usage: 'Reload when the Caddyfile or a file it imports changes',
+  },
+  { name: 'version', type: 'bool', default: 'false', usage: 'Show version' },
+  { name: 'caddyfile-to-json', type: 'bool', default: 'false', usage: 'From Caddyfile stdin to JSON stdout' },
+  { name: 'json-to-caddyfile', type: 'bool', default: 'false', usage: 'From JSON stdin to Caddyfile stdout' },
+];
+
+export const USAGE_HEAD = `Usage: nodecaddy [flags] [directive lines...]
+
+Serves the sites of a Caddyfile (Caddy v1 syntax). With no Caddyfile and no
+arguments it serves the current directory on :2015. Positional arguments form a
+short Caddyfile, one directive per argument: nodecaddy "root ./public" browse
+
+Flags:
+`;

@@ -1,0 +1,106 @@
+// Everything a request carries through the chain. One object per request; no globals.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { Site } from './site.js';
+import { HttpError } from './errors.js';
+
+/** Splits `path?query` without URL parsing (fast, and keeps the raw escaped form). */
+export function splitUri(uri: string): { rawPath: string; rawQuery: string } {
+  const q = uri.indexOf('?');
+  let rawPath = q < 0 ? uri : uri.slice(0, q);
+  const rawQuery = q < 0 ? '' : uri.slice(q + 1);
+  const hash = rawPath.indexOf('#');
+  if (hash >= 0) rawPath = rawPath.slice(0, hash);
+  return { rawPath, rawQuery };
+}
+
+/**
+ * Percent-decodes a path. Malformed escapes and NUL bytes are a 400: such a path can name no file,
+ * and letting it through invites confusion between layers.
+ */
+export function decodePath(rawPath: string): string {
+  let decoded: string;
+  if (rawPath.indexOf('%') < 0) decoded = rawPath;
+  else {
+    try {
+      decoded = decodeURIComponent(rawPath);
+    } catch {
+      throw new HttpError(400, 'malformed percent-encoding in path');
+    }
+  }
+  if (decoded.indexOf('\0') >= 0) throw new HttpError(400, 'NUL byte in path');
+  return decoded;
+}
+
+export class RequestContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly site: Site;
+  /** `performance.now()` when the request arrived. */
+  readonly startTime: number;
+  /** The request target exactly as the client sent it (`/blog/a%20b?x=1`). */
+  readonly originalUri: string;
+  /** Decoded original path, including any site path prefix (what `{path}` shows). */
+  readonly originalPath: string;
+  /** Raw original query, without `?`. */
+  readonly originalQuery: string;
+
+  /** Current (possibly rewritten) raw path, escaped, without the site prefix. */
+  rawPath: string;
+  /** Current decoded path, without the site prefix. Always starts with `/`. */
+  path: string;
+  /** Current raw query, without `?`. */
+  query: string;
+  /** The authenticated user (basicauth), `{user}`. */
+  user = '';
+  /** Custom placeholder values set by middleware (`upstream`, rewrite captures `1`..`n`, …). They win over built-ins. */
+  readonly vars = new Map<string, string>();
+  /** Body bytes written to the client, for `{size}` (kept by whoever wraps the response; 0 if nobody does). */
+  bytesWritten = 0;
+
+  constructor(req: IncomingMessage, res: ServerResponse, site: Site, startTime: number) {
+    this.req = req;
+    this.res = res;
+    this.site = site;
+    this.startTime = startTime;
+    this.originalUri = req.url ?? '/';
+    const { rawPath, rawQuery } = splitUri(this.originalUri);
+    this.originalQuery = rawQuery;
+    this.originalPath = decodePath(rawPath);
+    const prefix = site.config.address.path;
+    const stripped = prefix && prefix !== '/' ? stripPrefix(rawPath, prefix) : rawPath;
+    this.rawPath = stripped;
+    this.path = decodePath(stripped);
+    this.query = rawQuery;
+  }
+
+  /** The current URI (`/path?query`), escaped, as a rewrite left it. */
+  get uri(): string {
+    return this.query ? `${this.rawPath}?${this.query}` : this.rawPath;
+  }
+
+  /** Replaces the current URI (rewrite). Throws HttpError(400) for an undecodable path. */
+  setUri(uri: string): void {
+    const { rawPath, rawQuery } = splitUri(uri);
+    const p = rawPath.startsWith('/') ? rawPath : `/${rawPath}`;
+    this.path = decodePath(p);
+    this.rawPath = p;
+    this.query = rawQuery;
+  }
+
+  get isTls(): boolean {
+    return (this.req.socket as Partial<TLSSocket>).encrypted === true;
+  }
+}
+
+/** Removes a site's path prefix from a raw request path; the result always starts with `/`. */
+function stripPrefix(rawPath: string, prefix: string): string {
+  if (
+    rawPath.length >= prefix.length &&
+    rawPath.slice(0, prefix.length).toLowerCase() === prefix.toLowerCase()
+  ) {
+    const rest = rawPath.slice(prefix.length);
+    return rest.startsWith('/') ? rest : `/${rest}`;
+  }
+  return rawPath;
+}

@@ -1,0 +1,53 @@
+// HttpError means "nothing written yet": whoever catches it (errors directive or the default) renders the page.
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+
+export class HttpError extends Error {
+  readonly status: number;
+  /** Extra response headers that belong to the error (e.g. Allow on 405, WWW-Authenticate on 401). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The underlying reason, for logs; never shown to clients unless the site asks (errors visible). */
+  override readonly cause: unknown;
+
+  constructor(
+    status: number,
+    message?: string,
+    opts: { headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
+    super(message ?? `${status} ${STATUS_CODES[status] ?? 'Error'}`);
+    this.name = 'HttpError';
+    this.status = status;
+    this.headers = opts.headers ?? {};
+    this.cause = opts.cause;
+  }
+}
+
+const ENTITY_HEADERS = [
+  'content-length',
+  'content-encoding',
+  'content-range',
+  'content-type',
+  'etag',
+  'last-modified',
+];
+
+/** Caddy's DefaultErrorFunc: "<code> <StatusText>\n" as plain text, nosniff. */
+export function writeDefaultError(
+  res: ServerResponse,
+  status: number,
+  headers: Readonly<Record<string, string>> = {},
+): void {
+  if (res.headersSent) {
+    // Too late for a page: cut the connection so the client cannot mistake a truncated body for a whole one.
+    res.destroy();
+    return;
+  }
+  const body = `${status} ${STATUS_CODES[status] ?? 'Error'}\n`;
+  // Headers set by outer middleware (e.g. `header`) stay, as in Caddy; entity headers of the failed body go.
+  for (const name of ENTITY_HEADERS) res.removeHeader(name);
+  res.statusCode = status;
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(res.req?.method === 'HEAD' ? undefined : body);
+}

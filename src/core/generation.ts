@@ -1,0 +1,90 @@
+// One loaded config while it runs: its directive resources, its routing tables, and the count of requests
+// it is still serving. A reload retires the old generation once its last request has finished (or -grace).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { DirectiveInstance } from './directive.js';
+import { dispatch } from './dispatch.js';
+import type { RoutingTable } from './listener.js';
+import type { Logger } from './logger.js';
+import type { Site } from './site.js';
+import { VhostRouter } from './vhost.js';
+
+export class Generation {
+  readonly id: number;
+  private readonly tables = new Map<string, RoutingTable>();
+  private readonly instances: readonly DirectiveInstance[];
+  private readonly log: Logger;
+  private inflight = 0;
+  private idle: (() => void) | undefined;
+  private closed = false;
+
+  constructor(
+    id: number,
+    sitesByListener: ReadonlyMap<string, readonly Site[]>,
+    instances: readonly DirectiveInstance[],
+    log: Logger,
+  ) {
+    this.id = id;
+    this.instances = instances;
+    this.log = log;
+    for (const [key, sites] of sitesByListener) {
+      const router = new VhostRouter(sites);
+      this.tables.set(key, { router, serve: (site, req, res) => this.serve(site, req, res) });
+    }
+  }
+
+  table(key: string): RoutingTable {
+    const table = this.tables.get(key);
+    if (!table) throw new Error(`no routing table for listener ${key}`);
+    return table;
+  }
+
+  get inFlight(): number {
+    return this.inflight;
+  }
+
+  private serve(site: Site, req: IncomingMessage, res: ServerResponse): void {
+    this.inflight++;
+    res.once('close', () => {
+      this.inflight--;
+      if (this.inflight === 0) this.idle?.();
+    });
+    void dispatch(site, req, res, this.log);
+  }
+
+  /** Starts every directive resource; if one fails, closes those already started and rethrows. */
+  async start(): Promise<void> {
+    const started: DirectiveInstance[] = [];
+    try {
+      for (const instance of this.instances) {
+        await instance.start?.();
+        started.push(instance);
+      }
+    } catch (err) {
+      await closeAll(started, this.log);
+      throw err;
+    }
+  }
+
+  /** Waits for in-flight requests (at most graceMs), then releases every resource. Idempotent. */
+  async retire(graceMs: number): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.inflight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        timer.unref();
+        this.idle = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    await closeAll(this.instances, this.log);
+  }
+}
+
+async function closeAll(instances: readonly DirectiveInstance[], log: Logger): Promise<void> {
+  const results = await Promise.allSettled(instances.map(async (i) => i.close?.()));
+  for (const r of results)
+    if (r.status === 'rejected') log.error({ err: r.reason as unknown }, 'closing a directive failed');
+}

@@ -1,0 +1,139 @@
+// One bound socket (host:port) serving every site that shares it. The routing table is swapped in one
+// assignment on reload, so a request is routed either wholly by the old config or wholly by the new one.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Logger } from './logger.js';
+import type { Site } from './site.js';
+import { VhostRouter } from './vhost.js';
+import { splitUri } from './context.js';
+
+/** What a config generation hands a listener: how to route, and how to run a routed request. */
+export interface RoutingTable {
+  readonly router: VhostRouter;
+  /** Runs the request on the site (the generation counts it as in flight until the response closes). */
+  serve(site: Site, req: IncomingMessage, res: ServerResponse): void;
+}
+
+export interface ListenerOptions {
+  /** Interface to bind; '' = all interfaces. */
+  host: string;
+  port: number;
+  log: Logger;
+}
+
+export class Listener {
+  readonly key: string;
+  readonly options: ListenerOptions;
+  private readonly server: http.Server;
+  private table: RoutingTable;
+  private inflight = 0;
+  private draining = false;
+  private drained: (() => void) | undefined;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(key: string, options: ListenerOptions, table: RoutingTable) {
+    this.key = key;
+    this.options = options;
+    this.table = table;
+    this.server = http.createServer({ keepAlive: true }, (req, res) => this.onRequest(req, res));
+    this.server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      // Node answers malformed requests itself when the socket is writable; make sure nothing lingers.
+      if (err.code === 'ECONNRESET' || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const status =
+        err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      socket.end(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+      );
+    });
+  }
+
+  /** Binds the socket. Rejects with a readable message when the address cannot be bound. */
+  listen(): Promise<void> {
+    const { host, port } = this.options;
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+        const why =
+          err.code === 'EADDRINUSE'
+            ? 'address already in use'
+            : err.code === 'EACCES'
+              ? 'permission denied'
+              : err.code === 'EADDRNOTAVAIL'
+                ? 'cannot assign requested address'
+                : err.message;
+        reject(new Error(`listen tcp ${where}: ${why}`, { cause: err }));
+      };
+      this.server.once('error', onError);
+      this.server.listen({ host: host || undefined, port, exclusive: true }, () => {
+        this.server.off('error', onError);
+        this.server.on('error', (err) =>
+          this.options.log.error({ err, listener: this.key }, 'listener error'),
+        );
+        resolve();
+      });
+    });
+  }
+
+  /** The port actually bound (differs from the configured one when that was 0). */
+  get port(): number {
+    const addr = this.server.address() as AddressInfo | null;
+    return addr ? addr.port : this.options.port;
+  }
+
+  setTable(table: RoutingTable): void {
+    this.table = table;
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.inflight++;
+    res.once('close', () => {
+      this.inflight--;
+      if (this.draining && this.inflight === 0) this.drained?.();
+    });
+    res.setHeader('Server', 'nodecaddy');
+    if (this.draining) res.setHeader('Connection', 'close');
+    const table = this.table;
+    const site = table.router.route(req.headers.host, splitUri(req.url ?? '/').rawPath);
+    if (!site) {
+      const body = `404 Site ${req.headers.host ?? ''} is not served on this interface\n`;
+      res.writeHead(404, {
+        'Content-Type': 'text/plain; charset=utf-8',
+        'X-Content-Type-Options': 'nosniff',
+        'Content-Length': Buffer.byteLength(body),
+      });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return;
+    }
+    table.serve(site, req, res);
+  }
+
+  /**
+   * Stops accepting, lets in-flight requests finish (up to graceMs), then cuts what is left.
+   * Idle keep-alive connections are closed at once; busy ones are told `Connection: close`.
+   */
+  async close(graceMs: number): Promise<void> {
+    this.draining = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    if (this.inflight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        timer.unref();
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    // Whatever is still open after the grace period (or idle after its last response) is closed now.
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
+  }
+}

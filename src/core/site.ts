@@ -1,0 +1,39 @@
+// What a site is after its directives have configured it. Produced by app.ts from a server block key.
+import type { Handler } from './chain.js';
+
+/** A parsed site address `[scheme://][host][:port][/path]`, with defaults filled in. */
+export interface SiteAddress {
+  /** As written in the Caddyfile (after env substitution). */
+  readonly original: string;
+  /** `http`, `https` or `` when neither scheme nor a conventional port says. */
+  readonly scheme: string;
+  /** Lower-cased; IPv6 without brackets; `` or `*` or `0.0.0.0` is a catch-all. */
+  readonly host: string;
+  /** Decimal port as a string (always filled after defaults). */
+  readonly port: string;
+  /** Site path prefix (`/blog`), `` for none. */
+  readonly path: string;
+}
+
+/** Settings that config-only directives (root, index, bind, limits, timeouts) adjust during setup. */
+export interface SiteConfig {
+  readonly address: SiteAddress;
+  /** Absolute path of the document root. */
+  root: string;
+  /** Index file names tried in a directory, in order. */
+  indexFiles: string[];
+  /** Interface to listen on; undefined = all interfaces. */
+  bindHost: string | undefined;
+  /** Absolute paths that are never served or listed (the Caddyfile and its imports). */
+  hiddenFiles: string[];
+  /** Name of the Caddyfile this site came from (for messages). */
+  readonly sourceFile: string;
+}
+
+/** A site ready to serve: its configuration and its composed chain. */
+export interface Site {
+  readonly config: SiteConfig;
+  readonly handler: Handler;
+  /** `http://host:port/path` for startup messages. */
+  readonly label: string;
+}

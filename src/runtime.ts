@@ -1,0 +1,178 @@
+// The running server: starts a Config, swaps in a new one on reload (all or nothing), stops gracefully.
+import { Generation } from './core/generation.js';
+import { Listener } from './core/listener.js';
+import type { Logger } from './core/logger.js';
+import { FileWatcher } from './core/watcher.js';
+import { fingerprint, loadConfig, type CaddyfileInput, type Config, type LoadOptions } from './app.js';
+
+export interface RuntimeOptions extends LoadOptions {
+  log: Logger;
+  /** Longest wait for in-flight requests when a config or listener goes away (-grace). */
+  graceMs: number;
+  /** Reads the Caddyfile again for a reload (re-reads the file; or returns the same text for stdin/args). */
+  readInput: () => CaddyfileInput;
+  /** Reload when the Caddyfile or an imported file changes. */
+  watch: boolean;
+}
+
+export interface ReloadResult {
+  ok: boolean;
+  /** False when the content was unchanged and nothing was done. */
+  changed: boolean;
+  error?: Error;
+}
+
+export class Runtime {
+  private readonly options: RuntimeOptions;
+  private readonly log: Logger;
+  private readonly listeners = new Map<string, Listener>();
+  private current: { config: Config; generation: Generation } | undefined;
+  private generationIds = 0;
+  /** Reloads run one after another, never overlapping. */
+  private reloadQueue: Promise<void> = Promise.resolve();
+  private watcher: FileWatcher | undefined;
+  private stopped = false;
+  /** The last failed reload (input fingerprint and message), so a repeated file event does not log it twice. */
+  private lastFailure: { input: string; message: string } | undefined;
+
+  constructor(options: RuntimeOptions) {
+    this.options = options;
+    this.log = options.log;
+  }
+
+  get config(): Config | undefined {
+    return this.current?.config;
+  }
+
+  /** Bound listeners: configured key → actual port (differs when the Caddyfile asked for port 0). */
+  boundPorts(): Map<string, number> {
+    return new Map([...this.listeners].map(([key, l]) => [key, l.port]));
+  }
+
+  async start(config: Config): Promise<void> {
+    for (const w of config.warnings) this.log.warn(w);
+    await this.apply(config);
+    if (this.options.watch) {
+      this.watcher = new FileWatcher(() => void this.reload({ force: false, trigger: 'file change' }));
+      this.watcher.setFiles(config.files);
+      await this.watcher.ready();
+    }
+  }
+
+  /**
+   * Builds the new config beside the running one and switches to it only when all of it succeeded.
+   * Reloads never overlap: one that arrives meanwhile runs after the current one.
+   */
+  reload(opts: { force: boolean; trigger: string }): Promise<ReloadResult> {
+    if (this.stopped)
+      return Promise.resolve({ ok: false, changed: false, error: new Error('server is stopping') });
+    const run = this.reloadQueue.then(() => this.reloadOnce(opts));
+    this.reloadQueue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async reloadOnce({ force, trigger }: { force: boolean; trigger: string }): Promise<ReloadResult> {
+    let config: Config;
+    let inputPrint = '';
+    try {
+      const input = this.options.readInput();
+      inputPrint = fingerprint(input.text, this.current?.config.imports ?? []);
+      config = loadConfig(input, this.options);
+    } catch (err) {
+      const message = (err as Error).message;
+      const repeated = this.lastFailure?.input === inputPrint && this.lastFailure.message === message;
+      this.lastFailure = { input: inputPrint, message };
+      if (repeated && !force) return { ok: false, changed: false, error: err as Error };
+      return this.failed(trigger, err as Error, true);
+    }
+    this.lastFailure = undefined;
+    if (this.watcher) {
+      this.watcher.watchWholeDirs = false;
+      this.watcher.setFiles(config.files);
+    }
+    if (!force && config.fingerprint === this.current?.config.fingerprint)
+      return { ok: true, changed: false };
+    for (const w of config.warnings) this.log.warn(w);
+    try {
+      const summary = await this.apply(config);
+      this.log.info({ trigger, ...summary }, 'config reloaded');
+      return { ok: true, changed: true };
+    } catch (err) {
+      return this.failed(trigger, err as Error, false);
+    }
+  }
+
+  private failed(trigger: string, error: Error, loadError: boolean): ReloadResult {
+    // After a broken edit, an edit to any file beside the Caddyfile may be the fix (e.g. a new import).
+    if (this.watcher && loadError) this.watcher.watchWholeDirs = true;
+    this.log.error(
+      { trigger, error: error.message },
+      `reload failed, still serving the previous config: ${error.message}`,
+    );
+    return { ok: false, changed: true, error };
+  }
+
+  /** Starts the config's resources and new listeners; on any failure undoes them and changes nothing. */
+  private async apply(config: Config) {
+    const sitesByListener = new Map([...config.listeners].map(([key, spec]) => [key, spec.sites]));
+    const generation = new Generation(++this.generationIds, sitesByListener, config.instances, this.log);
+    await generation.start();
+    const opened: Listener[] = [];
+    try {
+      for (const [key, spec] of config.listeners) {
+        if (this.listeners.has(key)) continue;
+        const listener = new Listener(
+          key,
+          { host: spec.host, port: spec.port, log: this.log },
+          generation.table(key),
+        );
+        await listener.listen();
+        opened.push(listener);
+      }
+    } catch (err) {
+      await Promise.all(opened.map((l) => l.close(0)));
+      await generation.retire(0);
+      throw err;
+    }
+
+    // The switch: synchronous, so no request sees half of it.
+    for (const key of config.listeners.keys()) this.listeners.get(key)?.setTable(generation.table(key));
+    for (const l of opened) this.listeners.set(l.key, l);
+    const closing: Listener[] = [];
+    for (const [key, listener] of this.listeners) {
+      if (config.listeners.has(key)) continue;
+      this.listeners.delete(key);
+      closing.push(listener);
+    }
+    const previous = this.current;
+    this.current = { config, generation };
+
+    const grace = this.options.graceMs;
+    for (const l of closing)
+      void l.close(grace).catch((err: unknown) => this.log.error({ err }, 'closing listener failed'));
+    if (previous) void previous.generation.retire(grace);
+
+    const before = new Set(previous?.config.sites.map((s) => s.label) ?? []);
+    const after = new Set(config.sites.map((s) => s.label));
+    return {
+      sitesAdded: [...after].filter((s) => !before.has(s)),
+      sitesRemoved: [...before].filter((s) => !after.has(s)),
+      listenersOpened: opened.map((l) => l.key),
+      listenersClosed: closing.map((l) => l.key),
+    };
+  }
+
+  /** Stops accepting, drains in-flight requests within graceMs, releases everything. */
+  async stop(graceMs = this.options.graceMs): Promise<void> {
+    this.stopped = true;
+    await this.watcher?.close();
+    await this.reloadQueue;
+    const listeners = [...this.listeners.values()];
+    this.listeners.clear();
+    await Promise.all(listeners.map((l) => l.close(graceMs)));
+    await this.current?.generation.retire(graceMs);
+  }
+}

@@ -1,0 +1,114 @@
+// Runs the real nodecaddy binary (build/src/cli.js) as a child process.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from './http.js';
+
+export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli.js');
+
+export interface Nodecaddy {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the exit code (or signal name). */
+  exited: Promise<number | string>;
+  /** Ports from the startup listing, in order (`Serving HTTP on port N`). */
+  ports: number[];
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+export interface StartOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  stdin?: string;
+  /** Wait for this many `Serving HTTP` lines (default 1); 0 = don't wait. */
+  listeners?: number;
+}
+
+export function spawnNodecaddy(args: string[], opts: StartOptions = {}): Nodecaddy {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  if (opts.stdin !== undefined) child.stdin.end(opts.stdin);
+  else child.stdin.end();
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+  );
+  const nc: Nodecaddy = {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    ports: [],
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+  return nc;
+}
+
+/** Runs nodecaddy until it exits (for -validate, -version, conversions). */
+export async function runNodecaddy(
+  args: string[],
+  opts: StartOptions = {},
+): Promise<{ code: number | string; stdout: string; stderr: string }> {
+  const nc = spawnNodecaddy(args, opts);
+  const timer = setTimeout(() => nc.child.kill('SIGKILL'), 20_000);
+  const code = await nc.exited;
+  clearTimeout(timer);
+  return { code, stdout: nc.stdout(), stderr: nc.stderr() };
+}
+
+/** Starts nodecaddy and waits for its startup listing; fails fast if it exits first. */
+export async function startNodecaddy(args: string[], opts: StartOptions = {}): Promise<Nodecaddy> {
+  const nc = spawnNodecaddy(args, opts);
+  const want = opts.listeners ?? 1;
+  let exitedEarly: number | string | undefined;
+  void nc.exited.then((c) => (exitedEarly = c));
+  await waitFor(
+    () => {
+      if (exitedEarly !== undefined) throw new Error(`nodecaddy exited (${exitedEarly}): ${nc.stderr()}`);
+      const ports = [...nc.stdout().matchAll(/^Serving HTTP on (?:port |.*:)(\d+)$/gm)].map((m) =>
+        Number(m[1]),
+      );
+      if (ports.length < want) return false;
+      nc.ports.push(...ports);
+      return true;
+    },
+    15_000,
+    'nodecaddy startup',
+  ).catch((e: unknown) => {
+    nc.child.kill('SIGKILL');
+    throw e;
+  });
+  return nc;
+}
+
+/** A temp directory removed by the returned cleanup. */
+export function tempDir(prefix = 'nodecaddy-test-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A port that was free a moment ago (for configs that need a known port, e.g. adding a listener). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
