@@ -82,6 +82,12 @@ export class Runtime {
       inputPrint = fingerprint(input.text, this.current?.config.imports ?? []);
       config = loadConfig(input, this.options);
     } catch (err) {
+      const cause = (err as Error).cause as NodeJS.ErrnoException | undefined;
+      if (!force && cause?.code === 'ENOENT' && !inputPrint) {
+        // Editors that delete and recreate a file leave it missing for a moment; so does `mv`. Not an error yet.
+        this.log.warn({ trigger }, `${(err as Error).message}; still serving the previous config until it is back`);
+        return { ok: false, changed: false, error: err as Error };
+      }
       const message = (err as Error).message;
       const repeated = this.lastFailure?.input === inputPrint && this.lastFailure.message === message;
       this.lastFailure = { input: inputPrint, message };
@@ -93,8 +99,10 @@ export class Runtime {
       this.watcher.watchWholeDirs = false;
       this.watcher.setFiles(config.files);
     }
-    if (!force && config.fingerprint === this.current?.config.fingerprint)
+    if (!force && config.fingerprint === this.current?.config.fingerprint) {
+      this.log.info({ trigger }, 'config unchanged, not reloaded');
       return { ok: true, changed: false };
+    }
     for (const w of config.warnings) this.log.warn(w);
     try {
       const summary = await this.apply(config);

@@ -205,3 +205,33 @@ describe('serving', () => {
     }
   });
 });
+
+describe('more flags', () => {
+  test('-root sets the root of every site; -host fills addresses without one', async () => {
+    const nc = await startNodecaddy(['-root', path.join(dir, 'www'), '-host', 'example.test', '-port', '0']);
+    try {
+      assert.match(nc.stdout(), /^http:\/\/example\.test:\d+$/m);
+      const r = await request(nc.ports[0]!, '/hello.txt', { headers: { Host: 'example.test' } });
+      assert.equal(r.body, 'hello');
+      assert.equal(
+        (await request(nc.ports[0]!, '/hello.txt', { headers: { Host: 'other.test' } })).status,
+        404,
+      );
+    } finally {
+      await nc.stop();
+    }
+  });
+
+  test('-log writes the process log as JSON lines to a file', async () => {
+    const logFile = path.join(dir, 'logs', 'nodecaddy.log');
+    const nc = await startNodecaddy(['-port', '0', '-log', logFile, `root ${path.join(dir, 'www')}`]);
+    assert.equal(await nc.stop(), 0);
+    const lines = readFileSync(logFile, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { msg: string });
+    assert.ok(lines.some((l) => l.msg === 'serving'));
+    assert.ok(lines.some((l) => l.msg === 'shutdown complete'));
+    assert.equal(nc.stderr(), '');
+  });
+});

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { directiveNames } from '../../src/middleware/index.js';
+
+// Caddy v1.0.5's fixed order of the built-ins in scope (outermost first), with our `tunnel` beside proxy.
+const CADDY_ORDER = [
+  'root',
+  'index',
+  'bind',
+  'limits',
+  'timeouts',
+  'tls',
+  'log',
+  'rewrite',
+  'ext',
+  'gzip',
+  'header',
+  'errors',
+  'basicauth',
+  'redir',
+  'status',
+  'mime',
+  'internal',
+  'proxy',
+  'tunnel',
+  'fastcgi',
+  'browse',
+];
+
+test('the registry follows Caddy v1 order', () => {
+  const positions = directiveNames.map((name) => {
+    const i = CADDY_ORDER.indexOf(name);
+    assert.ok(i >= 0, `${name} has a place in the Caddy order`);
+    return i;
+  });
+  assert.deepEqual(
+    positions,
+    [...positions].sort((a, b) => a - b),
+  );
+  assert.equal(new Set(directiveNames).size, directiveNames.length, 'no directive twice');
+});
+
+test('the foundation directives are registered', () => {
+  for (const name of ['root', 'index', 'bind']) assert.ok(directiveNames.includes(name), name);
+});
