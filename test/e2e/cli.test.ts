@@ -211,10 +211,10 @@ describe('more flags', () => {
     const nc = await startNodecaddy(['-root', path.join(dir, 'www'), '-host', 'example.test', '-port', '0']);
     try {
       assert.match(nc.stdout(), /^http:\/\/example\.test:\d+$/m);
-      const r = await request(nc.ports[0]!, '/hello.txt', { headers: { Host: 'example.test' } });
+      const r = await request(nc.ports[0], '/hello.txt', { headers: { Host: 'example.test' } });
       assert.equal(r.body, 'hello');
       assert.equal(
-        (await request(nc.ports[0]!, '/hello.txt', { headers: { Host: 'other.test' } })).status,
+        (await request(nc.ports[0], '/hello.txt', { headers: { Host: 'other.test' } })).status,
         404,
       );
     } finally {
