@@ -85,7 +85,10 @@ export class Runtime {
       const cause = (err as Error).cause as NodeJS.ErrnoException | undefined;
       if (!force && cause?.code === 'ENOENT' && !inputPrint) {
         // Editors that delete and recreate a file leave it missing for a moment; so does `mv`. Not an error yet.
-        this.log.warn({ trigger }, `${(err as Error).message}; still serving the previous config until it is back`);
+        this.log.warn(
+          { trigger },
+          `${(err as Error).message}; still serving the previous config until it is back`,
+        );
         return { ok: false, changed: false, error: err as Error };
       }
       const message = (err as Error).message;
