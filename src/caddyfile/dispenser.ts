@@ -33,30 +33,23 @@ export class Dispenser {
 
   /** Moves to the next token only if it is on the same line (and in the same file) as the current one. */
   nextArg(): boolean {
-    if (this.#cursor < 0) {
-      this.#cursor++;
-      return true;
-    }
-    if (this.#cursor >= this.#tokens.length) return false;
-    const cur = this.#tokens[this.#cursor];
-    const nxt = this.#tokens[this.#cursor + 1];
-    if (cur && nxt && sameLine(cur, nxt)) {
-      this.#cursor++;
-      return true;
-    }
-    return false;
+    return this.#advanceIf(sameLine);
   }
 
   /** Moves to the next token only if it is on a later line or in another file. */
   nextLine(): boolean {
+    return this.#advanceIf(laterLine);
+  }
+
+  /** Loads the first token unconditionally; after that, the next one only if `follows(current, next)`. */
+  #advanceIf(follows: (cur: Token, nxt: Token) => boolean): boolean {
     if (this.#cursor < 0) {
       this.#cursor++;
       return true;
     }
-    if (this.#cursor >= this.#tokens.length) return false;
     const cur = this.#tokens[this.#cursor];
     const nxt = this.#tokens[this.#cursor + 1];
-    if (cur && nxt && laterLine(cur, nxt)) {
+    if (cur && nxt && follows(cur, nxt)) {
       this.#cursor++;
       return true;
     }

@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DirectiveInstance } from './directive.js';
 import { dispatch } from './dispatch.js';
+import { InFlight } from './inflight.js';
 import type { RoutingTable } from './listener.js';
 import type { Logger } from './logger.js';
 import type { Site } from './site.js';
@@ -13,8 +14,7 @@ export class Generation {
   private readonly tables = new Map<string, RoutingTable>();
   private readonly instances: readonly DirectiveInstance[];
   private readonly log: Logger;
-  private inflight = 0;
-  private idle: (() => void) | undefined;
+  private readonly inflight = new InFlight();
   private closed = false;
 
   constructor(
@@ -39,15 +39,11 @@ export class Generation {
   }
 
   get inFlight(): number {
-    return this.inflight;
+    return this.inflight.size;
   }
 
   private serve(site: Site, req: IncomingMessage, res: ServerResponse): void {
-    this.inflight++;
-    res.once('close', () => {
-      this.inflight--;
-      if (this.inflight === 0) this.idle?.();
-    });
+    this.inflight.track(res);
     void dispatch(site, req, res, this.log);
   }
 
@@ -69,16 +65,7 @@ export class Generation {
   async retire(graceMs: number): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.inflight > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs);
-        timer.unref();
-        this.idle = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
+    await this.inflight.drained(graceMs);
     await closeAll(this.instances, this.log);
   }
 }

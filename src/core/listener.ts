@@ -6,6 +6,7 @@ import type { Logger } from './logger.js';
 import type { Site } from './site.js';
 import { VhostRouter } from './vhost.js';
 import { splitUri } from './context.js';
+import { InFlight } from './inflight.js';
 
 /** What a config generation hands a listener: how to route, and how to run a routed request. */
 export interface RoutingTable {
@@ -26,9 +27,8 @@ export class Listener {
   readonly options: ListenerOptions;
   private readonly server: http.Server;
   private table: RoutingTable;
-  private inflight = 0;
+  private readonly inflight = new InFlight();
   private draining = false;
-  private drained: (() => void) | undefined;
   private readonly sockets = new Set<Socket>();
 
   constructor(key: string, options: ListenerOptions, table: RoutingTable) {
@@ -92,11 +92,7 @@ export class Listener {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    this.inflight++;
-    res.once('close', () => {
-      this.inflight--;
-      if (this.draining && this.inflight === 0) this.drained?.();
-    });
+    this.inflight.track(res);
     res.setHeader('Server', 'nodecaddy');
     if (this.draining) res.setHeader('Connection', 'close');
     const table = this.table;
@@ -122,16 +118,7 @@ export class Listener {
     this.draining = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
-    if (this.inflight > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs);
-        timer.unref();
-        this.drained = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
+    await this.inflight.drained(graceMs);
     // Whatever is still open after the grace period (or idle after its last response) is closed now.
     for (const socket of this.sockets) socket.destroy();
     await closed;

@@ -1,0 +1,35 @@
+// Counts requests in flight and lets a closer wait until none are left, or a grace period has passed.
+
+export class InFlight {
+  private count = 0;
+  private onIdle: (() => void) | undefined;
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Counts a request until its response closes. */
+  track(res: { once(event: 'close', listener: () => void): unknown }): void {
+    this.count++;
+    res.once('close', () => {
+      this.count--;
+      if (this.count === 0) this.onIdle?.();
+    });
+  }
+
+  /** Resolves when nothing is in flight, or after graceMs, whichever comes first. */
+  drained(graceMs: number): Promise<void> {
+    if (this.count === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, graceMs);
+      timer.unref();
+      const previous = this.onIdle;
+      this.onIdle = done;
+      function done() {
+        clearTimeout(timer);
+        previous?.();
+        resolve();
+      }
+    });
+  }
+}
