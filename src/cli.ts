@@ -103,7 +103,7 @@ async function main(argv: string[]): Promise<void> {
     log,
     graceMs,
     readInput,
-    watch: bool('watch') && !!config.input.path,
+    watch: bool('watch') && config.files.length > 0,
   });
   try {
     await runtime.start(config);

@@ -5,8 +5,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FLAGS } from '../../src/cli/options.js';
-import { request } from '../helpers/http.js';
-import { runNodecaddy, startNodecaddy, tempDir } from '../helpers/process.js';
+import { request, waitFor } from '../helpers/http.js';
+import { runNodecaddy, spawnNodecaddy, startNodecaddy, tempDir } from '../helpers/process.js';
 
 let dir: string;
 let cleanup: () => void;
@@ -182,8 +182,6 @@ describe('serving', () => {
   test('-quiet prints nothing; -pidfile is written and removed', async () => {
     const pidfile = path.join(dir, 'nc.pid');
     const conf = write('quiet.caddy', `:0\nroot ${path.join(dir, 'www')}\n`);
-    const { spawnNodecaddy } = await import('../helpers/process.js');
-    const { waitFor } = await import('../helpers/http.js');
     const nc = spawnNodecaddy(['-conf', conf, '-quiet', '-pidfile', pidfile]);
     const pid = await waitFor(() => existsSync(pidfile) && readFileSync(pidfile, 'utf8'), 10_000, 'pidfile');
     assert.equal(pid, `${nc.child.pid}\n`);
@@ -207,6 +205,26 @@ describe('serving', () => {
 });
 
 describe('more flags', () => {
+  test('-conf with a glob loads every matching file, and reloads when one changes', async () => {
+    mkdirSync(path.join(dir, 'sites'));
+    writeFileSync(path.join(dir, 'sites', 'a.caddy'), `a.test:0 {\n\troot www\n\tindex index.html\n}\n`);
+    writeFileSync(path.join(dir, 'sites', 'b.caddy'), `b.test:0 {\n\troot www\n\tindex hello.txt\n}\n`);
+    const nc = await startNodecaddy(['-conf', 'sites/*.caddy'], { cwd: dir });
+    try {
+      const port = nc.ports[0]!;
+      assert.equal((await request(port, '/', { headers: { Host: 'a.test' } })).body, '<h1>www</h1>');
+      assert.equal((await request(port, '/', { headers: { Host: 'b.test' } })).body, 'hello');
+      writeFileSync(path.join(dir, 'sites', 'b.caddy'), `b.test:0 {\n\troot www\n\tindex index.html\n}\n`);
+      await waitFor(
+        async () => (await request(port, '/', { headers: { Host: 'b.test' } })).body === '<h1>www</h1>',
+        10_000,
+        'reload of a globbed file',
+      );
+    } finally {
+      await nc.stop();
+    }
+  });
+
   test('-root sets the root of every site; -host fills addresses without one', async () => {
     const nc = await startNodecaddy(['-root', path.join(dir, 'www'), '-host', 'example.test', '-port', '0']);
     try {
