@@ -211,7 +211,7 @@ describe('more flags', () => {
     writeFileSync(path.join(dir, 'sites', 'b.caddy'), `b.test:0 {\n\troot www\n\tindex hello.txt\n}\n`);
     const nc = await startNodecaddy(['-conf', 'sites/*.caddy'], { cwd: dir });
     try {
-      const port = nc.ports[0]!;
+      const port = nc.ports[0];
       assert.equal((await request(port, '/', { headers: { Host: 'a.test' } })).body, '<h1>www</h1>');
       assert.equal((await request(port, '/', { headers: { Host: 'b.test' } })).body, 'hello');
       writeFileSync(path.join(dir, 'sites', 'b.caddy'), `b.test:0 {\n\troot www\n\tindex index.html\n}\n`);
