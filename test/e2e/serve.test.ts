@@ -170,7 +170,10 @@ describe('static files (the end of the chain)', () => {
   });
 
   test('an oversized header gets a 431', async () => {
-    const out = await rawRequest(portA, `GET / HTTP/1.1\r\nHost: a.test\r\nX-Big: ${'x'.repeat(20_000)}\r\n\r\n`);
+    const out = await rawRequest(
+      portA,
+      `GET / HTTP/1.1\r\nHost: a.test\r\nX-Big: ${'x'.repeat(20_000)}\r\n\r\n`,
+    );
     assert.match(out, /^HTTP\/1\.1 431 /);
   });
 
