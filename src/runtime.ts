@@ -40,10 +40,6 @@ export class Runtime {
     this.log = options.log;
   }
 
-  get config(): Config | undefined {
-    return this.current?.config;
-  }
-
   /** Bound listeners: configured key → actual port (differs when the Caddyfile asked for port 0). */
   boundPorts(): Map<string, number> {
     return new Map([...this.listeners].map(([key, l]) => [key, l.port]));

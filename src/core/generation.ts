@@ -38,10 +38,6 @@ export class Generation {
     return table;
   }
 
-  get inFlight(): number {
-    return this.inflight.size;
-  }
-
   private serve(site: Site, req: IncomingMessage, res: ServerResponse): void {
     this.inflight.track(res);
     void dispatch(site, req, res, this.log);

@@ -4,10 +4,6 @@ export class InFlight {
   private count = 0;
   private onIdle: (() => void) | undefined;
 
-  get size(): number {
-    return this.count;
-  }
-
   /** Counts a request until its response closes. */
   track(res: { once(event: 'close', listener: () => void): unknown }): void {
     this.count++;

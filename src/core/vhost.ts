@@ -21,10 +21,6 @@ export class VhostRouter {
     }
   }
 
-  get sites(): Site[] {
-    return [...this.byHost.values()].flat();
-  }
-
   /** The site for a Host header and raw request path, or undefined (→ 404 "not served on this interface"). */
   route(hostHeader: string | undefined, rawPath: string): Site | undefined {
     const host = hostOnly(hostHeader ?? '');
