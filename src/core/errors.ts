@@ -13,7 +13,11 @@ export class HttpError extends Error {
     message?: string,
     opts: { headers?: Record<string, string>; cause?: unknown } = {},
   ) {
+    // An HttpError is control flow (a 404 is not a bug): skip the stack trace, which costs more than the response.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message ?? `${status} ${STATUS_CODES[status] ?? 'Error'}`);
+    Error.stackTraceLimit = stackTraceLimit;
     this.name = 'HttpError';
     this.status = status;
     this.headers = opts.headers ?? {};
