@@ -15,6 +15,23 @@ export function splitUri(uri: string): { rawPath: string; rawQuery: string } {
 }
 
 /**
+ * Absolute-form request targets (`GET http://host/p?q`, what proxies send) become origin-form: the target
+ * `/p?q` and the authority `host`, which replaces the Host header (RFC 9112 §3.2.2). Undefined if not one.
+ */
+export function parseAbsoluteForm(url: string): { target: string; authority: string } | undefined {
+  const sep = url.indexOf('://');
+  if (sep <= 0) return undefined;
+  const scheme = url.slice(0, sep).toLowerCase();
+  if (scheme !== 'http' && scheme !== 'https') return undefined;
+  let end = sep + 3;
+  while (end < url.length && url[end] !== '/' && url[end] !== '?' && url[end] !== '#') end++;
+  const authority = url.slice(sep + 3, end);
+  if (!authority || authority.includes('@')) return undefined;
+  const rest = url.slice(end);
+  return { target: rest.startsWith('/') ? rest : `/${rest}`, authority };
+}
+
+/**
  * Percent-decodes a path. Malformed escapes and NUL bytes are a 400: such a path can name no file,
  * and letting it through invites confusion between layers.
  */

@@ -5,7 +5,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from './logger.js';
 import type { Site } from './site.js';
 import { VhostRouter } from './vhost.js';
-import { splitUri } from './context.js';
+import { parseAbsoluteForm, splitUri } from './context.js';
+import { writeDefaultError } from './errors.js';
 import { InFlight } from './inflight.js';
 
 /** What a config generation hands a listener: how to route, and how to run a routed request. */
@@ -95,6 +96,7 @@ export class Listener {
     this.inflight.track(res);
     res.setHeader('Server', 'nodecaddy');
     if (this.draining) res.setHeader('Connection', 'close');
+    if (req.url?.charCodeAt(0) !== 0x2f /* / */ && !this.toOriginForm(req, res)) return;
     const table = this.table;
     const site = table.router.route(req.headers.host, splitUri(req.url ?? '/').rawPath);
     if (!site) {
@@ -108,6 +110,27 @@ export class Listener {
       return;
     }
     table.serve(site, req, res);
+  }
+
+  /**
+   * Rewrites an absolute-form target to origin-form (the authority becomes the Host); answers `OPTIONS *`
+   * and rejects any other target that is not a path. Returns false when it has answered the request.
+   */
+  private toOriginForm(req: IncomingMessage, res: ServerResponse): boolean {
+    const url = req.url ?? '';
+    if (url === '*' && req.method === 'OPTIONS') {
+      res.writeHead(200, { 'Content-Length': 0 });
+      res.end();
+      return false;
+    }
+    const abs = parseAbsoluteForm(url);
+    if (!abs) {
+      writeDefaultError(res, 400);
+      return false;
+    }
+    req.url = abs.target;
+    req.headers.host = abs.authority;
+    return true;
   }
 
   /**

@@ -169,6 +169,31 @@ describe('static files (the end of the chain)', () => {
     }
   });
 
+  test('request targets: absolute-form routes by its authority, OPTIONS * is answered, others are 400', async () => {
+    const abs = await rawRequest(
+      portA,
+      'GET http://x.wild.test/index.html HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n',
+    );
+    assert.match(abs, /^HTTP\/1\.1 200 /);
+    assert.match(abs, /\r\n\r\nwildcard$/);
+    const absNoPath = await rawRequest(
+      portA,
+      'GET http://a.test?x=1 HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n',
+    );
+    assert.match(absNoPath, /\r\n\r\nexact$/);
+    const options = await rawRequest(
+      portA,
+      'OPTIONS * HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n',
+    );
+    assert.match(options, /^HTTP\/1\.1 200 /);
+    assert.match(options, /Content-Length: 0/i);
+    const relative = await rawRequest(
+      portA,
+      'GET index.html HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n',
+    );
+    assert.match(relative, /^HTTP\/1\.1 400 /);
+  });
+
   test('an oversized header gets a 431', async () => {
     const out = await rawRequest(
       portA,
