@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { request, waitFor } from '../helpers/http.js';
@@ -185,6 +186,40 @@ describe('hot reload', () => {
       assert.equal(await download.resume(), BIG, 'the in-flight download completed in full');
     } finally {
       assert.equal(await nc.stop(), 0);
+    }
+  });
+
+  test('a reload that cannot bind a new port changes nothing (Caddy #2490)', async () => {
+    const stayPort = await freePort();
+    const freeNew = await freePort();
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, r));
+    const takenPort = (blocker.address() as net.AddressInfo).port;
+    const conf = path.join(dir, 'Caddyfile.bind');
+    const stay = (index: string) => `:${stayPort} {\n\troot ${path.join(dir, 'stay')}\n\tindex ${index}\n}\n`;
+    writeFileSync(conf, stay('stay.txt'));
+    const nc = await startNodecaddy(['-conf', conf]);
+    try {
+      writeFileSync(
+        conf,
+        stay('other.txt') +
+          `:${freeNew} {\n\troot ${path.join(dir, 'extra')}\n}\n:${takenPort} {\n\troot ${path.join(dir, 'extra')}\n}\n`,
+      );
+      await waitFor(() => outcomes(nc).failed === 1, 10_000, 'the failed reload');
+      assert.ok(
+        outcomes(nc).lines.some((l) => l.includes(`listen tcp :${takenPort}: address already in use`)),
+      );
+      assert.equal((await request(stayPort, '/')).body, 'stay', 'the old config still serves');
+      assert.ok(await refused(freeNew), 'the port opened for the failed config was closed again');
+      blocker.close();
+      nc.child.kill('SIGUSR1');
+      await waitFor(() => outcomes(nc).reloaded === 1, 10_000, 'the retried reload');
+      assert.equal((await request(stayPort, '/')).body, 'other index');
+      assert.equal((await request(freeNew, '/')).body, 'extra');
+      assert.equal((await request(takenPort, '/')).body, 'extra');
+    } finally {
+      blocker.close();
+      await nc.stop();
     }
   });
 
