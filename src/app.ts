@@ -8,7 +8,8 @@ import { addressLabel, listenKey, parseAddress } from './core/address.js';
 import { compose, type Middleware } from './core/chain.js';
 import type { DirectiveInstance, SetupContext } from './core/directive.js';
 import type { Site, SiteConfig } from './core/site.js';
-import { directiveNames, directives, staticFiles } from './middleware/index.js';
+import type { Directive } from './core/directive.js';
+import { directives as registry, staticFiles } from './middleware/index.js';
 
 /** The Caddyfile text and where it came from. */
 export interface CaddyfileInput {
@@ -29,6 +30,8 @@ export interface LoadOptions {
   port: string;
   cwd: string;
   env: Readonly<Record<string, string | undefined>>;
+  /** The ordered directive registry; the real one unless a test brings its own. */
+  directives?: readonly Directive<unknown>[];
 }
 
 export interface ListenerSpec {
@@ -65,6 +68,8 @@ export const DEFAULT_INDEX_FILES = [
 /** Parses the input, runs every directive's setup, composes each site's chain. Throws with file:line. */
 export function loadConfig(input: CaddyfileInput, options: LoadOptions): Config {
   const baseDir = input.baseDir ?? (input.path ? path.dirname(input.path) : options.cwd);
+  const directives = options.directives ?? registry;
+  const directiveNames = directives.map((d) => d.name);
   const parsed = parse(input.text, input.name, { directives: directiveNames, env: options.env, baseDir });
   let blocks = parsed.blocks;
   if (blocks.length === 0) {
@@ -81,7 +86,17 @@ export function loadConfig(input: CaddyfileInput, options: LoadOptions): Config 
   for (const block of blocks) {
     block.keys.forEach((key, i) => {
       const keyToken = block.keyTokens[i];
-      const site = buildSite(block, key, keyToken, input, options, hiddenFiles, warnings, instances);
+      const site = buildSite(
+        block,
+        key,
+        keyToken,
+        input,
+        options,
+        directives,
+        hiddenFiles,
+        warnings,
+        instances,
+      );
       const a = site.config.address;
       const id = `${a.scheme}://${a.host}:${a.port}${a.path}`;
       const earlier = seen.get(id);
@@ -124,6 +139,7 @@ function buildSite(
   keyToken: Token,
   input: CaddyfileInput,
   options: LoadOptions,
+  directives: readonly Directive<unknown>[],
   hiddenFiles: string[],
   warnings: string[],
   instances: DirectiveInstance[],
@@ -160,7 +176,7 @@ function buildSite(
     env: options.env,
     warn: (message) => warnings.push(`${addressLabel(address)}: ${message}`),
   };
-  const setups: { build: NonNullable<(typeof directives)[number]['build']>; options: unknown }[] = [];
+  const setups: { build: NonNullable<Directive<unknown>['build']>; options: unknown }[] = [];
   for (const directive of directives) {
     const tokens = block.tokens.get(directive.name);
     if (!tokens) continue;
