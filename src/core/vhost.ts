@@ -8,6 +8,8 @@ const CATCH_ALL_HOSTS = ['0.0.0.0', '::', '', '*'];
 export class VhostRouter {
   /** host → sites sorted by path length, longest first. */
   private readonly byHost = new Map<string, Site[]>();
+  /** Whether any site has a `*` label; if none does, requests skip the wildcard search. */
+  private readonly hasWildcards: boolean;
 
   constructor(sites: readonly Site[]) {
     for (const site of sites) {
@@ -19,6 +21,7 @@ export class VhostRouter {
     for (const list of this.byHost.values()) {
       list.sort((a, b) => b.config.address.path.length - a.config.address.path.length);
     }
+    this.hasWildcards = [...this.byHost.keys()].some((host) => host.includes('*') && host !== '*');
   }
 
   /** The site for a Host header and raw request path, or undefined (→ 404 "not served on this interface"). */
@@ -29,10 +32,12 @@ export class VhostRouter {
       const site = matchPath(exact, rawPath);
       if (site) return site;
     }
-    for (const candidate of wildcardForms(host)) {
-      const list = this.byHost.get(candidate);
-      const site = list && matchPath(list, rawPath);
-      if (site) return site;
+    if (this.hasWildcards) {
+      for (const candidate of wildcardForms(host)) {
+        const list = this.byHost.get(candidate);
+        const site = list && matchPath(list, rawPath);
+        if (site) return site;
+      }
     }
     for (const fallback of CATCH_ALL_HOSTS) {
       const list = this.byHost.get(fallback);
