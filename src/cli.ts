@@ -43,7 +43,11 @@ async function main(argv: string[]): Promise<void> {
   }
   const flag = (name: string) => flags.values.get(name)!;
   const bool = (name: string) => flag(name) === 'true';
-  const log = createProcessLogger(flag('log'));
+  const logFormat = flag('log-format');
+  if (logFormat !== 'auto' && logFormat !== 'json' && logFormat !== 'text') {
+    fatal(`invalid value "${logFormat}" for flag -log-format: must be auto, json or text`, 2);
+  }
+  const log = createProcessLogger(flag('log'), logFormat);
 
   if (flag('envfile')) {
     try {
@@ -108,21 +112,22 @@ async function main(argv: string[]): Promise<void> {
   try {
     await runtime.start(config);
   } catch (err) {
-    log.error({ error: (err as Error).message }, 'startup failed');
+    log.error(`startup failed: ${(err as Error).message}`);
     fatal((err as Error).message);
   }
+  // Handlers first: whoever reads the listing or the pidfile may signal at once, and a signal that arrives
+  // before its handler exists kills the process without a graceful stop.
+  const pidfile = flag('pidfile');
+  installSignals(runtime, log, graceMs, pidfile);
   if (!bool('quiet')) process.stdout.write(startupLines(config, runtime.boundPorts()).join('\n') + '\n');
   log.info({ sites: config.sites.map((s) => s.label) }, 'serving');
-
-  const pidfile = flag('pidfile');
   if (pidfile) {
     try {
       writeFileSync(pidfile, `${process.pid}\n`, { mode: 0o644 });
     } catch (err) {
-      log.error({ error: (err as Error).message }, 'writing pidfile failed');
+      log.error(`writing pidfile failed: ${(err as Error).message}`);
     }
   }
-  installSignals(runtime, log, graceMs, pidfile);
 }
 
 function installSignals(runtime: Runtime, log: Logger, graceMs: number, pidfile: string): void {

@@ -115,10 +115,7 @@ export class Runtime {
   private failed(trigger: string, error: Error, loadError: boolean): ReloadResult {
     // After a broken edit, an edit to any file beside the Caddyfile may be the fix (e.g. a new import).
     if (this.watcher && loadError) this.watcher.watchWholeDirs = true;
-    this.log.error(
-      { trigger, error: error.message },
-      `reload failed, still serving the previous config: ${error.message}`,
-    );
+    this.log.error({ trigger }, `reload failed, still serving the previous config: ${error.message}`);
     return { ok: false, changed: true, error };
   }
 

@@ -28,6 +28,12 @@ export const FLAGS: readonly FlagSpec[] = [
     default: 'stderr',
     usage: 'Process log: stderr, stdout, off, or a file path',
   },
+  {
+    name: 'log-format',
+    type: 'string',
+    default: 'auto',
+    usage: 'Process log format: text, json, or auto (text on a terminal, else JSON lines)',
+  },
   { name: 'pidfile', type: 'string', default: '', usage: 'Path to write the process id to' },
   {
     name: 'envfile',

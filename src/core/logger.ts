@@ -1,21 +1,71 @@
 // The process log (not the access log): pino, to stderr by default, or stdout, a file, or nowhere.
-import { pino, type Logger } from 'pino';
+// JSON lines for machines; on a terminal, Caddy-style text lines for the person watching.
+import { writeSync } from 'node:fs';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-/** `-log` value → logger. `` / `stderr` → stderr; `stdout`; `off` / `discard` → silent; anything else is a file. */
-export function createProcessLogger(target: string): Logger {
+export type LogFormat = 'auto' | 'json' | 'text';
+
+const LEVELS: Record<number, string> = {
+  10: 'TRACE',
+  20: 'DEBUG',
+  30: 'INFO',
+  40: 'WARNING',
+  50: 'ERROR',
+  60: 'FATAL',
+};
+const OMIT = new Set(['level', 'time', 'pid', 'msg', 'hostname']);
+
+/** `2026/11/20 23:30:00 [INFO] message key=value …` from one pino JSON line. */
+export function formatTextLine(json: string): string {
+  let rec: Record<string, unknown>;
+  try {
+    rec = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return json;
+  }
+  const t = new Date(typeof rec.time === 'string' || typeof rec.time === 'number' ? rec.time : Date.now());
+  const p = (n: number) => String(n).padStart(2, '0');
+  const when = `${t.getFullYear()}/${p(t.getMonth() + 1)}/${p(t.getDate())} ${p(t.getHours())}:${p(t.getMinutes())}:${p(t.getSeconds())}`;
+  const level = LEVELS[rec.level as number] ?? 'INFO';
+  const fields = Object.entries(rec)
+    .filter(([k]) => !OMIT.has(k))
+    .map(
+      ([k, v]) =>
+        `${k}=${typeof v === 'string' ? (/[\s"=]/.test(v) ? JSON.stringify(v) : v) : JSON.stringify(v)}`,
+    );
+  return `${when} [${level}] ${typeof rec.msg === 'string' ? rec.msg : ''}${fields.length ? ` ${fields.join(' ')}` : ''}\n`;
+}
+
+/** A synchronous destination that rewrites each JSON line as text. */
+function textDestination(fd: number): DestinationStream {
+  return { write: (line: string) => void writeSync(fd, formatTextLine(line)) };
+}
+
+/**
+ * `-log` value → logger. `` / `stderr` → stderr; `stdout`; `off` / `discard` → silent; anything else is a file.
+ * `auto` format is text on a terminal and JSON everywhere else (files, pipes, log collectors).
+ */
+export function createProcessLogger(target: string, format: LogFormat = 'auto'): Logger {
   const base = { base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
+  const fd = target === 'stdout' ? 1 : target === '' || target === 'stderr' ? 2 : undefined;
   switch (target) {
     case 'off':
     case 'discard':
       return pino({ ...base, enabled: false });
     case 'stdout':
-      return pino(base, pino.destination({ dest: 1, sync: true }));
     case '':
-    case 'stderr':
-      return pino(base, pino.destination({ dest: 2, sync: true }));
+    case 'stderr': {
+      const tty = fd === 1 ? process.stdout.isTTY : process.stderr.isTTY;
+      if (format === 'text' || (format === 'auto' && tty)) return pino(base, textDestination(fd!));
+      return pino(base, pino.destination({ dest: fd!, sync: true }));
+    }
     default:
+      if (format === 'text') {
+        const dest = pino.destination({ dest: target, mkdir: true, append: true, sync: true });
+        return pino(base, { write: (line: string) => void dest.write(formatTextLine(line)) });
+      }
       return pino(base, pino.destination({ dest: target, mkdir: true, append: true, sync: true }));
   }
 }

@@ -240,6 +240,16 @@ describe('more flags', () => {
     }
   });
 
+  test('-log-format text writes Caddy-style lines; a bad value is a usage error', async () => {
+    const nc = await startNodecaddy(['-port', '0', '-log-format', 'text', `root ${path.join(dir, 'www')}`]);
+    assert.equal(await nc.stop(), 0);
+    assert.match(nc.stderr(), /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[INFO\] serving sites=\["http:\/\/:0"\]$/m);
+    assert.match(nc.stderr(), /^\S+ \S+ \[INFO\] shutting down gracefully signal=SIGTERM graceMs=5000$/m);
+    const bad = await runNodecaddy(['-log-format', 'xml']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /invalid value "xml" for flag -log-format/);
+  });
+
   test('-log writes the process log as JSON lines to a file', async () => {
     const logFile = path.join(dir, 'logs', 'nodecaddy.log');
     const nc = await startNodecaddy(['-port', '0', '-log', logFile, `root ${path.join(dir, 'www')}`]);

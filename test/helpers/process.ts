@@ -41,7 +41,8 @@ export function spawnNodecaddy(args: string[], opts: StartOptions = {}): Nodecad
   if (opts.stdin !== undefined) child.stdin.end(opts.stdin);
   else child.stdin.end();
   const exited = new Promise<number | string>((resolve) =>
-    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+    // 'close', not 'exit': only then has all of stdout and stderr been read.
+    child.once('close', (code, signal) => resolve(code ?? signal ?? 'unknown')),
   );
   const nc: Nodecaddy = {
     child,
