@@ -6,9 +6,8 @@ import path from 'node:path';
 import { Dispenser, parse, type ServerBlock, type Token } from './caddyfile/index.js';
 import { addressLabel, listenKey, parseAddress } from './core/address.js';
 import { compose, type Middleware } from './core/chain.js';
-import type { DirectiveInstance, SetupContext } from './core/directive.js';
+import type { Directive, DirectiveInstance, SetupContext } from './core/directive.js';
 import type { Site, SiteConfig } from './core/site.js';
-import type { Directive } from './core/directive.js';
 import { directives as registry, staticFiles } from './middleware/index.js';
 
 /** The Caddyfile text and where it came from. */
@@ -82,21 +81,12 @@ export function loadConfig(input: CaddyfileInput, options: LoadOptions): Config 
   const sites: Site[] = [];
   const instances: DirectiveInstance[] = [];
   const seen = new Map<string, string>();
+  const load: LoadState = { input, options, directives, hiddenFiles, warnings, instances };
 
   for (const block of blocks) {
     block.keys.forEach((key, i) => {
       const keyToken = block.keyTokens[i];
-      const site = buildSite(
-        block,
-        key,
-        keyToken,
-        input,
-        options,
-        directives,
-        hiddenFiles,
-        warnings,
-        instances,
-      );
+      const site = buildSite(block, key, keyToken, load);
       const a = site.config.address;
       const id = `${a.scheme}://${a.host}:${a.port}${a.path}`;
       const earlier = seen.get(id);
@@ -133,17 +123,18 @@ export function loadConfig(input: CaddyfileInput, options: LoadOptions): Config 
   };
 }
 
-function buildSite(
-  block: ServerBlock,
-  key: string,
-  keyToken: Token,
-  input: CaddyfileInput,
-  options: LoadOptions,
-  directives: readonly Directive<unknown>[],
-  hiddenFiles: string[],
-  warnings: string[],
-  instances: DirectiveInstance[],
-): Site {
+/** What every site of one load shares: its inputs, and the lists that collect warnings and instances. */
+interface LoadState {
+  readonly input: CaddyfileInput;
+  readonly options: LoadOptions;
+  readonly directives: readonly Directive<unknown>[];
+  readonly hiddenFiles: string[];
+  readonly warnings: string[];
+  readonly instances: DirectiveInstance[];
+}
+
+function buildSite(block: ServerBlock, key: string, keyToken: Token, load: LoadState): Site {
+  const { input, options, directives, hiddenFiles, warnings, instances } = load;
   // Caddy v1 would take a stray top-level '}' for an address; it is always a brace that lost its partner.
   if (key === '}') throw errorAt(keyToken, "Unexpected '}' because no matching opening brace");
   let address;

@@ -1,7 +1,6 @@
 // The process log (not the access log): pino, to stderr by default, or stdout, a file, or nowhere.
 // JSON lines for machines; on a terminal, Caddy-style text lines for the person watching.
-import { writeSync } from 'node:fs';
-import { pino, type DestinationStream, type Logger } from 'pino';
+import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
@@ -38,36 +37,20 @@ export function formatTextLine(json: string): string {
   return `${when} [${level}] ${typeof rec.msg === 'string' ? rec.msg : ''}${fields.length ? ` ${fields.join(' ')}` : ''}\n`;
 }
 
-/** A synchronous destination that rewrites each JSON line as text. */
-function textDestination(fd: number): DestinationStream {
-  return { write: (line: string) => void writeSync(fd, formatTextLine(line)) };
-}
-
 /**
  * `-log` value → logger. `` / `stderr` → stderr; `stdout`; `off` / `discard` → silent; anything else is a file.
  * `auto` format is text on a terminal and JSON everywhere else (files, pipes, log collectors).
  */
 export function createProcessLogger(target: string, format: LogFormat = 'auto'): Logger {
   const base = { base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
+  if (target === 'off' || target === 'discard') return pino({ ...base, enabled: false });
   const fd = target === 'stdout' ? 1 : target === '' || target === 'stderr' ? 2 : undefined;
-  switch (target) {
-    case 'off':
-    case 'discard':
-      return pino({ ...base, enabled: false });
-    case 'stdout':
-    case '':
-    case 'stderr': {
-      const tty = fd === 1 ? process.stdout.isTTY : process.stderr.isTTY;
-      if (format === 'text' || (format === 'auto' && tty)) return pino(base, textDestination(fd!));
-      return pino(base, pino.destination({ dest: fd!, sync: true }));
-    }
-    default:
-      if (format === 'text') {
-        const dest = pino.destination({ dest: target, mkdir: true, append: true, sync: true });
-        return pino(base, { write: (line: string) => void dest.write(formatTextLine(line)) });
-      }
-      return pino(base, pino.destination({ dest: target, mkdir: true, append: true, sync: true }));
-  }
+  const dest = pino.destination(
+    fd === undefined ? { dest: target, mkdir: true, append: true, sync: true } : { dest: fd, sync: true },
+  );
+  const tty = fd === 1 ? process.stdout.isTTY : fd === 2 ? process.stderr.isTTY : false;
+  const text = format === 'text' || (format === 'auto' && tty);
+  return pino(base, text ? { write: (line: string) => void dest.write(formatTextLine(line)) } : dest);
 }
 
 /** A logger that drops everything, for tests and library use. */
