@@ -74,6 +74,8 @@ export class RequestContext {
   readonly vars = new Map<string, string>();
   /** Body bytes written to the client, for `{size}` (kept by whoever wraps the response; 0 if nobody does). */
   bytesWritten = 0;
+  /** The `limits` body size for this request (Infinity: none). Read bodies through core/body.ts requestBody(). */
+  maxBodyBytes = Infinity;
 
   constructor(req: IncomingMessage, res: ServerResponse, site: Site, startTime: number) {
     this.req = req;
