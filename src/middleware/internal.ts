@@ -64,10 +64,10 @@ class RedirectGate {
     const write = res.write;
     const end = res.end;
     /* eslint-enable @typescript-eslint/unbound-method */
-    res.writeHead = ((...args: unknown[]) => {
+    res.writeHead = (...args: unknown[]) => {
       if (this.holds(args[1], args[2])) return res;
       return Reflect.apply(writeHead, res, args) as ServerResponse;
-    });
+    };
     res.write = ((...args: unknown[]) => {
       if (this.holds()) {
         callbackOf(args)?.();

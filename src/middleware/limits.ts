@@ -57,15 +57,14 @@ export const limits = defineDirective<LimitsOptions>({
       while (d.nextBlock()) {
         lines++;
         const key = d.val();
+        if (key !== 'header' && key !== 'body') throw d.unknownSubdirective(['header', 'body']);
         const values = d.remainingArgs();
         if (key === 'header') {
           if (values.length !== 1) throw d.err('expected: header <size>');
           opts.header = size(values[0]);
-        } else if (key === 'body') {
-          if (values.length === 1) setBody('/', size(values[0]));
-          else if (values.length === 2) setBody(values[0], size(values[1]));
-          else throw d.err('expected: body [<path>] <size>');
-        } else throw d.unknownSubdirective(['header', 'body']);
+        } else if (values.length === 1) setBody('/', size(values[0]));
+        else if (values.length === 2) setBody(values[0], size(values[1]));
+        else throw d.err('expected: body [<path>] <size>');
       }
       if (args.length === 0 && lines === 0) throw d.err(`missing size; expected: ${FORM}`);
     }

@@ -14,6 +14,8 @@ import { escapeDecodedPath, realRootOf, statUnderRoot } from '../core/rootfile.j
 const SIMPLE_FORM = 'rewrite [not] <regex> <to>…';
 const BLOCK_FORM = 'rewrite [<base>] { r <regex>  ext <ext>…  to <dest>…  if <a> <op> <b>  if_op and|or }';
 
+const BLOCK_KEYS = ['r', 'regexp', 'ext', 'to', 'if', 'if_op'];
+
 interface RuleOptions {
   base: string;
   pattern: RegExp | undefined;
@@ -61,6 +63,7 @@ export const rewrite = defineDirective<RuleOptions[]>({
       };
       while (d.nextBlock()) {
         const key = d.val();
+        if (!BLOCK_KEYS.includes(key)) throw d.unknownSubdirective(BLOCK_KEYS);
         const values = d.remainingArgs();
         try {
           if (rule.matcher!.takeLine(key, values)) continue;
@@ -73,13 +76,13 @@ export const rewrite = defineDirective<RuleOptions[]>({
         } else if (key === 'to') {
           if (values.length === 0) throw d.err('expected: to <destination>…');
           rule.to = splitFields(values);
-        } else if (key === 'ext') {
+        } else {
           if (values.length === 0) throw d.err('expected: ext <.ext>… (/ = no extension, !.ext = exclude)');
           for (const v of values)
             if ((v.length < 2 || (v.length < 3 && v[0] === '!')) && v !== '/' && v !== '!/')
               throw d.err(`invalid extension ${v}`);
           rule.exts = values;
-        } else throw d.unknownSubdirective(['r', 'regexp', 'ext', 'to', 'if', 'if_op']);
+        }
       }
       if (rule.to.length === 0) throw d.err(`missing 'to'; expected: ${BLOCK_FORM}`);
       if (!rule.matcher!.enabled) rule.matcher = undefined;
