@@ -65,8 +65,15 @@ class RedirectGate {
     const end = res.end;
     /* eslint-enable @typescript-eslint/unbound-method */
     res.writeHead = (...args: unknown[]) => {
-      if (this.holds(args[1], args[2])) return res;
-      return Reflect.apply(writeHead, res, args) as ServerResponse;
+      if (!res.headersSent) {
+        // Headers given to writeHead become ordinary headers first, so a redirect among them is seen.
+        const headers = typeof args[1] === 'string' ? args[2] : args[1];
+        if (headers && typeof headers === 'object') moveIntoSetHeader(res, headers);
+        if (typeof args[0] === 'number') res.statusCode = args[0];
+        if (typeof args[1] === 'string') res.statusMessage = args[1];
+      }
+      if (this.holds()) return res;
+      return Reflect.apply(writeHead, res, [res.statusCode]);
     };
     res.write = ((...args: unknown[]) => {
       if (this.holds()) {
@@ -86,13 +93,9 @@ class RedirectGate {
   }
 
   /** Is the response being held (or does it just now ask to be, through its headers)? */
-  private holds(...headerArgs: unknown[]): boolean {
+  private holds(): boolean {
     if (this.swallowing) return true;
     if (this.res.headersSent) return false;
-    const passed = headerArgs.find((h) => h && typeof h === 'object' && !Array.isArray(h));
-    if (passed)
-      for (const [k, v] of Object.entries(passed as Record<string, unknown>))
-        if (k.toLowerCase() === REDIRECT_HEADER) return (this.swallowing = Boolean(v));
     return (this.swallowing = Boolean(this.res.getHeader(REDIRECT_HEADER)));
   }
 
@@ -127,6 +130,16 @@ class RedirectGate {
     this.swallowing = false;
     this.res.removeHeader(REDIRECT_HEADER);
   }
+}
+
+function moveIntoSetHeader(res: ServerResponse, headers: object): void {
+  if (Array.isArray(headers)) {
+    const flat = (Array.isArray(headers[0]) ? headers.flat() : headers) as string[];
+    for (let i = 0; i + 1 < flat.length; i += 2) res.appendHeader(flat[i], flat[i + 1]);
+    return;
+  }
+  for (const [k, v] of Object.entries(headers as Record<string, string | string[] | number | undefined>))
+    if (v !== undefined) res.setHeader(k, v);
 }
 
 function callbackOf(args: unknown[]): (() => void) | undefined {
