@@ -5,6 +5,7 @@ import type { DirectiveInstance } from './directive.js';
 import { dispatch } from './dispatch.js';
 import { InFlight } from './inflight.js';
 import type { RoutingTable } from './listener.js';
+import { listenerSettings } from './listener-settings.js';
 import type { Logger } from './logger.js';
 import type { Site } from './site.js';
 import { VhostRouter } from './vhost.js';
@@ -28,7 +29,11 @@ export class Generation {
     this.log = log;
     for (const [key, sites] of sitesByListener) {
       const router = new VhostRouter(sites);
-      this.tables.set(key, { router, serve: (site, req, res) => this.serve(site, req, res) });
+      this.tables.set(key, {
+        router,
+        settings: listenerSettings(sites),
+        serve: (site, req, res) => this.serve(site, req, res),
+      });
     }
   }
 

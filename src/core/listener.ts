@@ -8,10 +8,13 @@ import { VhostRouter } from './vhost.js';
 import { parseAbsoluteForm, splitUri } from './context.js';
 import { writeDefaultError } from './errors.js';
 import { InFlight } from './inflight.js';
+import { applyListenerSettings, type ListenerSettings } from './listener-settings.js';
 
 /** What a config generation hands a listener: how to route, and how to run a routed request. */
 export interface RoutingTable {
   readonly router: VhostRouter;
+  /** Header size and timeouts of the sites on this listener (`limits`, `timeouts`); Node's defaults if absent. */
+  readonly settings?: ListenerSettings;
   /** Runs the request on the site (the generation counts it as in flight until the response closes). */
   serve(site: Site, req: IncomingMessage, res: ServerResponse): void;
 }
@@ -36,7 +39,11 @@ export class Listener {
     this.key = key;
     this.options = options;
     this.table = table;
-    this.server = http.createServer({ keepAlive: true }, (req, res) => this.onRequest(req, res));
+    // Header and request timeouts are checked on this interval (Node's default, 30s, is too coarse for them).
+    this.server = http.createServer({ keepAlive: true, connectionsCheckingInterval: 1000 }, (req, res) =>
+      this.onRequest(req, res),
+    );
+    if (table.settings) applyListenerSettings(this.server, table.settings);
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
@@ -90,10 +97,17 @@ export class Listener {
 
   setTable(table: RoutingTable): void {
     this.table = table;
+    if (table.settings) applyListenerSettings(this.server, table.settings);
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     this.inflight.track(res);
+    const writeTimeout = this.table.settings?.timeouts.write;
+    if (writeTimeout) {
+      // `timeouts write`: the response must be complete this long after the request head arrived.
+      const timer = setTimeout(() => res.destroy(), writeTimeout);
+      res.once('close', () => clearTimeout(timer));
+    }
     res.setHeader('Server', 'nodecaddy');
     if (this.draining) res.setHeader('Connection', 'close');
     if (req.url?.charCodeAt(0) !== 0x2f /* / */ && !this.toOriginForm(req, res)) return;

@@ -26,9 +26,15 @@ export interface SiteConfig {
   bindHost: string | undefined;
   /** Absolute paths that are never served or listed (the Caddyfile and its imports). */
   hiddenFiles: string[];
+  /** `limits header`: the largest request head (target, header names and values) the site accepts. */
+  maxHeaderBytes?: number;
+  /** `timeouts`, in ms (0 = none); a missing one means the default. See core/listener-settings.ts. */
+  timeouts?: Partial<Record<TimeoutKind, number>>;
   /** Name of the Caddyfile this site came from (for messages). */
   readonly sourceFile: string;
 }
+
+export type TimeoutKind = 'read' | 'header' | 'write' | 'idle';
 
 /** A site ready to serve: its configuration and its composed chain. */
 export interface Site {

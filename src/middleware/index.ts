@@ -1,11 +1,35 @@
 // The directive registry in Caddy v1's fixed order, outermost first. Adding a directive = one module plus
 // one line here. The order in the Caddyfile never matters; this list does.
 import type { Directive } from '../core/directive.js';
+import { basicauth } from './basicauth/index.js';
 import { bind } from './bind.js';
+import { ext } from './ext.js';
+import { header } from './header.js';
 import { index } from './indexfiles.js';
+import { internal } from './internal.js';
+import { limits } from './limits.js';
+import { mime } from './mime.js';
+import { redir } from './redir.js';
+import { rewrite } from './rewrite.js';
 import { root } from './root.js';
+import { status } from './status.js';
+import { timeouts } from './timeouts.js';
 
-export const directives: readonly Directive<unknown>[] = [root, index, bind];
+export const directives: readonly Directive<unknown>[] = [
+  root,
+  index,
+  bind,
+  limits,
+  timeouts,
+  rewrite,
+  ext,
+  header,
+  basicauth,
+  redir,
+  status,
+  mime,
+  internal,
+];
 
 export const directiveNames: readonly string[] = directives.map((d) => d.name);
 

@@ -43,3 +43,19 @@ test('the registry follows Caddy v1 order', () => {
 test('the foundation directives are registered', () => {
   for (const name of ['root', 'index', 'bind']) assert.ok(directiveNames.includes(name), name);
 });
+
+test('the standard directives are registered', () => {
+  for (const name of [
+    'limits',
+    'timeouts',
+    'rewrite',
+    'ext',
+    'header',
+    'basicauth',
+    'redir',
+    'status',
+    'mime',
+    'internal',
+  ])
+    assert.ok(directiveNames.includes(name), name);
+});

@@ -74,7 +74,8 @@ async function sendFile(ctx: RequestContext, found: Found, nameForType: string):
   const type =
     mime.contentType(nameForType.slice(nameForType.lastIndexOf('/') + 1)) || 'application/octet-stream';
   res.statusCode = 200;
-  res.setHeader('Content-Type', type);
+  // A type set by outer middleware (the `mime` directive) wins, as with Go's ServeContent.
+  if (!res.hasHeader('content-type')) res.setHeader('Content-Type', type);
   res.setHeader('Content-Length', found.stat.size);
   res.setHeader('Last-Modified', found.stat.mtime.toUTCString());
   if (req.method === 'HEAD' || found.stat.size === 0) {
