@@ -3,9 +3,10 @@
 import type { Directive } from '../core/directive.js';
 import { bind } from './bind.js';
 import { index } from './indexfiles.js';
+import { proxy } from './proxy/index.js';
 import { root } from './root.js';
 
-export const directives: readonly Directive<unknown>[] = [root, index, bind];
+export const directives: readonly Directive<unknown>[] = [root, index, bind, proxy];
 
 export const directiveNames: readonly string[] = directives.map((d) => d.name);
 
