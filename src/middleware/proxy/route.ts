@@ -189,7 +189,7 @@ export class ProxyRoute {
       applyHeaderRules(rules, ctx, objectHeaderBag(h), { skipEmpty: true });
       // A Host rule sets the outgoing Host; with several values the last one wins (Caddy).
       const host = h.host;
-      if (Array.isArray(host)) h.host = host[host.length - 1];
+      if (Array.isArray(host)) h.host = (host as string[])[host.length - 1];
     }
     return h;
   }
