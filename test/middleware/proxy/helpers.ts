@@ -46,7 +46,7 @@ export async function startSite(text: string, log: Logger = silentLogger()): Pro
   const input = (): CaddyfileInput => ({ text, name: 'Caddyfile', baseDir: dir });
   const runtime = new Runtime({ ...options, log, graceMs: 2000, readInput: input, watch: false });
   await runtime.start(loadConfig(input(), options));
-  const port = [...runtime.boundPorts().values()][0]!;
+  const port = [...runtime.boundPorts().values()][0];
   return {
     port,
     runtime,
