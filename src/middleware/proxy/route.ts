@@ -72,8 +72,14 @@ export class ProxyRoute {
     const replayable = cfg.tryDurationMs > 0 && this.backends.length > 1;
     let body: BodySource;
     if (upgrade || !hasRequestBody(ctx)) body = { kind: 'none' };
-    else if (replayable) body = { kind: 'buffered', data: await readAll(requestBody(ctx)) };
-    else body = { kind: 'stream', stream: requestBody(ctx), consumed: false };
+    else if (replayable) {
+      try {
+        body = { kind: 'buffered', data: await readAll(requestBody(ctx)) };
+      } catch (err) {
+        if (err instanceof HttpError || !ctx.res.destroyed) throw err;
+        return this.clientGone(ctx);
+      }
+    } else body = { kind: 'stream', stream: requestBody(ctx), consumed: false };
 
     let reqPath = fullRawPath;
     if (cfg.without && reqPath.startsWith(cfg.without)) reqPath = reqPath.slice(cfg.without.length);

@@ -268,6 +268,10 @@ describe('proxy WebSockets', () => {
     const plain = new WebSocket(`ws://127.0.0.1:${port}/plain`);
     const err = await new Promise<Error>((resolve) => plain.on('error', resolve));
     assert.match(err.message, /Unexpected server response: 200/);
+    // An upgrade no directive takes gets an ordinary answer (here the static 404), then the connection closes.
+    const stray = new WebSocket(`ws://127.0.0.1:${port}/nothing-here`);
+    const strayErr = await new Promise<Error>((resolve) => stray.on('error', resolve));
+    assert.match(strayErr.message, /Unexpected server response: 404/);
     wss.close();
   });
 });
