@@ -25,6 +25,10 @@ export async function dispatch(
     await site.handler(ctx);
   } catch (err) {
     if (err instanceof HttpError) {
+      // A gateway failure (proxy, fastcgi: 502, 504) says which upstream failed; nobody else logs it.
+      if (err.status >= 500) {
+        log.error({ err: err.cause ?? err, site: site.label, method: req.method, uri: req.url }, err.message);
+      }
       writeDefaultError(res, err.status, err.headers);
       return;
     }

@@ -1,7 +1,8 @@
 // One bound socket (host:port) serving every site that shares it. The routing table is swapped in one
 // assignment on reload, so a request is routed either wholly by the old config or wholly by the new one.
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http, { type IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from './logger.js';
 import type { Site } from './site.js';
 import { VhostRouter } from './vhost.js';
@@ -9,6 +10,7 @@ import { parseAbsoluteForm, splitUri } from './context.js';
 import { writeDefaultError } from './errors.js';
 import { InFlight } from './inflight.js';
 import { applyListenerSettings, type ListenerSettings } from './listener-settings.js';
+import { markUpgrade } from './upgrade.js';
 
 /** What a config generation hands a listener: how to route, and how to run a routed request. */
 export interface RoutingTable {
@@ -48,6 +50,9 @@ export class Listener {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.onUpgrade(req, socket, head),
+    );
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       // Node answers malformed requests itself when the socket is writable; make sure nothing lingers.
       if (err.code === 'ECONNRESET' || !socket.writable) {
@@ -124,6 +129,23 @@ export class Listener {
       return;
     }
     table.serve(site, req, res);
+  }
+
+  /**
+   * An Upgrade request runs through the chain like any other, with a response bound to its raw socket
+   * (core/upgrade.ts). If no directive takes the socket over, the answer is an ordinary response after
+   * which the connection closes (the socket is no longer parsed as HTTP, so it cannot be kept alive).
+   */
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const upgrade = markUpgrade(req, socket, head);
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket as Socket);
+    res.once('finish', () => {
+      if (!upgrade.taken) socket.end();
+    });
+    this.onRequest(req, res);
   }
 
   /**

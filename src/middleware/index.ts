@@ -11,6 +11,7 @@ import { limits } from './limits.js';
 import { mime } from './mime.js';
 import { redir } from './redir.js';
 import { rewrite } from './rewrite.js';
+import { proxy } from './proxy/index.js';
 import { root } from './root.js';
 import { status } from './status.js';
 import { timeouts } from './timeouts.js';
@@ -29,6 +30,7 @@ export const directives: readonly Directive<unknown>[] = [
   status,
   mime,
   internal,
+  proxy,
 ];
 
 export const directiveNames: readonly string[] = directives.map((d) => d.name);

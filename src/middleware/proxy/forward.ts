@@ -1,0 +1,133 @@
+// One attempt to forward a request to one upstream: open the request, send the body, and report how it
+// went — a response, a WebSocket switch, or a transport error that the caller may retry on another host.
+import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import type { RequestContext } from '../../core/context.js';
+import type { Backend } from './backend.js';
+
+/** The request body as the attempts see it. */
+export type BodySource =
+  | { kind: 'none' }
+  /** Read once into memory so it can be replayed on another host (try_duration with several hosts). */
+  | { kind: 'buffered'; data: Buffer }
+  /** Streamed from the client: one attempt only. */
+  | { kind: 'stream'; stream: Readable; consumed: boolean };
+
+export type AttemptResult =
+  | { kind: 'response'; res: IncomingMessage; upstreamReq: ClientRequest }
+  | { kind: 'upgrade'; res: IncomingMessage; socket: Socket; head: Buffer }
+  /** The client went away first; nothing more to do. */
+  | { kind: 'client-gone' }
+  | {
+      kind: 'error';
+      err: NodeJS.ErrnoException;
+      /** 504 rather than 502: the upstream took the request but did not answer in time. */
+      timedOut: boolean;
+      /** A pooled connection the upstream had closed: safe to retry at once, and not the host's fault. */
+      staleSocket: boolean;
+    };
+
+export interface AttemptOptions {
+  readonly dialTimeoutMs: number;
+  readonly responseTimeoutMs: number;
+  /** Caddy only forwards an upgrade when the outgoing request (after header rules) still asks for one. */
+  readonly upgrade: boolean;
+}
+
+export function attempt(
+  ctx: RequestContext,
+  backend: Backend,
+  path: string,
+  headers: OutgoingHttpHeaders,
+  body: BodySource,
+  opts: AttemptOptions,
+): Promise<AttemptResult> {
+  return new Promise((resolve) => {
+    let settled = false;
+    let responseTimer: NodeJS.Timeout | undefined;
+    const upstreamReq = backend.request(backend.requestOptions(ctx.req.method ?? 'GET', path, headers));
+    const settle = (result: AttemptResult) => {
+      if (settled) return;
+      settled = true;
+      if (responseTimer) clearTimeout(responseTimer);
+      ctx.res.off('close', onClientClose);
+      resolve(result);
+    };
+
+    // A client that goes away before the answer cancels the upstream request (Go's request context).
+    const onClientClose = () => {
+      if (ctx.res.writableFinished) return;
+      upstreamReq.destroy();
+      settle({ kind: 'client-gone' });
+    };
+    ctx.res.once('close', onClientClose);
+    if (ctx.res.destroyed || ctx.req.socket.destroyed) onClientClose();
+
+    upstreamReq.on('socket', (socket: Socket) => {
+      // `timeout` is a connect timeout only, as in Caddy; a reused pooled socket is already connected.
+      if (!socket.connecting || opts.dialTimeoutMs <= 0) return;
+      const timer = setTimeout(() => {
+        const err: NodeJS.ErrnoException = new Error(`dial timeout after ${opts.dialTimeoutMs}ms`);
+        err.code = 'ETIMEDOUT';
+        upstreamReq.destroy(err);
+      }, opts.dialTimeoutMs);
+      socket.once('connect', () => clearTimeout(timer));
+      socket.once('close', () => clearTimeout(timer));
+    });
+    if (opts.responseTimeoutMs > 0) {
+      responseTimer = setTimeout(() => {
+        const err: NodeJS.ErrnoException = new Error(`no response within ${opts.responseTimeoutMs}ms`);
+        err.code = 'ETIMEDOUT';
+        upstreamReq.destroy(err);
+        settle({ kind: 'error', err, timedOut: true, staleSocket: false });
+      }, opts.responseTimeoutMs);
+    }
+
+    upstreamReq.on('error', (err: NodeJS.ErrnoException) => {
+      // A body stream error (413, client abort) destroyed the request; the caller already knows why.
+      const staleSocket =
+        upstreamReq.reusedSocket &&
+        (err.code === 'ECONNRESET' || err.code === 'EPIPE') &&
+        !(body.kind === 'stream' && body.consumed);
+      settle({ kind: 'error', err, timedOut: false, staleSocket });
+    });
+    upstreamReq.on('response', (res: IncomingMessage) => {
+      if (settled) {
+        res.destroy();
+        return;
+      }
+      settle({ kind: 'response', res, upstreamReq });
+    });
+    if (opts.upgrade) {
+      upstreamReq.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
+        if (settled) {
+          socket.destroy();
+          return;
+        }
+        settle({ kind: 'upgrade', res, socket, head });
+      });
+    }
+
+    switch (body.kind) {
+      case 'none':
+        upstreamReq.end();
+        break;
+      case 'buffered':
+        upstreamReq.end(body.data);
+        break;
+      case 'stream':
+        body.consumed = true;
+        body.stream.on('error', (err) => upstreamReq.destroy(err));
+        body.stream.pipe(upstreamReq);
+        break;
+    }
+  });
+}
+
+/** Reads a whole stream into one buffer (used only when try_duration asks for a replayable body). */
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
