@@ -23,8 +23,7 @@ export function preconditions(h: IncomingHttpHeaders, v: Validators, method: str
   }
   const ifNoneMatch = h['if-none-match'];
   if (ifNoneMatch !== undefined) {
-    if (etagListMatches(ifNoneMatch, v.etag, false))
-      return method === 'GET' || method === 'HEAD' ? 304 : 412;
+    if (etagListMatches(ifNoneMatch, v.etag, false)) return method === 'GET' || method === 'HEAD' ? 304 : 412;
   } else {
     const since = h['if-modified-since'];
     if (since !== undefined && (method === 'GET' || method === 'HEAD')) {

@@ -68,12 +68,7 @@ function redirect(ctx: RequestContext, prefix: string, toPath: string): void {
   ctx.res.end();
 }
 
-async function serveFile(
-  ctx: RequestContext,
-  files: SiteFiles,
-  info: FileInfo,
-  name: string,
-): Promise<void> {
+async function serveFile(ctx: RequestContext, files: SiteFiles, info: FileInfo, name: string): Promise<void> {
   const { req, res } = ctx;
   const method = req.method ?? 'GET';
   let variants = variantsOf(files, info);
@@ -99,7 +94,8 @@ async function serveFile(
 
   let ranges: RangeResult = 'ignore';
   const range = req.headers.range;
-  if (range !== undefined && rangeStillValid(req.headers['if-range'] as string | undefined, rep)) ranges = parseRange(range, rep.size);
+  if (range !== undefined && rangeStillValid(req.headers['if-range'] as string | undefined, rep))
+    ranges = parseRange(range, rep.size);
   if (ranges === 'unsatisfiable')
     throw new HttpError(416, undefined, { headers: { 'Content-Range': `bytes */${rep.size}` } });
 
