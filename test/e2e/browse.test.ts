@@ -104,7 +104,7 @@ describe('browse', () => {
     const sub = await get('/adir/');
     assert.match(
       sub.body,
-      /<h1><a href="\.\.\/">\/<\/a><span class="sep">\/<\/span><a href="\.\/">adir<\/a>/,
+      /<h1><a href="\.\.\/">\/<\/a><a href="\.\/">adir<\/a><span class="sep">\/<\/span><\/h1>/,
     );
     assert.match(sub.body, /<a href="\.\.">.*Go up<\/a>/);
   });

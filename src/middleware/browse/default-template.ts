@@ -21,7 +21,7 @@ h1 .sep{color:var(--muted);margin:0 2px}
 .meta{display:flex;flex-wrap:wrap;gap:8px 16px;align-items:center;justify-content:space-between;color:var(--muted);margin-bottom:12px}
 #filter{font:inherit;padding:6px 10px;border:1px solid var(--line);border-radius:6px;background:var(--bg);color:var(--fg);min-width:200px}
 table{width:100%;border-collapse:collapse}
-th,td{padding:8px 10px;text-align:left;border-bottom:1px solid var(--line)}
+th,td{padding:8px 10px;text-align:left;border-bottom:1px solid var(--line);vertical-align:middle}
 th{font-weight:600;font-size:.85rem;text-transform:uppercase;letter-spacing:.03em;color:var(--muted)}
 th a{color:inherit;text-decoration:none}
 th a:hover{color:var(--fg)}
@@ -48,7 +48,7 @@ footer{color:var(--muted);font-size:.8rem;padding:24px 16px}
 <symbol id="i-up" viewBox="0 0 24 24"><path fill="none" stroke="currentColor" stroke-width="1.8" d="M12 19V5m-6 6 6-6 6 6"/></symbol>
 </svg>
 <header>
-<h1>{{#breadcrumbs}}<a href="{{link}}">{{text}}</a><span class="sep">/</span>{{/breadcrumbs}}</h1>
+<h1>{{#breadcrumbs}}<a href="{{link}}">{{text}}</a>{{^first}}<span class="sep">/</span>{{/first}}{{/breadcrumbs}}</h1>
 <div class="meta">
 <span class="summary">{{numDirs}} {{dirsLabel}}, {{numFiles}} {{filesLabel}}{{#limited}} (of which only {{itemsLimitedTo}} are shown){{/limited}}</span>
 <input id="filter" type="search" placeholder="Filter" aria-label="Filter by name" autocomplete="off">

@@ -18,7 +18,7 @@ export const LISTING_SCHEMA: Schema = {
   total: true,
   sort: true,
   order: true,
-  breadcrumbs: { link: true, text: true },
+  breadcrumbs: { link: true, text: true, first: true },
   items: {
     name: true,
     url: true,
@@ -53,8 +53,10 @@ export function listingView(input: ListingInput): Record<string, unknown> {
   const trimmed = displayPath.replace(/\/+$/, '');
   const name = trimmed.slice(trimmed.lastIndexOf('/') + 1) || '/';
   const parts = trimmed.split('/').filter(Boolean);
-  const breadcrumbs = [{ text: '/', link: '../'.repeat(parts.length) || './' }];
-  parts.forEach((text, i) => breadcrumbs.push({ text, link: '../'.repeat(parts.length - 1 - i) || './' }));
+  const breadcrumbs = [{ text: '/', link: '../'.repeat(parts.length) || './', first: true }];
+  parts.forEach((text, i) =>
+    breadcrumbs.push({ text, link: '../'.repeat(parts.length - 1 - i) || './', first: false }),
+  );
 
   const limit = input.limitParam === undefined ? '' : `&limit=${input.limitParam}`;
   const col = (key: Sort) => {
