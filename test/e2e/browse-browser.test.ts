@@ -70,7 +70,11 @@ test('a listing sorts by a clicked column and its links open files', { skip, tim
   assert.ok(context);
   const page = await context.newPage();
   const rows = () =>
-    page.locator('tbody tr.entry').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-name')));
+    page
+      .locator('tbody tr.entry')
+      .evaluateAll((trs: unknown[]) =>
+        trs.map((tr) => (tr as { getAttribute(name: string): string | null }).getAttribute('data-name')),
+      );
 
   await page.goto(`${base}/`);
   assert.equal(await page.title(), '/');
@@ -95,7 +99,9 @@ test('a listing sorts by a clicked column and its links open files', { skip, tim
   assert.deepEqual(
     await page
       .locator('tbody tr.entry:visible')
-      .evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-name'))),
+      .evaluateAll((trs: unknown[]) =>
+        trs.map((tr) => (tr as { getAttribute(name: string): string | null }).getAttribute('data-name')),
+      ),
     ['medium.txt'],
   );
 
