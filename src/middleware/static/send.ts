@@ -110,7 +110,10 @@ export async function sendMultipart(
   }
 }
 
-/** Pipes bytes start..end (inclusive) with backpressure. A failure mid-body cuts the connection. */
+/**
+ * Pipes bytes start..end (inclusive) with backpressure. A failure mid-body, or a file that shrank under
+ * us, cuts the connection: a short body must never pass for a whole one.
+ */
 async function streamRange(
   res: ServerResponse,
   fh: FileHandle,
@@ -120,16 +123,18 @@ async function streamRange(
 ): Promise<void> {
   if (end < start) {
     if (last) {
-      await fh.close();
       res.end();
+      await fh.close().catch(() => undefined);
     }
     return;
   }
-  const stream = fh.createReadStream({ start, end, autoClose: last });
+  const stream = fh.createReadStream({ start, end, autoClose: false });
   try {
-    await pipeline(stream, res, { end: last });
+    await pipeline(stream, res, { end: false });
+    if (stream.bytesRead !== end - start + 1) res.destroy();
+    else if (last) res.end();
   } catch (err) {
-    // A client that went away is not an error; a read that failed mid-body must not look complete.
+    // A client that went away is not an error.
     if (!res.destroyed && !res.writableFinished) res.destroy(err as Error);
   } finally {
     if (last) await fh.close().catch(() => undefined);
