@@ -3,6 +3,7 @@
 import type { Directive } from '../core/directive.js';
 import { basicauth } from './basicauth/index.js';
 import { bind } from './bind.js';
+import { browse } from './browse/index.js';
 import { ext } from './ext.js';
 import { header } from './header.js';
 import { index } from './indexfiles.js';
@@ -31,6 +32,7 @@ export const directives: readonly Directive<unknown>[] = [
   mime,
   internal,
   proxy,
+  browse,
 ];
 
 export const directiveNames: readonly string[] = directives.map((d) => d.name);

@@ -172,7 +172,7 @@ describe('static files (the end of the chain)', () => {
   test('request targets: absolute-form routes by its authority, OPTIONS * is answered, others are 400', async () => {
     const abs = await rawRequest(
       portA,
-      'GET http://x.wild.test/index.html HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n',
+      'GET http://x.wild.test/ HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n',
     );
     assert.match(abs, /^HTTP\/1\.1 200 /);
     assert.match(abs, /\r\n\r\nwildcard$/);

@@ -1,67 +1,66 @@
-// The end of every chain: files under the site root, with index files, mime types and directory redirects.
-// (Validators, ranges, caching and precompressed variants come with the full file server.)
-import { createReadStream, promises as fs, type Stats } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
+// The end of every chain: files under the site root, with index files, mime types, directory redirects,
+// validators and conditional requests, ranges and precompressed sidecars. What the file system said is
+// cached per root (src/core/files) and trusted until a directory watcher reports a change.
+import path from 'node:path';
+import type { OutgoingHttpHeaders } from 'node:http';
 import mime from 'mime-types';
 import type { Handler } from '../../core/chain.js';
 import type { RequestContext } from '../../core/context.js';
 import { HttpError } from '../../core/errors.js';
+import { siteFiles, type FileInfo, type SiteFiles } from '../../core/files/index.js';
 import type { SiteConfig } from '../../core/site.js';
-import { joinUnderRoot, realUnderRoot } from './resolve.js';
-
-interface Found {
-  file: string;
-  stat: Stats;
-}
+import { preconditions, rangeStillValid } from './conditional.js';
+import { chooseVariant, variantsOf } from './encoding.js';
+import { parseRange, type RangeResult } from './range.js';
+import { openSource, sendMultipart, sendRange, sendWhole, type Source } from './send.js';
 
 export function staticFiles(site: Readonly<SiteConfig>): Handler {
-  const root = site.root;
-  const hidden = new Set(site.hiddenFiles);
+  const files = siteFiles(site);
   const indexFiles = [...site.indexFiles];
-  let realRoot: Promise<string> | undefined;
-  const getRealRoot = () => (realRoot ??= fs.realpath(root).catch(() => root));
-
-  async function statUnderRoot(file: string): Promise<Found | undefined> {
-    try {
-      const real = await realUnderRoot(await getRealRoot(), file);
-      if (hidden.has(real) || hidden.has(file)) return undefined;
-      return { file: real, stat: await fs.stat(real) };
-    } catch (err) {
-      if (err instanceof HttpError) return undefined;
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG' || code === 'ELOOP')
-        return undefined;
-      if (code === 'EACCES' || code === 'EPERM') throw new HttpError(403, undefined, { cause: err });
-      throw err;
-    }
-  }
+  const indexSet = new Set(indexFiles);
+  const prefix = site.address.path === '/' ? '' : site.address.path;
 
   return async (ctx: RequestContext) => {
     const method = ctx.req.method;
     if (method !== 'GET' && method !== 'HEAD')
       throw new HttpError(405, undefined, { headers: { Allow: 'GET, HEAD' } });
     const urlPath = ctx.path;
-    const found = await statUnderRoot(joinUnderRoot(root, urlPath));
-    if (!found) throw new HttpError(404);
+    const full = files.join(urlPath);
+    let info = files.lookup(full);
+    if (info instanceof Promise) info = await info;
+    if (!info) throw new HttpError(404);
 
-    if (found.stat.isDirectory()) {
-      if (!urlPath.endsWith('/')) return redirect(ctx, `${urlPath}/`);
+    if (info.isDir) {
+      if (!urlPath.endsWith('/')) return redirect(ctx, prefix, `${urlPath}/`);
       for (const name of indexFiles) {
-        const candidate = await statUnderRoot(joinUnderRoot(root, urlPath + name));
-        if (candidate?.stat.isFile()) return sendFile(ctx, candidate, name);
+        let candidate = files.lookup(path.join(full, name));
+        if (candidate instanceof Promise) candidate = await candidate;
+        if (candidate?.isFile) return serveFile(ctx, files, candidate, name);
       }
       throw new HttpError(404);
     }
-    if (!found.stat.isFile()) throw new HttpError(404);
-    if (urlPath.endsWith('/')) return redirect(ctx, urlPath.replace(/\/+$/, ''));
-    return sendFile(ctx, found, urlPath);
+    if (!info.isFile) throw new HttpError(404);
+
+    // Canonical form: no trailing slash on a file, and `/dir/` rather than `/dir/index.html`.
+    let canonical = urlPath;
+    while (canonical.length > 1 && canonical.endsWith('/')) canonical = canonical.slice(0, -1);
+    const base = canonical.slice(canonical.lastIndexOf('/') + 1);
+    // Not after a rewrite: `rewrite / /index.html` would otherwise loop (a known Caddy v1 trap).
+    if (indexSet.has(base) && !wasRewritten(ctx, prefix)) canonical = canonical.slice(0, -base.length);
+    if (canonical !== urlPath) return redirect(ctx, prefix, canonical);
+    return serveFile(ctx, files, info, base);
   };
 }
 
+function wasRewritten(ctx: RequestContext, prefix: string): boolean {
+  const original = ctx.originalPath;
+  return original.length !== prefix.length + ctx.path.length || !original.endsWith(ctx.path);
+}
+
 /** 301 to the canonical form of a path, keeping the site prefix and the query. */
-function redirect(ctx: RequestContext, toPath: string): void {
-  const prefix = ctx.site.config.address.path;
-  const encoded = encodeURI(prefix + toPath)
+function redirect(ctx: RequestContext, prefix: string, toPath: string): void {
+  // Collapse leading slashes: `//evil.example/` must not become a protocol-relative Location.
+  const encoded = encodeURI(prefix + toPath.replace(/^\/+/, '/'))
     .replace(/\?/g, '%3F')
     .replace(/#/g, '%23');
   const location = ctx.query ? `${encoded}?${ctx.query}` : encoded;
@@ -69,24 +68,58 @@ function redirect(ctx: RequestContext, toPath: string): void {
   ctx.res.end();
 }
 
-async function sendFile(ctx: RequestContext, found: Found, nameForType: string): Promise<void> {
-  const { res, req } = ctx;
-  const type =
-    mime.contentType(nameForType.slice(nameForType.lastIndexOf('/') + 1)) || 'application/octet-stream';
-  res.statusCode = 200;
-  // A type set by outer middleware (the `mime` directive) wins, as with Go's ServeContent.
-  if (!res.hasHeader('content-type')) res.setHeader('Content-Type', type);
-  res.setHeader('Content-Length', found.stat.size);
-  res.setHeader('Last-Modified', found.stat.mtime.toUTCString());
-  if (req.method === 'HEAD' || found.stat.size === 0) {
+async function serveFile(ctx: RequestContext, files: SiteFiles, info: FileInfo, name: string): Promise<void> {
+  const { req, res } = ctx;
+  const method = req.method ?? 'GET';
+  let variants = variantsOf(files, info);
+  if (variants instanceof Promise) variants = await variants;
+  const chosen = variants.length === 0 ? undefined : chooseVariant(req.headers['accept-encoding'], variants);
+  const rep = chosen?.info ?? info;
+
+  const pre = preconditions(req.headers, rep, method);
+  if (pre === 412) throw new HttpError(412);
+  const headers: OutgoingHttpHeaders = { ETag: rep.etag, 'Last-Modified': rep.lastModified };
+  if (variants.length !== 0) headers.Vary = withVary(res.getHeader('vary'));
+  if (pre === 304) {
+    res.removeHeader('content-type');
+    res.removeHeader('content-length');
+    res.writeHead(304, headers);
     res.end();
     return;
   }
-  const stream = createReadStream(found.file);
-  try {
-    await pipeline(stream, res);
-  } catch (err) {
-    // A client that went away is not an error; a read that failed mid-body must not look complete.
-    if (!res.destroyed && !res.writableFinished) res.destroy(err as Error);
+  // A `mime` directive sets the type before us; otherwise the original's name decides (also for sidecars).
+  headers['Content-Type'] = res.getHeader('content-type') ?? typeFor(name);
+  headers['Accept-Ranges'] = 'bytes';
+  if (chosen) headers['Content-Encoding'] = chosen.encoding;
+
+  let ranges: RangeResult = 'ignore';
+  const range = req.headers.range;
+  if (range !== undefined && rangeStillValid(req.headers['if-range'] as string | undefined, rep))
+    ranges = parseRange(range, rep.size);
+  if (ranges === 'unsatisfiable')
+    throw new HttpError(416, undefined, { headers: { 'Content-Range': `bytes */${rep.size}` } });
+
+  const source: Source = method === 'HEAD' ? undefined : await openSource(files, rep);
+  if (ranges === 'ignore') return sendWhole(res, headers, rep, source);
+  if (ranges.length === 1) return sendRange(res, headers, rep, source, ranges[0]);
+  return sendMultipart(res, headers, rep, source, ranges);
+}
+
+function withVary(existing: number | string | string[] | undefined): string {
+  if (existing === undefined) return 'Accept-Encoding';
+  const value = Array.isArray(existing) ? existing.join(', ') : String(existing);
+  return /(^|,)\s*accept-encoding\s*(,|$)/i.test(value) ? value : `${value}, Accept-Encoding`;
+}
+
+/** mime-types adds `charset=utf-8` to text types. One lookup per extension, ever. */
+const types = new Map<string, string>();
+
+function typeFor(name: string): string {
+  const ext = path.extname(name).toLowerCase();
+  let type = types.get(ext);
+  if (type === undefined) {
+    type = (ext && mime.contentType(ext)) || 'application/octet-stream';
+    if (types.size < 1024) types.set(ext, type);
   }
+  return type;
 }

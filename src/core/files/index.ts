@@ -1,0 +1,77 @@
+// Files under a site root, shared by the file server and browse: safe joining, the hidden list, and one
+// cache per root (shared by every site and every config generation that serves that root).
+import type { SiteConfig } from '../site.js';
+import { FileCache, type FileInfo } from './cache.js';
+import { joinUnderRoot } from './paths.js';
+
+export { SMALL_FILE, type FileInfo } from './cache.js';
+export { isUnder, joinUnderRoot } from './paths.js';
+
+const caches = new Map<string, FileCache>();
+
+function cacheFor(root: string): FileCache {
+  let cache = caches.get(root);
+  if (!cache) {
+    cache = new FileCache(root);
+    caches.set(root, cache);
+  }
+  return cache;
+}
+
+export class SiteFiles {
+  readonly root: string;
+  private readonly cache: FileCache;
+  private readonly hidden: ReadonlySet<string>;
+
+  constructor(config: Readonly<SiteConfig>) {
+    this.root = config.root;
+    this.cache = cacheFor(config.root);
+    this.hidden = new Set(config.hiddenFiles);
+  }
+
+  /** The absolute path a decoded request path names under root. Throws HttpError 400/404 for bad paths. */
+  join(urlPath: string): string {
+    return joinUnderRoot(this.root, urlPath);
+  }
+
+  /**
+   * What `full` (from join) is: info, or null when it is missing, outside root or hidden. Synchronous when
+   * cached, so the hot path allocates no promise: `let f = files.lookup(p); if (f instanceof Promise) f = await f`.
+   */
+  lookup(full: string): FileInfo | null | Promise<FileInfo | null> {
+    const cached = this.cache.peek(full);
+    if (cached === undefined) return this.cache.load(full).then((info) => this.visible(info));
+    return this.visible(cached);
+  }
+
+  /** The whole body of a small file, or undefined (then stream it). */
+  body(info: FileInfo): Buffer | Promise<Buffer | undefined> | undefined {
+    return info.body ?? this.cache.body(info);
+  }
+
+  isHidden(info: FileInfo): boolean {
+    return this.hidden.size !== 0 && (this.hidden.has(info.real) || this.hidden.has(info.path));
+  }
+
+  private visible(info: FileInfo | null): FileInfo | null {
+    return info === null || this.isHidden(info) ? null : info;
+  }
+}
+
+const perSite = new WeakMap<Readonly<SiteConfig>, SiteFiles>();
+
+/** The SiteFiles of a site config (one per config object, so static and browse share it). */
+export function siteFiles(config: Readonly<SiteConfig>): SiteFiles {
+  let files = perSite.get(config);
+  if (!files) {
+    files = new SiteFiles(config);
+    perSite.set(config, files);
+  }
+  return files;
+}
+
+/** For tests: forget every cache and close every watcher. */
+export function resetFileCaches(): void {
+  for (const cache of caches.values()) cache.clear();
+  caches.clear();
+}

@@ -1,0 +1,156 @@
+// Writing a file's bytes: whole (from the small-file cache or streamed), one range, or multipart/byteranges.
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { HttpError } from '../../core/errors.js';
+import type { FileInfo, SiteFiles } from '../../core/files/index.js';
+import type { RangeSpec } from './range.js';
+
+/**
+ * Where the bytes come from: a cached buffer, or an open file (opened before any header goes out).
+ * Undefined for HEAD: the same headers, no body.
+ */
+export type Source = { buf: Buffer; fh?: undefined } | { buf?: undefined; fh: FileHandle } | undefined;
+
+/** Opens the body before headers are written, so a file that vanished is still a clean 404. */
+export async function openSource(files: SiteFiles, info: FileInfo): Promise<NonNullable<Source>> {
+  let buf = files.body(info);
+  if (buf instanceof Promise) buf = await buf;
+  if (buf) return { buf };
+  try {
+    return { fh: await fs.open(info.real, 'r') };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') throw new HttpError(403, undefined, { cause: err });
+    throw new HttpError(404, undefined, { cause: err });
+  }
+}
+
+export async function sendWhole(
+  res: ServerResponse,
+  headers: OutgoingHttpHeaders,
+  info: FileInfo,
+  source: Source,
+): Promise<void> {
+  headers['Content-Length'] = info.size;
+  res.writeHead(200, headers);
+  if (!source) {
+    res.end();
+    return;
+  }
+  if (source.buf) {
+    res.end(source.buf);
+    return;
+  }
+  await streamRange(res, source.fh, 0, info.size - 1, true);
+}
+
+export async function sendRange(
+  res: ServerResponse,
+  headers: OutgoingHttpHeaders,
+  info: FileInfo,
+  source: Source,
+  [start, end]: RangeSpec,
+): Promise<void> {
+  headers['Content-Length'] = end - start + 1;
+  headers['Content-Range'] = `bytes ${start}-${end}/${info.size}`;
+  res.writeHead(206, headers);
+  if (!source) {
+    res.end();
+    return;
+  }
+  if (source.buf) {
+    res.end(source.buf.subarray(start, end + 1));
+    return;
+  }
+  await streamRange(res, source.fh, start, end, true);
+}
+
+const boundaryBase = randomBytes(9).toString('base64url');
+let boundaryCount = 0;
+
+export async function sendMultipart(
+  res: ServerResponse,
+  headers: OutgoingHttpHeaders,
+  info: FileInfo,
+  source: Source,
+  ranges: readonly RangeSpec[],
+): Promise<void> {
+  const boundary = `${boundaryBase}${(boundaryCount++).toString(36)}`;
+  const type = String(headers['Content-Type']);
+  delete headers['Content-Type'];
+  const parts = ranges.map(
+    ([start, end], i) =>
+      `${i === 0 ? '' : '\r\n'}--${boundary}\r\nContent-Type: ${type}\r\n` +
+      `Content-Range: bytes ${start}-${end}/${info.size}\r\n\r\n`,
+  );
+  const closing = `\r\n--${boundary}--\r\n`;
+  let length = Buffer.byteLength(closing);
+  ranges.forEach(([start, end], i) => (length += Buffer.byteLength(parts[i]) + end - start + 1));
+  headers['Content-Type'] = `multipart/byteranges; boundary=${boundary}`;
+  headers['Content-Length'] = length;
+  res.writeHead(206, headers);
+  if (!source) {
+    res.end();
+    return;
+  }
+  try {
+    for (let i = 0; i < ranges.length; i++) {
+      const [start, end] = ranges[i];
+      if (!res.write(parts[i])) await drained(res);
+      if (source.buf) {
+        if (!res.write(source.buf.subarray(start, end + 1))) await drained(res);
+      } else await streamRange(res, source.fh, start, end, false);
+    }
+    res.end(closing);
+  } finally {
+    await source.fh?.close();
+  }
+}
+
+/**
+ * Pipes bytes start..end (inclusive) with backpressure. A failure mid-body, or a file that shrank under
+ * us, cuts the connection: a short body must never pass for a whole one.
+ */
+async function streamRange(
+  res: ServerResponse,
+  fh: FileHandle,
+  start: number,
+  end: number,
+  last: boolean,
+): Promise<void> {
+  if (end < start) {
+    if (last) {
+      res.end();
+      await fh.close().catch(() => undefined);
+    }
+    return;
+  }
+  const stream = fh.createReadStream({ start, end, autoClose: false });
+  try {
+    await pipeline(stream, res, { end: false });
+    if (stream.bytesRead !== end - start + 1) res.destroy();
+    else if (last) res.end();
+  } catch (err) {
+    // A client that went away is not an error.
+    if (!res.destroyed && !res.writableFinished) res.destroy(err as Error);
+  } finally {
+    if (last) await fh.close().catch(() => undefined);
+  }
+}
+
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      res.off('drain', done);
+      res.off('close', closed);
+      if (err) reject(err);
+      else resolve();
+    };
+    const closed = () => done(new Error('client closed the connection'));
+    res.once('drain', done);
+    res.once('close', closed);
+  });
+}
