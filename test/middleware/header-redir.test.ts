@@ -16,6 +16,7 @@ before(async () => {
   const www = path.join(dir, 'www');
   mkdirSync(path.join(www, 'nolm'), { recursive: true });
   writeFileSync(path.join(www, 'index.html'), 'home');
+  writeFileSync(path.join(www, 'page.html'), 'home');
   writeFileSync(path.join(www, 'nolm', 'a.txt'), 'no last-modified');
   const conf = path.join(dir, 'Caddyfile');
   writeFileSync(
@@ -65,15 +66,15 @@ after(async () => {
 });
 
 test('header: set, +add, -remove, placeholders and the empty block value, on every matching path', async () => {
-  const r = await request(port, '/index.html?q=7');
+  const r = await request(port, '/page.html?q=7');
   assert.equal(r.status, 200);
   assert.equal(r.body, 'home');
   assert.equal(r.headers['x-site'], 'a');
   assert.equal(r.headers['x-multi'], 'one, two');
   assert.equal(r.headers.server, undefined, 'removed');
-  assert.equal(r.headers['x-path'], '/index.html 7');
+  assert.equal(r.headers['x-path'], '/page.html 7');
   assert.equal(r.headers['x-empty'], '');
-  assert.equal(r.headers['x-api'], undefined, 'the /api rule does not match /index.html');
+  assert.equal(r.headers['x-api'], undefined, 'the /api rule does not match /page.html');
 });
 
 test('header: a path rule adds to the catch-all ones; a bare name is its own value; error pages keep them', async () => {
@@ -90,7 +91,7 @@ test('header: -Name is applied again when the inner handler adds the header late
   assert.equal(r.status, 200);
   assert.equal(r.body, 'no last-modified');
   assert.equal(r.headers['last-modified'], undefined);
-  const other = await request(port, '/index.html');
+  const other = await request(port, '/page.html');
   assert.ok(other.headers['last-modified'], 'other paths keep it');
 });
 

@@ -19,6 +19,7 @@ before(async () => {
   const www = path.join(dir, 'www');
   mkdirSync(www, { recursive: true });
   writeFileSync(path.join(www, 'index.html'), 'home');
+  writeFileSync(path.join(www, 'page.html'), 'home');
   writeFileSync(path.join(www, 'big.bin'), Buffer.alloc(BIG, 7));
   limitsPort = await freePort();
   timeoutsPort = await freePort();
@@ -57,11 +58,11 @@ after(async () => {
 const padded = (host: string, bytes: number) => ({ Host: host, 'X-Pad': 'p'.repeat(bytes) });
 
 test('limits header: a site with a smaller limit than its listener refuses with 431; the other site does not', async () => {
-  const a = await request(limitsPort, '/index.html', { headers: padded('a.test', 3000) });
+  const a = await request(limitsPort, '/page.html', { headers: padded('a.test', 3000) });
   assert.equal(a.status, 431);
   assert.equal(a.body, '431 Request Header Fields Too Large\n');
-  assert.equal((await request(limitsPort, '/index.html', { headers: padded('a.test', 500) })).status, 200);
-  const b = await request(limitsPort, '/index.html', { headers: padded('b.test', 3000) });
+  assert.equal((await request(limitsPort, '/page.html', { headers: padded('a.test', 500) })).status, 200);
+  const b = await request(limitsPort, '/page.html', { headers: padded('b.test', 3000) });
   assert.equal(b.status, 200);
   assert.equal(b.body, 'home');
   // Over the listener's limit (the largest: Node's default 16 KiB) Node's parser refuses it for every site.
@@ -126,7 +127,7 @@ test('timeouts header: a client that trickles its headers is cut off with 408', 
 
 test('timeouts idle: a keep-alive connection with no next request is closed', async () => {
   const out = await untilClosed(timeoutsPort, (s) =>
-    s.write('GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'),
+    s.write('GET /page.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'),
   );
   assert.match(out, /^HTTP\/1\.1 200 /);
   assert.match(out, /\r\n\r\nhome$/);
