@@ -2,10 +2,11 @@
 // one line here. The order in the Caddyfile never matters; this list does.
 import type { Directive } from '../core/directive.js';
 import { bind } from './bind.js';
+import { fastcgi } from './fastcgi/index.js';
 import { index } from './indexfiles.js';
 import { root } from './root.js';
 
-export const directives: readonly Directive<unknown>[] = [root, index, bind];
+export const directives: readonly Directive<unknown>[] = [root, index, bind, fastcgi];
 
 export const directiveNames: readonly string[] = directives.map((d) => d.name);
 

@@ -1,0 +1,242 @@
+// One FastCGI connection (one request at a time, FCGI_KEEP_CONN) and the pool of them per upstream.
+//
+// php-fpm binds a worker to a connection for as long as the connection lives, and new connections wait in
+// the listen backlog until a worker is free. A pool that kept every finished connection could therefore
+// starve its own fresh connections (all workers parked on our idle sockets). So a finished connection is
+// only kept while no fresh connection of the same pool is still waiting for its first answer; otherwise it
+// is closed, which frees its worker for the waiting one. Idle connections are also closed after a while.
+import net from 'node:net';
+import {
+  decodeEndRequest,
+  encodeBeginRequest,
+  encodeRecord,
+  RecordParser,
+  RecordType,
+  type ProtocolStatus,
+} from './protocol.js';
+
+/** The request id we use: one request per connection at a time, so always 1. */
+const REQUEST_ID = 1;
+
+export type Endpoint = { network: 'tcp'; host: string; port: number } | { network: 'unix'; path: string };
+
+export interface ExchangeHandlers {
+  onStdout(data: Buffer): void;
+  onStderr(data: Buffer): void;
+  onEnd(appStatus: number, protocolStatus: ProtocolStatus): void;
+  /** The connection failed or closed before END_REQUEST. */
+  onError(err: Error): void;
+}
+
+export class FcgiConnection {
+  readonly socket: net.Socket;
+  /** Requests completed on this connection (0 while its first one runs). */
+  completed = 0;
+  /** Has any byte of the current request's answer arrived? */
+  answered = false;
+  private readonly parser = new RecordParser();
+  private handlers: ExchangeHandlers | undefined;
+  private broken = false;
+
+  constructor(socket: net.Socket) {
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => this.fail(err));
+    socket.on('close', () =>
+      this.fail(new Error('FastCGI connection closed before the end of the response')),
+    );
+  }
+
+  /** Usable for another request. */
+  get alive(): boolean {
+    return !this.broken && !this.socket.destroyed && this.socket.writable;
+  }
+
+  /** Starts a request: BEGIN_REQUEST and the encoded PARAMS stream, in one write. */
+  begin(params: Buffer, handlers: ExchangeHandlers): void {
+    this.handlers = handlers;
+    this.answered = false;
+    this.socket.write(Buffer.concat([encodeBeginRequest(REQUEST_ID), params]));
+  }
+
+  /** Writes body bytes as STDIN records; false when the socket wants a 'drain' first. */
+  writeStdin(chunk: Buffer): boolean {
+    const parts: Buffer[] = [];
+    for (let off = 0; off < chunk.length; off += 0xffff) {
+      parts.push(encodeRecord(RecordType.Stdin, REQUEST_ID, chunk.subarray(off, off + 0xffff)));
+    }
+    return this.socket.write(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+  }
+
+  /** The empty STDIN record that ends the body. */
+  endStdin(): void {
+    this.socket.write(encodeRecord(RecordType.Stdin, REQUEST_ID));
+  }
+
+  /** Stops reading (client backpressure); the kernel then pushes back on php-fpm. */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  destroy(): void {
+    this.broken = true;
+    this.handlers = undefined;
+    this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    this.answered = true;
+    try {
+      this.parser.push(chunk, (rec) => {
+        const h = this.handlers;
+        if (!h || rec.requestId !== REQUEST_ID) return; // management records or a late record: not ours
+        switch (rec.type as RecordType) {
+          case RecordType.Stdout:
+            if (rec.content.length > 0) h.onStdout(rec.content);
+            break;
+          case RecordType.Stderr:
+            if (rec.content.length > 0) h.onStderr(rec.content);
+            break;
+          case RecordType.EndRequest: {
+            this.handlers = undefined;
+            this.completed++;
+            const { appStatus, protocolStatus } = decodeEndRequest(rec.content);
+            h.onEnd(appStatus, protocolStatus);
+            break;
+          }
+          default:
+            break;
+        }
+      });
+    } catch (err) {
+      this.fail(err as Error);
+      this.socket.destroy();
+    }
+  }
+
+  private fail(err: Error): void {
+    this.broken = true;
+    const h = this.handlers;
+    this.handlers = undefined;
+    h?.onError(err);
+  }
+}
+
+export interface PoolOptions {
+  connectTimeoutMs: number;
+  /** How long an unused connection is kept. */
+  idleTimeoutMs: number;
+  /** Unused connections kept at most. */
+  maxIdle: number;
+}
+
+/** Thrown when a connection cannot be made (→ 502). */
+export class ConnectError extends Error {
+  override readonly cause: unknown;
+  constructor(message: string, cause?: unknown) {
+    super(message);
+    this.name = 'ConnectError';
+    this.cause = cause;
+  }
+}
+
+export class FcgiPool {
+  readonly endpoint: Endpoint;
+  private readonly opts: PoolOptions;
+  private readonly idle: { conn: FcgiConnection; timer: NodeJS.Timeout }[] = [];
+  /** Connections in use that have not finished a request yet (maybe still in php-fpm's backlog). */
+  private readonly fresh = new Set<FcgiConnection>();
+  private closed = false;
+  /** Connections opened so far (for tests and stats). */
+  dialed = 0;
+
+  constructor(endpoint: Endpoint, opts: PoolOptions) {
+    this.endpoint = endpoint;
+    this.opts = opts;
+  }
+
+  /** A connection for one request: an idle one if there is one, else a new one within connect_timeout. */
+  async acquire(): Promise<FcgiConnection> {
+    while (this.idle.length > 0) {
+      const { conn, timer } = this.idle.pop()!;
+      clearTimeout(timer);
+      conn.socket.removeAllListeners('end');
+      if (conn.alive) return conn;
+      conn.destroy();
+    }
+    if (this.closed) throw new ConnectError('FastCGI upstream is shutting down');
+    const conn = new FcgiConnection(await this.dial());
+    this.fresh.add(conn);
+    return conn;
+  }
+
+  /** Gives a connection back after its request: kept when it is clean and no fresh connection waits. */
+  release(conn: FcgiConnection, reusable: boolean): void {
+    this.fresh.delete(conn);
+    const starving = [...this.fresh].some((c) => !c.answered);
+    if (!reusable || !conn.alive || this.closed || starving || this.idle.length >= this.opts.maxIdle) {
+      conn.destroy();
+      return;
+    }
+    const entry = {
+      conn,
+      timer: setTimeout(() => this.drop(entry), this.opts.idleTimeoutMs),
+    };
+    entry.timer.unref();
+    // php-fpm closes a connection whose worker exits (pm.max_requests, idle timeout): forget it then.
+    conn.socket.once('end', () => this.drop(entry));
+    this.idle.push(entry);
+  }
+
+  /** Closes every idle connection; connections in use close when their request ends. */
+  close(): void {
+    this.closed = true;
+    for (const { conn, timer } of this.idle.splice(0)) {
+      clearTimeout(timer);
+      conn.destroy();
+    }
+  }
+
+  get idleCount(): number {
+    return this.idle.length;
+  }
+
+  private drop(entry: { conn: FcgiConnection; timer: NodeJS.Timeout }): void {
+    const i = this.idle.indexOf(entry);
+    if (i >= 0) this.idle.splice(i, 1);
+    clearTimeout(entry.timer);
+    entry.conn.destroy();
+  }
+
+  private dial(): Promise<net.Socket> {
+    const ep = this.endpoint;
+    return new Promise((resolve, reject) => {
+      const socket =
+        ep.network === 'tcp' ? net.connect({ host: ep.host, port: ep.port }) : net.connect({ path: ep.path });
+      this.dialed++;
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new ConnectError(`connecting to FastCGI ${describe(ep)} timed out`));
+      }, this.opts.connectTimeoutMs);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.removeListener('error', onError);
+        resolve(socket);
+      });
+      const onError = (err: Error) => {
+        clearTimeout(timer);
+        reject(new ConnectError(`connecting to FastCGI ${describe(ep)} failed: ${err.message}`, err));
+      };
+      socket.once('error', onError);
+    });
+  }
+}
+
+export function describe(ep: Endpoint): string {
+  return ep.network === 'tcp' ? `${ep.host}:${ep.port}` : `unix:${ep.path}`;
+}
