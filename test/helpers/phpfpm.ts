@@ -89,6 +89,8 @@ export async function startPhpFpm(opts: PhpFpmOptions = {}): Promise<PhpFpm> {
       `pm.max_children = ${opts.children ?? 4}`,
       'pm.status_path = /fpm-status',
       'catch_workers_output = yes',
+      // Scripts can tell which pool served them: getenv('FPM_POOL').
+      `env[FPM_POOL] = ${name}`,
       ...Object.entries(ini).map(([k, v]) => `php_admin_value[${k}] = ${v}`),
       '',
     ].join('\n');

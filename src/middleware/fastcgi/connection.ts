@@ -128,7 +128,6 @@ export class FcgiConnection {
 }
 
 export interface PoolOptions {
-  connectTimeoutMs: number;
   /** How long an unused connection is kept. */
   idleTimeoutMs: number;
   /** Unused connections kept at most. */
@@ -161,7 +160,7 @@ export class FcgiPool {
   }
 
   /** A connection for one request: an idle one if there is one, else a new one within connect_timeout. */
-  async acquire(): Promise<FcgiConnection> {
+  async acquire(connectTimeoutMs: number): Promise<FcgiConnection> {
     while (this.idle.length > 0) {
       const { conn, timer } = this.idle.pop()!;
       clearTimeout(timer);
@@ -170,7 +169,7 @@ export class FcgiPool {
       conn.destroy();
     }
     if (this.closed) throw new ConnectError('FastCGI upstream is shutting down');
-    const conn = new FcgiConnection(await this.dial());
+    const conn = new FcgiConnection(await this.dial(connectTimeoutMs));
     this.fresh.add(conn);
     return conn;
   }
@@ -213,16 +212,19 @@ export class FcgiPool {
     entry.conn.destroy();
   }
 
-  private dial(): Promise<net.Socket> {
+  private dial(connectTimeoutMs: number): Promise<net.Socket> {
     const ep = this.endpoint;
     return new Promise((resolve, reject) => {
       const socket =
         ep.network === 'tcp' ? net.connect({ host: ep.host, port: ep.port }) : net.connect({ path: ep.path });
       this.dialed++;
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new ConnectError(`connecting to FastCGI ${describe(ep)} timed out`));
-      }, this.opts.connectTimeoutMs);
+      const timer =
+        connectTimeoutMs > 0
+          ? setTimeout(() => {
+              socket.destroy();
+              reject(new ConnectError(`connecting to FastCGI ${describe(ep)} timed out`));
+            }, connectTimeoutMs)
+          : undefined;
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.removeListener('error', onError);
@@ -235,6 +237,42 @@ export class FcgiPool {
       socket.once('error', onError);
     });
   }
+}
+
+/**
+ * One pool per endpoint for the whole process, shared by every rule and site (and by the old and new config
+ * across a reload): the starvation rule above only works if one pool sees every connection to a php-fpm.
+ * A config retains the pools it uses in start() and releases them in close(); the last release closes.
+ */
+const shared = new Map<string, { pool: FcgiPool; refs: number }>();
+
+export interface PoolHandle {
+  readonly pool: FcgiPool;
+  retain(): void;
+  release(): void;
+}
+
+export function sharedPool(endpoint: Endpoint, opts: PoolOptions): PoolHandle {
+  const key = describe(endpoint);
+  let entry = shared.get(key);
+  if (!entry) shared.set(key, (entry = { pool: new FcgiPool(endpoint, opts), refs: 0 }));
+  const e = entry;
+  let held = false;
+  return {
+    pool: e.pool,
+    retain() {
+      if (held) return;
+      held = true;
+      e.refs++;
+    },
+    release() {
+      if (!held) return;
+      held = false;
+      if (--e.refs > 0) return;
+      e.pool.close();
+      if (shared.get(key) === e) shared.delete(key);
+    },
+  };
 }
 
 export function describe(ep: Endpoint): string {

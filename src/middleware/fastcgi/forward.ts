@@ -20,6 +20,7 @@ export interface ForwardRule extends ParamRule {
   readonly upstreams: readonly Upstream[];
   readonly policy: Policy;
   readonly timeouts: ExchangeTimeouts;
+  readonly connectTimeoutMs: number;
 }
 
 const hosts = new WeakMap<readonly Upstream[], UpstreamHost[]>();
@@ -77,7 +78,7 @@ async function send(
     for (let attempt = 0; ; attempt++) {
       let conn;
       try {
-        conn = await upstream.pool.acquire();
+        conn = await upstream.pool.acquire(rule.connectTimeoutMs);
       } catch (err) {
         if (!(err instanceof ConnectError)) throw err;
         upstream.host.recordFailure();

@@ -11,7 +11,7 @@ import { compilePathMatcher } from '../../core/pathmatch.js';
 import { compileTemplate } from '../../core/replacer.js';
 import type { SiteConfig } from '../../core/site.js';
 import { createPolicy, UpstreamHost, type Policy } from '../../core/upstream/index.js';
-import { describe, FcgiPool } from './connection.js';
+import { describe, sharedPool, type PoolHandle } from './connection.js';
 import { forward, type Upstream } from './forward.js';
 import { splitEnd, type ParamRule } from './params.js';
 import { parseFastcgi, type FastcgiRule } from './setup.js';
@@ -40,7 +40,7 @@ interface CompiledRule extends ParamRule {
   readonly excepts: readonly ((p: string) => boolean)[];
   readonly ext: string;
   readonly index: readonly string[];
-  readonly upstreams: Upstream[];
+  readonly upstreams: (Upstream & { readonly handle: PoolHandle })[];
   readonly policy: Policy;
   readonly connectTimeoutMs: number;
   readonly timeouts: { readMs: number; sendMs: number };
@@ -57,16 +57,13 @@ function compile(rule: FastcgiRule, site: Readonly<SiteConfig>): CompiledRule {
     root: rule.root ?? site.root,
     env: rule.env.map(([k, v]) => [k, compileTemplate(v)] as const),
     software: SOFTWARE,
-    upstreams: rule.endpoints.map((ep) => ({
-      host: new UpstreamHost(describe(ep)),
-      pool: new FcgiPool(ep, {
-        connectTimeoutMs: rule.connectTimeoutMs || 60_000,
-        idleTimeoutMs: IDLE_TIMEOUT_MS,
-        maxIdle: MAX_IDLE,
-      }),
-    })),
+    upstreams: rule.endpoints.map((ep) => {
+      const handle = sharedPool(ep, { idleTimeoutMs: IDLE_TIMEOUT_MS, maxIdle: MAX_IDLE });
+      return { host: new UpstreamHost(describe(ep)), pool: handle.pool, handle };
+    }),
     policy: createPolicy(rule.policy, rule.policyArg),
-    connectTimeoutMs: rule.connectTimeoutMs,
+    // 0 means "no timeout" in Caddy; a dial still needs some bound, so it gets the OS's own.
+    connectTimeoutMs: rule.connectTimeoutMs || 0,
     timeouts: { readMs: rule.readTimeoutMs, sendMs: rule.sendTimeoutMs },
   };
 }
@@ -129,8 +126,11 @@ export const fastcgi = defineDirective<FastcgiRule[]>({
           }
           return next(ctx);
         },
+      start: async () => {
+        for (const rule of compiled) for (const u of rule.upstreams) u.handle.retain();
+      },
       close: async () => {
-        for (const rule of compiled) for (const u of rule.upstreams) u.pool.close();
+        for (const rule of compiled) for (const u of rule.upstreams) u.handle.release();
       },
     };
   },
