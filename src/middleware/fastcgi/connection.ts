@@ -2,9 +2,10 @@
 //
 // php-fpm binds a worker to a connection for as long as the connection lives, and new connections wait in
 // the listen backlog until a worker is free. A pool that kept every finished connection could therefore
-// starve its own fresh connections (all workers parked on our idle sockets). So a finished connection is
-// only kept while no fresh connection of the same pool is still waiting for its first answer; otherwise it
-// is closed, which frees its worker for the waiting one. Idle connections are also closed after a while.
+// starve its own fresh connections (all workers parked on our idle sockets: nginx with `keepalive` above
+// pm.max_children wedges exactly so). So when a fresh connection has had no answer for STARVING_MS, the
+// pool closes its idle connections and, until that connection is answered, closes finished ones instead of
+// keeping them: each close frees a worker for the waiting connection. Idle connections also expire.
 import net from 'node:net';
 import {
   decodeEndRequest,
@@ -17,6 +18,9 @@ import {
 
 /** The request id we use: one request per connection at a time, so always 1. */
 const REQUEST_ID = 1;
+
+/** A fresh connection unanswered this long is presumed waiting for a php-fpm worker. */
+const STARVING_MS = 50;
 
 export type Endpoint = { network: 'tcp'; host: string; port: number } | { network: 'unix'; path: string };
 
@@ -34,6 +38,8 @@ export class FcgiConnection {
   completed = 0;
   /** Has any byte of the current request's answer arrived? */
   answered = false;
+  /** When the connection was made (performance.now()). */
+  readonly since = performance.now();
   private readonly parser = new RecordParser();
   private handlers: ExchangeHandlers | undefined;
   private broken = false;
@@ -171,13 +177,21 @@ export class FcgiPool {
     if (this.closed) throw new ConnectError('FastCGI upstream is shutting down');
     const conn = new FcgiConnection(await this.dial(connectTimeoutMs));
     this.fresh.add(conn);
+    const check = setTimeout(() => {
+      if (this.fresh.has(conn) && !conn.answered) this.closeIdle();
+    }, STARVING_MS);
+    check.unref();
+    conn.socket.once('data', () => clearTimeout(check));
+    conn.socket.once('close', () => clearTimeout(check));
     return conn;
   }
 
   /** Gives a connection back after its request: kept when it is clean and no fresh connection waits. */
   release(conn: FcgiConnection, reusable: boolean): void {
     this.fresh.delete(conn);
-    const starving = [...this.fresh].some((c) => !c.answered);
+    const now = performance.now();
+    let starving = false;
+    for (const c of this.fresh) if (!c.answered && now - c.since >= STARVING_MS) starving = true;
     if (!reusable || !conn.alive || this.closed || starving || this.idle.length >= this.opts.maxIdle) {
       conn.destroy();
       return;
@@ -195,6 +209,10 @@ export class FcgiPool {
   /** Closes every idle connection; connections in use close when their request ends. */
   close(): void {
     this.closed = true;
+    this.closeIdle();
+  }
+
+  private closeIdle(): void {
     for (const { conn, timer } of this.idle.splice(0)) {
       clearTimeout(timer);
       conn.destroy();

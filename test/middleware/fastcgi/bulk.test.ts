@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { request } from '../../helpers/http.js';
 import { phpFpmSkip, startPhpFpm, type PhpFpm } from '../../helpers/phpfpm.js';
 import { freePort, startNodecaddy, tempDir, type Nodecaddy } from '../../helpers/process.js';
 import { writePhpApp } from './fixtures.js';
@@ -144,5 +145,16 @@ describe('fastcgi bulk transfers', { skip: phpFpmSkip() }, () => {
       peak - baseline < 64 * MB,
       `RSS grew by ${Math.round((peak - baseline) / MB)} MB while streaming 200 MB (baseline ${Math.round(baseline / MB)} MB)`,
     );
+  });
+
+  test('more concurrent requests than php-fpm workers: pooled connections never starve new ones', async () => {
+    // Two workers; a naive keep-alive pool parks both on idle connections and the rest wait forever
+    // (nginx with `keepalive` above pm.max_children, or Caddy 2, wedge this way).
+    for (let round = 0; round < 3; round++) {
+      const results = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => request(port, `/sleep.php?ms=${20 + i}`, { timeoutMs: 20_000 })),
+      );
+      for (const r of results) assert.equal(r.body, 'before after');
+    }
   });
 });
