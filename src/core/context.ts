@@ -3,6 +3,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Site } from './site.js';
 import { HttpError } from './errors.js';
+import { silentLogger, type Logger } from './logger.js';
+
+const SILENT = silentLogger();
 
 /** Splits `path?query` without URL parsing (fast, and keeps the raw escaped form). */
 export function splitUri(uri: string): { rawPath: string; rawQuery: string } {
@@ -76,6 +79,8 @@ export class RequestContext {
   bytesWritten = 0;
   /** The `limits` body size for this request (Infinity: none). Read bodies through core/body.ts requestBody(). */
   maxBodyBytes = Infinity;
+  /** The process log, for middleware that reports what a backend said (e.g. FastCGI stderr). Set by dispatch. */
+  log: Logger = SILENT;
 
   constructor(req: IncomingMessage, res: ServerResponse, site: Site, startTime: number) {
     this.req = req;

@@ -16,6 +16,7 @@ export async function dispatch(
   let ctx: RequestContext;
   try {
     ctx = new RequestContext(req, res, site, start);
+    ctx.log = log;
   } catch (err) {
     // A request line we cannot decode never reaches the chain.
     writeDefaultError(res, err instanceof HttpError ? err.status : 400);

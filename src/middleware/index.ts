@@ -5,14 +5,15 @@ import { basicauth } from './basicauth/index.js';
 import { bind } from './bind.js';
 import { browse } from './browse/index.js';
 import { ext } from './ext.js';
+import { fastcgi } from './fastcgi/index.js';
 import { header } from './header.js';
 import { index } from './indexfiles.js';
 import { internal } from './internal.js';
 import { limits } from './limits.js';
 import { mime } from './mime.js';
+import { proxy } from './proxy/index.js';
 import { redir } from './redir.js';
 import { rewrite } from './rewrite.js';
-import { proxy } from './proxy/index.js';
 import { root } from './root.js';
 import { status } from './status.js';
 import { timeouts } from './timeouts.js';
@@ -32,6 +33,7 @@ export const directives: readonly Directive<unknown>[] = [
   mime,
   internal,
   proxy,
+  fastcgi,
   browse,
 ];
 

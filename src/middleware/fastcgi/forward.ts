@@ -1,0 +1,110 @@
+// One request to the FastCGI upstreams of a rule: pick a host with the shared policies, take a pooled
+// connection, build the parameters, read the body through `limits`, run the exchange.
+import type { Readable } from 'node:stream';
+import type { RequestContext } from '../../core/context.js';
+import { hasRequestBody, requestBody } from '../../core/body.js';
+import { HttpError } from '../../core/errors.js';
+import { selectHost, selectionInput, type Policy, type UpstreamHost } from '../../core/upstream/index.js';
+import { ConnectError, type FcgiPool } from './connection.js';
+import { exchange, type ExchangeTimeouts } from './exchange.js';
+import { buildParams, splitEnd, type ParamRule } from './params.js';
+import { encodeParams } from './protocol.js';
+import { spoolBody, type Spooled } from './spool.js';
+
+export interface Upstream {
+  readonly host: UpstreamHost;
+  readonly pool: FcgiPool;
+}
+
+export interface ForwardRule extends ParamRule {
+  readonly upstreams: readonly Upstream[];
+  readonly policy: Policy;
+  readonly timeouts: ExchangeTimeouts;
+  readonly connectTimeoutMs: number;
+}
+
+const hosts = new WeakMap<readonly Upstream[], UpstreamHost[]>();
+
+function hostList(upstreams: readonly Upstream[]): UpstreamHost[] {
+  let list = hosts.get(upstreams);
+  if (!list) hosts.set(upstreams, (list = upstreams.map((u) => u.host)));
+  return list;
+}
+
+export async function forward(ctx: RequestContext, rule: ForwardRule, fpath: string): Promise<void> {
+  const method = (ctx.req.method ?? 'GET').toUpperCase();
+  // HEAD and OPTIONS never send a body (as Caddy); others send one when the request has one.
+  const withBody = method !== 'HEAD' && method !== 'OPTIONS' && hasRequestBody(ctx);
+  let body: Readable | undefined;
+  let bodyLength = '0';
+  let spooled: Spooled | undefined;
+  if (withBody) {
+    body = requestBody(ctx); // a declared length over `limits` throws 413 here, before any connection
+    const declared = ctx.req.headers['content-length'];
+    if (declared !== undefined) bodyLength = declared;
+    else {
+      spooled = await spoolBody(body);
+      body = spooled.open();
+      bodyLength = String(spooled.length);
+    }
+  }
+  try {
+    await send(ctx, rule, fpath, body, bodyLength);
+  } finally {
+    await spooled?.dispose();
+  }
+}
+
+async function send(
+  ctx: RequestContext,
+  rule: ForwardRule,
+  fpath: string,
+  body: Readable | undefined,
+  bodyLength: string,
+): Promise<void> {
+  const params = encodeParams(
+    1,
+    buildParams(ctx, rule, fpath, splitEnd(fpath, rule.split, rule.caseSensitive), bodyLength),
+  );
+
+  const picked = selectHost(rule.policy, hostList(rule.upstreams), selectionInput(ctx));
+  const upstream = picked && rule.upstreams.find((u) => u.host === picked);
+  if (!upstream) throw new HttpError(502, 'no FastCGI upstream available');
+  ctx.vars.set('upstream', upstream.host.name);
+  const done = upstream.host.acquire();
+  try {
+    // A pooled connection php-fpm closed a moment ago fails before any answer: a bodiless request is then
+    // retried once on a new connection (a streamed body cannot be replayed).
+    for (let attempt = 0; ; attempt++) {
+      let conn;
+      try {
+        conn = await upstream.pool.acquire(rule.connectTimeoutMs);
+      } catch (err) {
+        if (!(err instanceof ConnectError)) throw err;
+        upstream.host.recordFailure();
+        throw new HttpError(502, err.message, { cause: err });
+      }
+      const reused = conn.completed > 0;
+      try {
+        await exchange(ctx, conn, upstream.pool, params, body, rule.timeouts, upstream.host.name);
+        return;
+      } catch (err) {
+        const retry =
+          attempt === 0 &&
+          reused &&
+          !body &&
+          !conn.answered &&
+          !ctx.res.headersSent &&
+          err instanceof HttpError &&
+          err.status === 502;
+        if (!retry) {
+          if (err instanceof HttpError && (err.status === 502 || err.status === 504))
+            upstream.host.recordFailure();
+          throw err;
+        }
+      }
+    }
+  } finally {
+    done();
+  }
+}

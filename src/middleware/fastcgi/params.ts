@@ -1,0 +1,121 @@
+// The CGI/1.1 parameters sent with each request, as Caddy v1's buildEnv makes them (reference 4.19), with
+// two deliberate fixes: without `split` the whole path is the script (v1 made SCRIPT_NAME empty, #2212),
+// and no HTTP_PROXY is ever sent (httpoxy).
+import path from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import type { RequestContext } from '../../core/context.js';
+import { clientIp } from '../../core/forwarded.js';
+import type { Template } from '../../core/replacer.js';
+
+/** What buildParams needs from the rule. */
+export interface ParamRule {
+  /** Absolute document root for SCRIPT_FILENAME and DOCUMENT_ROOT. */
+  readonly root: string;
+  readonly split: string;
+  readonly caseSensitive: boolean;
+  readonly env: readonly (readonly [string, Template])[];
+  readonly software: string;
+}
+
+/** Where the script name ends in fpath: just after the first `split` (or the whole path without split). */
+export function splitEnd(fpath: string, split: string, caseSensitive: boolean): number {
+  if (split === '') return fpath.length;
+  const i = caseSensitive ? fpath.indexOf(split) : fpath.toLowerCase().indexOf(split.toLowerCase());
+  return i < 0 ? -1 : i + split.length;
+}
+
+/** `Content-Type` → `HTTP_CONTENT_TYPE`: upper case, `-` and space become `_`. */
+function cgiHeaderName(name: string): string {
+  let out = 'HTTP_';
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c === 0x2d || c === 0x20) out += '_';
+    else if (c >= 0x61 && c <= 0x7a) out += String.fromCharCode(c - 32);
+    else out += name[i];
+  }
+  return out;
+}
+
+/** Splits a Node remote address the way Go's RemoteAddr split does (IP without brackets, port). */
+function remote(ctx: RequestContext): { ip: string; port: string } {
+  const s = ctx.req.socket;
+  return { ip: clientIp(s.remoteAddress), port: s.remotePort === undefined ? '' : String(s.remotePort) };
+}
+
+/**
+ * The parameters for one request. `fpath` is the script path (the current, possibly rewritten, path, or
+ * the index file a directory resolved to); `end` is splitEnd(fpath).
+ */
+export function buildParams(
+  ctx: RequestContext,
+  rule: ParamRule,
+  fpath: string,
+  end: number,
+  bodyLength: string,
+): Map<string, string> {
+  const req = ctx.req;
+  const { ip, port } = remote(ctx);
+  const docUri = fpath.slice(0, end);
+  const pathInfo = fpath.slice(end);
+  const scriptName = docUri;
+  const address = ctx.site.config.address;
+  const prefix = address.path && address.path !== '/' ? address.path : '';
+  const method = (req.method ?? 'GET').toUpperCase();
+  let contentType = header(ctx, 'content-type');
+  if (contentType === '' && method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS')
+    contentType = 'application/x-www-form-urlencoded';
+
+  const p = new Map<string, string>([
+    ['AUTH_TYPE', ''],
+    ['CONTENT_LENGTH', bodyLength],
+    ['CONTENT_TYPE', contentType],
+    ['GATEWAY_INTERFACE', 'CGI/1.1'],
+    ['PATH_INFO', pathInfo],
+    ['QUERY_STRING', ctx.query],
+    ['REMOTE_ADDR', ip],
+    ['REMOTE_HOST', ip],
+    ['REMOTE_PORT', port],
+    ['REMOTE_IDENT', ''],
+    ['REMOTE_USER', ctx.user],
+    ['REQUEST_METHOD', method],
+    ['REQUEST_SCHEME', ctx.isTls ? 'https' : 'http'],
+    ['SERVER_NAME', address.host],
+    ['SERVER_PORT', address.port],
+    ['SERVER_PROTOCOL', `HTTP/${req.httpVersion}`],
+    ['SERVER_SOFTWARE', rule.software],
+    ['DOCUMENT_ROOT', rule.root],
+    ['DOCUMENT_URI', docUri],
+    ['HTTP_HOST', header(ctx, 'host')],
+    ['REQUEST_URI', ctx.originalUri],
+    ['SCRIPT_FILENAME', path.join(rule.root, scriptName)],
+    ['SCRIPT_NAME', prefix ? path.posix.join(prefix, scriptName) : scriptName],
+  ]);
+  if (pathInfo !== '') p.set('PATH_TRANSLATED', path.join(rule.root, pathInfo));
+  if (ctx.isTls) {
+    const tls = req.socket as TLSSocket;
+    p.set('HTTPS', 'on');
+    const protocol = tls.getProtocol();
+    if (protocol) p.set('SSL_PROTOCOL', protocol);
+    const cipher = tls.getCipher();
+    if (cipher) p.set('SSL_CIPHER', cipher.name);
+  }
+  // User variables override the built-ins, and request headers override them (Caddy's order).
+  for (const [name, value] of rule.env) p.set(name, value.render(ctx));
+  const raw = req.rawHeaders;
+  const seen = new Set<string>();
+  for (let i = 0; i < raw.length; i += 2) {
+    const lower = raw[i].toLowerCase();
+    // httpoxy (CVE-2016-5385): a `Proxy:` request header must never become HTTP_PROXY.
+    if (lower === 'proxy' || seen.has(lower)) continue;
+    seen.add(lower);
+    p.set(cgiHeaderName(lower), header(ctx, lower));
+  }
+  return p;
+}
+
+/** A request header's value, repeated values joined with `, ` (as Caddy). */
+function header(ctx: RequestContext, name: string): string {
+  const v = ctx.req.headers[name];
+  if (v === undefined) return '';
+  return Array.isArray(v) ? v.join(', ') : v;
+}
