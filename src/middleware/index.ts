@@ -2,10 +2,13 @@
 // one line here. The order in the Caddyfile never matters; this list does.
 import type { Directive } from '../core/directive.js';
 import { bind } from './bind.js';
+import { errors } from './errors/index.js';
+import { gzip } from './gzip/index.js';
 import { index } from './indexfiles.js';
+import { log } from './log/index.js';
 import { root } from './root.js';
 
-export const directives: readonly Directive<unknown>[] = [root, index, bind];
+export const directives: readonly Directive<unknown>[] = [root, index, bind, log, gzip, errors];
 
 export const directiveNames: readonly string[] = directives.map((d) => d.name);
 
