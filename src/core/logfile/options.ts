@@ -33,11 +33,15 @@ export function isRollerSubdirective(name: string): boolean {
 }
 
 /**
- * Applies one roller line (the Dispenser on its name, `args` already read) to `roll`. Wrong argument counts and
- * non-integers fail at load time with file:line and the expected form.
+ * Applies one roller line (`what` and its `args`, the Dispenser on that line) to `roll`. Wrong argument counts
+ * and non-integers fail at load time with file:line and the expected form.
  */
-export function parseRollerLine(d: Dispenser, roll: RollOptions, args: readonly string[]): void {
-  const what = d.val();
+export function parseRollerLine(
+  d: Dispenser,
+  roll: RollOptions,
+  what: string,
+  args: readonly string[],
+): void {
   if (what === 'rotate_compress' || what === 'rotate_disable') {
     if (args.length !== 0) throw d.err(`invalid roller parameter: ${what} takes no arguments`);
     if (what === 'rotate_compress') roll.compress = true;

@@ -76,7 +76,7 @@ export const errors = defineDirective<ErrorsOptions>({
         const what = d.val();
         const where = d.remainingArgs();
         if (isRollerSubdirective(what)) {
-          parseRollerLine(d, roll, where);
+          parseRollerLine(d, roll, what, where);
           continue;
         }
         if (where.length !== 1)

@@ -31,6 +31,7 @@ export const DEFAULT_EXTENSIONS = [
 ];
 
 const DEFAULT_LEVEL = 6;
+const SUBDIRECTIVES = ['ext', 'not', 'level', 'min_length'];
 
 export interface GzipConfig extends CompressSettings {
   /** Extensions compressed; `*` = all. */
@@ -61,6 +62,7 @@ export const gzip = defineDirective<GzipConfig[]>({
       let minLength = 0;
       while (d.nextBlock()) {
         const what = d.val();
+        if (!SUBDIRECTIVES.includes(what)) throw d.unknownSubdirective(SUBDIRECTIVES);
         const args = d.remainingArgs();
         switch (what) {
           case 'ext':
@@ -101,8 +103,6 @@ export const gzip = defineDirective<GzipConfig[]>({
             minLength = n;
             break;
           }
-          default:
-            throw d.unknownSubdirective(['ext', 'not', 'level', 'min_length']);
         }
       }
       configs.push({

@@ -9,7 +9,7 @@ import type { RequestContext } from '../../core/context.js';
 import { defineDirective } from '../../core/directive.js';
 import {
   defaultRoll,
-  isRollerSubdirective,
+  ROLLER_SUBDIRECTIVES,
   parseRollerLine,
   parseTarget,
   type LogTarget,
@@ -24,6 +24,8 @@ import { makeMask, maskIp, parseV4Mask, parseV6Mask, type IpMask } from './ipmas
 
 export const COMMON_LOG_FORMAT = '{remote} - {user} [{when}] "{method} {uri} {proto}" {status} {size}';
 export const COMBINED_LOG_FORMAT = `${COMMON_LOG_FORMAT} "{>Referer}" "{>User-Agent}"`;
+
+const SUBDIRECTIVES = ['ipmask', 'except', ...ROLLER_SUBDIRECTIVES];
 
 interface EntryOptions {
   readonly target: LogTarget;
@@ -58,6 +60,7 @@ export const log = defineDirective<LogRule[]>({
       let ipMask: IpMask | undefined;
       while (d.nextBlock()) {
         const what = d.val();
+        if (!SUBDIRECTIVES.includes(what)) throw d.unknownSubdirective(SUBDIRECTIVES);
         const where = d.remainingArgs();
         if (what === 'ipmask') {
           if (where.length === 0 || where.length > 2) throw d.err("expected 'ipmask <v4mask> [<v6mask>]'");
@@ -75,19 +78,7 @@ export const log = defineDirective<LogRule[]>({
         } else if (what === 'except') {
           if (where.length === 0) throw d.err("expected 'except <path>…'");
           except.push(...where);
-        } else if (isRollerSubdirective(what)) {
-          parseRollerLine(d, roll, where);
-        } else {
-          throw d.unknownSubdirective([
-            'ipmask',
-            'except',
-            'rotate_size',
-            'rotate_age',
-            'rotate_keep',
-            'rotate_compress',
-            'rotate_disable',
-          ]);
-        }
+        } else parseRollerLine(d, roll, what, where);
       }
       let scope = '/';
       let output = 'access.log';
