@@ -40,7 +40,7 @@ export async function startInProcess(
   await runtime.start(loadConfig(input(), options));
   return {
     runtime,
-    port: [...runtime.boundPorts().values()][0]!,
+    port: [...runtime.boundPorts().values()][0],
     async reload(next) {
       current = next;
       const r = await runtime.reload({ force: true, trigger: 'test' });
