@@ -33,7 +33,7 @@ export function getRaw(
           const text = decode(raw, res.headers['content-encoding']).toString('utf8');
           resolve({ status: res.statusCode ?? 0, headers: res.headers, raw, text });
         } catch (err) {
-          reject(err);
+          reject(err instanceof Error ? err : new Error(String(err)));
         }
       });
       res.on('error', reject);
