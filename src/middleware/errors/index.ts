@@ -146,7 +146,7 @@ export const errors = defineDirective<ErrorsOptions>({
           if (res.headersSent) {
             // Too late for a page: the client must not take a truncated body for a whole one.
             if (detail)
-              logLine(`[ERROR ${status} ${ctx.originalPath}] ${detail} (after the response had started)`);
+              logLine(`[ERROR ${status} ${ctx.originalPath}] (after the response had started) ${detail}`);
             res.destroy();
             return;
           }
