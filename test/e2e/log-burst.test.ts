@@ -92,8 +92,10 @@ async function pipelinedBurst(
           return;
         }
         let batch = '';
-        while (pending < window && next < total)
-          ((batch += `GET /index.html?n=${next++} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`), pending++);
+        while (pending < window && next < total) {
+          batch += `GET /index.html?n=${next++} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
+          pending++;
+        }
         socket.write(batch);
       };
       socket.setEncoding('latin1');
