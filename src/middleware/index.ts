@@ -4,12 +4,15 @@ import type { Directive } from '../core/directive.js';
 import { basicauth } from './basicauth/index.js';
 import { bind } from './bind.js';
 import { browse } from './browse/index.js';
+import { errors } from './errors/index.js';
 import { ext } from './ext.js';
 import { fastcgi } from './fastcgi/index.js';
+import { gzip } from './gzip/index.js';
 import { header } from './header.js';
 import { index } from './indexfiles.js';
 import { internal } from './internal.js';
 import { limits } from './limits.js';
+import { log } from './log/index.js';
 import { mime } from './mime.js';
 import { proxy } from './proxy/index.js';
 import { redir } from './redir.js';
@@ -24,9 +27,12 @@ export const directives: readonly Directive<unknown>[] = [
   bind,
   limits,
   timeouts,
+  log,
   rewrite,
   ext,
+  gzip,
   header,
+  errors,
   basicauth,
   redir,
   status,

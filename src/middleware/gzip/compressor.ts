@@ -1,0 +1,203 @@
+// Compresses one response, whoever writes it (static files, browse, proxy, fastcgi, tunnel, error pages).
+//
+// res.write/res.end/res.flushHeaders are wrapped for this response; the decision to compress is taken when
+// the headers go out (core/response-hooks beforeWriteHead), when status, Content-Type, Content-Length and
+// Content-Encoding are known. When compressing, bytes flow: producer → res.write (wrapper) → zlib stream
+// (async, on the thread pool) → the original res.write → socket.
+//
+// Backpressure holds end to end: the wrapper returns the zlib stream's write() result and emits 'drain' on
+// the response when zlib drains; when the socket is full, zlib's output is paused until the response drains,
+// so zlib's input fills and the producer is told to wait. A slow reader never makes us buffer the whole body.
+//
+// Streams arrive as they are written: after every burst of writes (one turn of the event loop) the compressor
+// is flushed (Z_SYNC_FLUSH / BROTLI_OPERATION_FLUSH, which keeps the dictionary); for event streams and
+// responses whose producer called flushHeaders, after every single write.
+import type { ServerResponse } from 'node:http';
+import zlib from 'node:zlib';
+import type { RequestContext } from '../../core/context.js';
+import { beforeWriteHead } from '../../core/response-hooks.js';
+import { isIncompressibleType, type Encoding } from './negotiate.js';
+
+export interface CompressSettings {
+  /** 1–9, used for gzip and as the brotli quality. */
+  readonly level: number;
+  /** 0 = none; else compress only responses with a Content-Length of at least this (as Caddy v1). */
+  readonly minLength: number;
+}
+
+type Compressor = zlib.Gzip | zlib.BrotliCompress;
+type Callback = (err?: Error | null) => void;
+
+function createCompressor(encoding: Encoding, level: number): Compressor {
+  if (encoding === 'br')
+    return zlib.createBrotliCompress({ params: { [zlib.constants.BROTLI_PARAM_QUALITY]: level } });
+  return zlib.createGzip({ level });
+}
+
+function flushCompressor(z: Compressor): void {
+  if (z instanceof zlib.Gzip) z.flush(zlib.constants.Z_SYNC_FLUSH);
+  else z.flush(zlib.constants.BROTLI_OPERATION_FLUSH);
+}
+
+/** Adds `Accept-Encoding` to Vary unless it is there already (or Vary is `*`). */
+export function addVary(res: ServerResponse): void {
+  const current = res.getHeader('vary');
+  if (current === undefined) {
+    res.setHeader('Vary', 'Accept-Encoding');
+    return;
+  }
+  const list = Array.isArray(current) ? current : [String(current)];
+  const names = list.flatMap((v) => v.split(',')).map((v) => v.trim().toLowerCase());
+  if (names.includes('accept-encoding') || names.includes('*')) return;
+  res.setHeader('Vary', [...list, 'Accept-Encoding']);
+}
+
+/** A strong validator becomes weak: the compressed bytes differ from the identity representation's. */
+function weakenEtag(res: ServerResponse): void {
+  const etag = res.getHeader('etag');
+  if (typeof etag === 'string' && etag !== '' && !etag.startsWith('W/')) res.setHeader('ETag', `W/${etag}`);
+}
+
+/** Whether the response, as its headers stand, should be compressed (apart from the request checks). */
+function compressible(res: ServerResponse, settings: CompressSettings, emptyBody: boolean): boolean {
+  const status = res.statusCode;
+  if (status < 200 || status === 204 || status === 206 || status === 304) return false;
+  if (emptyBody || res.hasHeader('content-range')) return false;
+  const encoding = res.getHeader('content-encoding');
+  if (encoding !== undefined && String(encoding).toLowerCase() !== 'identity') return false;
+  const cacheControl = res.getHeader('cache-control');
+  if (cacheControl !== undefined && /no-transform/i.test(String(cacheControl))) return false;
+  const lengthHeader = res.getHeader('content-length');
+  const length = lengthHeader === undefined ? undefined : Number(lengthHeader);
+  if (length === 0) return false;
+  if (settings.minLength > 0 && !(length !== undefined && length >= settings.minLength)) return false;
+  const type = res.getHeader('content-type');
+  return !(type !== undefined && isIncompressibleType(String(type)));
+}
+
+/** Wraps ctx.res so that its body is compressed with `encoding` if the response qualifies. */
+export function compressResponse(ctx: RequestContext, encoding: Encoding, settings: CompressSettings): void {
+  const res = ctx.res;
+  const head = ctx.req.method === 'HEAD';
+  /* eslint-disable @typescript-eslint/unbound-method -- the originals are called with Reflect.apply on res */
+  const origWrite = res.write;
+  const origEnd = res.end;
+  const origFlushHeaders = res.flushHeaders;
+  /* eslint-enable @typescript-eslint/unbound-method */
+
+  let z: Compressor | undefined;
+  let emptyBody = false;
+  let streaming = false;
+  let flushScheduled = false;
+  let ended = false;
+  let producerWaiting = false;
+  let socketWaiting = false;
+
+  beforeWriteHead(res, () => {
+    if (head) {
+      // A HEAD is never compressed (Caddy #2892), but says that the GET would vary.
+      addVary(res);
+      return;
+    }
+    if (res.statusCode === 304) {
+      // Same validators and Vary as the 200 it confirms.
+      addVary(res);
+      weakenEtag(res);
+      return;
+    }
+    if (!compressible(res, settings, emptyBody)) return;
+    res.removeHeader('content-length');
+    res.removeHeader('accept-ranges');
+    res.setHeader('Content-Encoding', encoding);
+    addVary(res);
+    weakenEtag(res);
+    const type = res.getHeader('content-type');
+    if (type !== undefined && /^text\/event-stream/i.test(String(type))) streaming = true;
+    z = createCompressor(encoding, settings.level);
+    wire(z);
+  });
+
+  function wire(c: Compressor): void {
+    c.on('data', (chunk: Buffer) => {
+      if (Reflect.apply(origWrite, res, [chunk]) === false && !socketWaiting) {
+        socketWaiting = true;
+        c.pause();
+        res.once('drain', onSocketDrain);
+      }
+    });
+    c.on('drain', () => {
+      if (!producerWaiting) return;
+      producerWaiting = false;
+      res.emit('drain');
+    });
+    c.once('end', () => {
+      Reflect.apply(origEnd, res, endCallback ? [endCallback] : []);
+    });
+    c.once('error', (err) => res.destroy(err));
+    res.once('close', () => c.destroy());
+  }
+
+  function onSocketDrain(): void {
+    // Our own 'drain' (for the producer) may arrive while the socket is still full: keep waiting then.
+    if (res.writableNeedDrain) {
+      res.once('drain', onSocketDrain);
+      return;
+    }
+    socketWaiting = false;
+    z?.resume();
+  }
+
+  function scheduleFlush(): void {
+    if (streaming) {
+      flushCompressor(z!);
+      return;
+    }
+    if (flushScheduled) return;
+    flushScheduled = true;
+    setImmediate(() => {
+      flushScheduled = false;
+      if (!ended && z && !z.destroyed) flushCompressor(z);
+    });
+  }
+
+  /** Sends the headers now if nobody has, so the hook decides before the first body byte. */
+  function ensureHead(): void {
+    if (!res.headersSent) res.writeHead(res.statusCode);
+  }
+
+  let endCallback: Callback | undefined;
+
+  res.flushHeaders = function flushHeaders(this: ServerResponse): void {
+    streaming = true;
+    Reflect.apply(origFlushHeaders, this, []);
+  };
+
+  res.write = function write(this: ServerResponse, ...args: unknown[]): boolean {
+    ensureHead();
+    if (!z || ended) return Reflect.apply(origWrite, this, args) as boolean;
+    const [chunk, encodingOrCb, maybeCb] = args;
+    const ok =
+      typeof encodingOrCb === 'function'
+        ? z.write(chunk, encodingOrCb as Callback)
+        : z.write(chunk, encodingOrCb as BufferEncoding, maybeCb as Callback | undefined);
+    scheduleFlush();
+    if (!ok) producerWaiting = true;
+    return ok;
+  } as ServerResponse['write'];
+
+  res.end = function end(this: ServerResponse, ...args: unknown[]): ServerResponse {
+    let [chunk, enc, cb] = args;
+    if (typeof chunk === 'function') [chunk, enc, cb] = [undefined, undefined, chunk];
+    else if (typeof enc === 'function') [enc, cb] = [undefined, enc];
+    if (!res.headersSent) {
+      emptyBody = chunk === undefined || chunk === null || (chunk as { length?: number }).length === 0;
+      ensureHead();
+    }
+    if (!z || ended) return Reflect.apply(origEnd, this, args) as ServerResponse;
+    ended = true;
+    endCallback = cb as Callback | undefined;
+    if (chunk !== undefined && chunk !== null) z.end(chunk, enc as BufferEncoding);
+    else z.end();
+    return this;
+  } as ServerResponse['end'];
+}
