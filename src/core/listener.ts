@@ -72,7 +72,8 @@ export class Listener {
         reject(new Error(`listen tcp ${where}: ${why}`, { cause: err }));
       };
       this.server.once('error', onError);
-      this.server.listen({ host: host || undefined, port, exclusive: true }, () => {
+      // Not exclusive: cluster workers share one socket per host:port through the primary.
+      this.server.listen({ host: host || undefined, port }, () => {
         this.server.off('error', onError);
         this.server.on('error', (err) =>
           this.options.log.error({ err, listener: this.key }, 'listener error'),
