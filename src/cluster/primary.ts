@@ -73,7 +73,7 @@ export class ClusterEngine implements Engine {
           Array.from({ length: this.options.workers }, () => this.fork()),
         );
         const failed = booted.find((b) => b.status === 'rejected');
-        if (failed) throw (failed as PromiseRejectedResult).reason as Error;
+        if (failed) throw failed.reason as Error;
       }
       const input = plainInput(config.input);
       const slots = [...this.slots.values()];
@@ -137,7 +137,7 @@ export class ClusterEngine implements Engine {
     const failure = replies.find((r) => r.status === 'rejected');
     if (failure) {
       for (const { worker } of slots) send(worker, { nc: 'abort', id });
-      throw (failure as PromiseRejectedResult).reason as Error;
+      throw failure.reason as Error;
     }
     const committed = await Promise.all(
       slots.map(({ worker }) => {
