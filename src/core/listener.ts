@@ -5,7 +5,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from './logger.js';
 import type { Site } from './site.js';
 import { VhostRouter } from './vhost.js';
-import { parseAbsoluteForm, splitUri } from './context.js';
+import { parseAbsoluteForm, rawPathOf } from './context.js';
 import { writeDefaultError } from './errors.js';
 import { InFlight } from './inflight.js';
 
@@ -99,7 +99,7 @@ export class Listener {
     if (this.draining) res.setHeader('Connection', 'close');
     if (req.url?.charCodeAt(0) !== 0x2f /* / */ && !this.toOriginForm(req, res)) return;
     const table = this.table;
-    const site = table.router.route(req.headers.host, splitUri(req.url ?? '/').rawPath);
+    const site = table.router.route(req.headers.host, rawPathOf(req.url ?? '/'));
     if (!site) {
       const body = `404 Site ${req.headers.host ?? ''} is not served on this interface\n`;
       res.writeHead(404, {
