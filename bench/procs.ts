@@ -148,7 +148,8 @@ export async function waitReady(
     try {
       return await get(port, path, headers);
     } catch (err) {
-      if (Date.now() > until) throw new Error(`${proc.name} not ready: ${(err as Error).message}`);
+      if (Date.now() > until)
+        throw new Error(`${proc.name} not ready: ${(err as Error).message}`, { cause: err });
       await new Promise((r) => setTimeout(r, 100));
     }
   }

@@ -130,7 +130,7 @@ async function main(): Promise<void> {
     } catch (err) {
       // wrk --version exits 1 after printing its version; only a missing binary matters.
       if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-        throw new Error(`${bin} is missing: apt-get install wrk nginx caddy php-fpm`);
+        throw new Error(`${bin} is missing: apt-get install wrk nginx caddy php-fpm`, { cause: err });
     }
   }
   const dir = mkdtempSync(path.join(os.tmpdir(), 'nodecaddy-bench-'));
