@@ -149,6 +149,7 @@ async function main(): Promise<void> {
     if (chosen.some((s) => s.needs?.includes('backend'))) {
       env.backendPort = await freePort();
       const b = startBackend(env.backendPort, paths);
+      backendPid = b.child.pid;
       extras.push(b);
       await waitReady(b, env.backendPort, '/', {});
     }
@@ -215,7 +216,7 @@ async function measure(sc: Scenario, server: ServerName, env: Env, p: Paths, o: 
     const connections = Math.min(o.connections, sc.connections ?? o.connections);
     const load = { url, threads: o.threads, connections, headers };
     if (o.warmup > 0) await wrk({ ...load, seconds: o.warmup });
-    const pid = server === 'direct' ? undefined : root?.child.pid;
+    const pid = server === 'direct' ? backendPid : root?.child.pid;
     const sampler = pid ? new RssSampler(pid) : undefined;
     const r = await wrk({ ...load, seconds: o.seconds });
     sampler?.stop();
@@ -274,6 +275,8 @@ async function soak(
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The backend's pid: its RSS is the `direct` row's. */
+let backendPid: number | undefined;
 /** The run's temp dir, removed however the bench ends. */
 let runDir: string | undefined;
 process.on('exit', () => {

@@ -1,5 +1,5 @@
 // Starting each server (and the backends) with a config for one scenario.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -147,12 +147,10 @@ export function machine(): Record<string, string> {
       return '?';
     }
   })();
+  // nginx -v prints on stderr, caddy version on stdout.
   const version = (cmd: string, args: string[]) => {
-    try {
-      return execFileSync(cmd, args, { stdio: 'pipe' }).toString().trim() || '?';
-    } catch (err) {
-      return String((err as { stderr?: Buffer }).stderr ?? '?').trim();
-    }
+    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+    return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() || '?';
   };
   return {
     CPU: `${cpuinfo}, ${os.availableParallelism()} CPUs`,
