@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // nodecaddy's command line: Caddy v1's flags, then load, start, watch, and handle signals.
+import cluster from 'node:cluster';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { caddyfileToJson, jsonToCaddyfile } from './caddyfile/index.js';
 import { loadConfig, type Config } from './app.js';
 import { loadEnvFile } from './cli/envfile.js';
@@ -11,6 +13,8 @@ import { startupLines } from './cli/banner.js';
 import { parseDuration } from './core/duration.js';
 import { createProcessLogger, type Logger } from './core/logger.js';
 import { Runtime } from './runtime.js';
+import { ClusterEngine } from './cluster/primary.js';
+import { runWorker } from './cluster/worker.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -48,7 +52,13 @@ async function main(argv: string[]): Promise<void> {
     fatal(`invalid value "${logFormat}" for flag -log-format: must be auto, json or text`, 2);
   }
   const log = createProcessLogger(flag('log'), logFormat);
+  const graceMs = graceFlag(flag('grace'));
+  const cwd = process.cwd();
+  const loadOptions = { root: flag('root'), host: flag('host'), port: flag('port'), cwd, env: process.env };
+  // A worker was forked by a primary that already did everything below (the env file is in its env).
+  if (cluster.isWorker) return runWorker(loadOptions, log, graceMs);
 
+  const workers = workersFlag(flag('workers'));
   if (flag('envfile')) {
     try {
       loadEnvFile(flag('envfile'), process.env);
@@ -78,16 +88,6 @@ async function main(argv: string[]): Promise<void> {
     }
   }
 
-  let graceMs: number;
-  try {
-    graceMs = parseDuration(flag('grace'));
-    if (graceMs < 0) throw new Error(`invalid duration "${flag('grace')}"`);
-  } catch (err) {
-    fatal(`invalid value "${flag('grace')}" for flag -grace: ${(err as Error).message}`, 2);
-  }
-
-  const cwd = process.cwd();
-  const loadOptions = { root: flag('root'), host: flag('host'), port: flag('port'), cwd, env: process.env };
   let readInput;
   let config: Config;
   try {
@@ -102,23 +102,24 @@ async function main(argv: string[]): Promise<void> {
     process.exit(0);
   }
 
-  const runtime = new Runtime({
-    ...loadOptions,
-    log,
-    graceMs,
-    readInput,
-    watch: bool('watch') && config.files.length > 0,
-  });
+  // With several workers, this process only supervises: it loads and validates every config (so a bad one
+  // fails here, once), and the workers serve it. SCHED_NONE: see bench/README.md for the measurement.
+  const engine = workers > 1 ? new ClusterEngine({ workers, log, scheduling: 'none' }) : undefined;
+  const runtime = new Runtime(
+    { ...loadOptions, log, graceMs, readInput, watch: bool('watch') && config.files.length > 0 },
+    engine,
+  );
   try {
     await runtime.start(config);
   } catch (err) {
     log.error(`startup failed: ${(err as Error).message}`);
+    await runtime.stop(0).catch(() => undefined);
     fatal((err as Error).message);
   }
   // Handlers first: whoever reads the listing or the pidfile may signal at once, and a signal that arrives
   // before its handler exists kills the process without a graceful stop.
   const pidfile = flag('pidfile');
-  installSignals(runtime, log, graceMs, pidfile);
+  installSignals(runtime, log, graceMs, pidfile, () => engine?.kill());
   if (!bool('quiet')) process.stdout.write(startupLines(config, runtime.boundPorts()).join('\n') + '\n');
   log.info({ sites: config.sites.map((s) => s.label) }, 'serving');
   if (pidfile) {
@@ -130,12 +131,38 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-function installSignals(runtime: Runtime, log: Logger, graceMs: number, pidfile: string): void {
+function graceFlag(value: string): number {
+  try {
+    const ms = parseDuration(value);
+    if (ms < 0) throw new Error(`invalid duration "${value}"`);
+    return ms;
+  } catch (err) {
+    fatal(`invalid value "${value}" for flag -grace: ${(err as Error).message}`, 2);
+  }
+}
+
+/** -workers: a positive integer; empty means one per CPU. */
+function workersFlag(value: string): number {
+  if (value === '') return os.availableParallelism();
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 1024)
+    fatal(`invalid value "${value}" for flag -workers: must be a whole number from 1 to 1024`, 2);
+  return n;
+}
+
+function installSignals(
+  runtime: Runtime,
+  log: Logger,
+  graceMs: number,
+  pidfile: string,
+  killNow: () => void,
+): void {
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) {
       if (signal === 'SIGINT') {
         log.warn('SIGINT again: exiting now');
+        killNow();
         cleanupPidfile(pidfile);
         process.exit(2);
       }
@@ -159,6 +186,7 @@ function installSignals(runtime: Runtime, log: Logger, graceMs: number, pidfile:
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGQUIT', () => {
+    killNow();
     cleanupPidfile(pidfile);
     process.exit(0);
   });

@@ -1,9 +1,9 @@
 // The running server: starts a Config, swaps in a new one on reload (all or nothing), stops gracefully.
-import { Generation } from './core/generation.js';
-import { Listener } from './core/listener.js';
+// What to reload and when lives here; how a config is served lives in the Engine (this process, or workers).
 import type { Logger } from './core/logger.js';
 import { FileWatcher } from './core/watcher.js';
 import { fingerprint, loadConfig, type CaddyfileInput, type Config, type LoadOptions } from './app.js';
+import { LocalEngine, type Engine } from './engine.js';
 
 export interface RuntimeOptions extends LoadOptions {
   log: Logger;
@@ -25,9 +25,8 @@ export interface ReloadResult {
 export class Runtime {
   private readonly options: RuntimeOptions;
   private readonly log: Logger;
-  private readonly listeners = new Map<string, Listener>();
-  private current: { config: Config; generation: Generation } | undefined;
-  private generationIds = 0;
+  private readonly engine: Engine;
+  private current: Config | undefined;
   /** Reloads run one after another, never overlapping. */
   private reloadQueue: Promise<void> = Promise.resolve();
   private watcher: FileWatcher | undefined;
@@ -35,19 +34,21 @@ export class Runtime {
   /** The last failed reload (input fingerprint and message), so a repeated file event does not log it twice. */
   private lastFailure: { input: string; message: string } | undefined;
 
-  constructor(options: RuntimeOptions) {
+  constructor(options: RuntimeOptions, engine?: Engine) {
     this.options = options;
     this.log = options.log;
+    this.engine = engine ?? new LocalEngine(options.log, options.graceMs);
   }
 
   /** Bound listeners: configured key → actual port (differs when the Caddyfile asked for port 0). */
   boundPorts(): Map<string, number> {
-    return new Map([...this.listeners].map(([key, l]) => [key, l.port]));
+    return this.engine.boundPorts();
   }
 
   async start(config: Config): Promise<void> {
     for (const w of config.warnings) this.log.warn(w);
-    await this.apply(config);
+    await this.engine.apply(config);
+    this.current = config;
     if (this.options.watch) {
       this.watcher = new FileWatcher(() => void this.reload({ force: false, trigger: 'file change' }));
       this.watcher.setFiles(config.files);
@@ -75,7 +76,7 @@ export class Runtime {
     let inputPrint = '';
     try {
       const input = this.options.readInput();
-      inputPrint = fingerprint(input.text, this.current?.config.imports ?? []);
+      inputPrint = fingerprint(input.text, this.current?.imports ?? []);
       config = loadConfig(input, this.options);
     } catch (err) {
       const cause = (err as Error).cause as NodeJS.ErrnoException | undefined;
@@ -98,13 +99,14 @@ export class Runtime {
       this.watcher.watchWholeDirs = false;
       this.watcher.setFiles(config.files);
     }
-    if (!force && config.fingerprint === this.current?.config.fingerprint) {
+    if (!force && config.fingerprint === this.current?.fingerprint) {
       this.log.info({ trigger }, 'config unchanged, not reloaded');
       return { ok: true, changed: false };
     }
     for (const w of config.warnings) this.log.warn(w);
     try {
-      const summary = await this.apply(config);
+      const summary = await this.engine.apply(config);
+      this.current = config;
       this.log.info({ trigger, ...summary }, 'config reloaded');
       return { ok: true, changed: true };
     } catch (err) {
@@ -119,64 +121,11 @@ export class Runtime {
     return { ok: false, changed: true, error };
   }
 
-  /** Starts the config's resources and new listeners; on any failure undoes them and changes nothing. */
-  private async apply(config: Config) {
-    const sitesByListener = new Map([...config.listeners].map(([key, spec]) => [key, spec.sites]));
-    const generation = new Generation(++this.generationIds, sitesByListener, config.instances, this.log);
-    await generation.start();
-    const opened: Listener[] = [];
-    try {
-      for (const [key, spec] of config.listeners) {
-        if (this.listeners.has(key)) continue;
-        const listener = new Listener(
-          key,
-          { host: spec.host, port: spec.port, log: this.log },
-          generation.table(key),
-        );
-        await listener.listen();
-        opened.push(listener);
-      }
-    } catch (err) {
-      await Promise.all(opened.map((l) => l.close(0)));
-      await generation.retire(0);
-      throw err;
-    }
-
-    // The switch: synchronous, so no request sees half of it.
-    for (const key of config.listeners.keys()) this.listeners.get(key)?.setTable(generation.table(key));
-    for (const l of opened) this.listeners.set(l.key, l);
-    const closing: Listener[] = [];
-    for (const [key, listener] of this.listeners) {
-      if (config.listeners.has(key)) continue;
-      this.listeners.delete(key);
-      closing.push(listener);
-    }
-    const previous = this.current;
-    this.current = { config, generation };
-
-    const grace = this.options.graceMs;
-    for (const l of closing)
-      void l.close(grace).catch((err: unknown) => this.log.error({ err }, 'closing listener failed'));
-    if (previous) void previous.generation.retire(grace);
-
-    const before = new Set(previous?.config.sites.map((s) => s.label) ?? []);
-    const after = new Set(config.sites.map((s) => s.label));
-    return {
-      sitesAdded: [...after].filter((s) => !before.has(s)),
-      sitesRemoved: [...before].filter((s) => !after.has(s)),
-      listenersOpened: opened.map((l) => l.key),
-      listenersClosed: closing.map((l) => l.key),
-    };
-  }
-
   /** Stops accepting, drains in-flight requests within graceMs, releases everything. */
   async stop(graceMs = this.options.graceMs): Promise<void> {
     this.stopped = true;
     await this.watcher?.close();
     await this.reloadQueue;
-    const listeners = [...this.listeners.values()];
-    this.listeners.clear();
-    await Promise.all(listeners.map((l) => l.close(graceMs)));
-    await this.current?.generation.retire(graceMs);
+    await this.engine.stop(graceMs);
   }
 }

@@ -34,6 +34,12 @@ export const FLAGS: readonly FlagSpec[] = [
     default: 'auto',
     usage: 'Process log format: text, json, or auto (text on a terminal, else JSON lines)',
   },
+  {
+    name: 'workers',
+    type: 'string',
+    default: '',
+    usage: 'Worker processes that serve (node:cluster); 1 serves in this process (default: number of CPUs)',
+  },
   { name: 'pidfile', type: 'string', default: '', usage: 'Path to write the process id to' },
   {
     name: 'envfile',

@@ -10,11 +10,14 @@ const SILENT = silentLogger();
 /** Splits `path?query` without URL parsing (fast, and keeps the raw escaped form). */
 export function splitUri(uri: string): { rawPath: string; rawQuery: string } {
   const q = uri.indexOf('?');
-  let rawPath = q < 0 ? uri : uri.slice(0, q);
-  const rawQuery = q < 0 ? '' : uri.slice(q + 1);
+  return { rawPath: rawPathOf(uri, q), rawQuery: q < 0 ? '' : uri.slice(q + 1) };
+}
+
+/** The path part of a request target (no query, no fragment); `q` is the index of `?` or -1. */
+export function rawPathOf(uri: string, q = uri.indexOf('?')): string {
+  const rawPath = q < 0 ? uri : uri.slice(0, q);
   const hash = rawPath.indexOf('#');
-  if (hash >= 0) rawPath = rawPath.slice(0, hash);
-  return { rawPath, rawQuery };
+  return hash < 0 ? rawPath : rawPath.slice(0, hash);
 }
 
 /**
@@ -74,7 +77,11 @@ export class RequestContext {
   /** The authenticated user (basicauth), `{user}`. */
   user = '';
   /** Custom placeholder values set by middleware (`upstream`, rewrite captures `1`..`n`, …). They win over built-ins. */
-  readonly vars = new Map<string, string>();
+  get vars(): Map<string, string> {
+    // Made on first use: most requests never set one, and this is the hot path.
+    return (this.customVars ??= new Map());
+  }
+  private customVars: Map<string, string> | undefined;
   /** Body bytes written to the client, for `{size}` (kept by whoever wraps the response; 0 if nobody does). */
   bytesWritten = 0;
   /** The `limits` body size for this request (Infinity: none). Read bodies through core/body.ts requestBody(). */
@@ -94,7 +101,7 @@ export class RequestContext {
     const prefix = site.config.address.path;
     const stripped = prefix && prefix !== '/' ? stripPrefix(rawPath, prefix) : rawPath;
     this.rawPath = stripped;
-    this.path = decodePath(stripped);
+    this.path = stripped === rawPath ? this.originalPath : decodePath(stripped);
     this.query = rawQuery;
   }
 

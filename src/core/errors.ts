@@ -47,9 +47,9 @@ export function writeDefaultError(
   }
   const body = `${status} ${STATUS_CODES[status] ?? 'Error'}\n`;
   // Headers set by outer middleware (e.g. `header`) stay, as in Caddy; entity headers of the failed body go.
-  for (const name of ENTITY_HEADERS) res.removeHeader(name);
+  for (const name of ENTITY_HEADERS) if (res.hasHeader(name)) res.removeHeader(name);
   res.statusCode = status;
-  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  for (const k in headers) res.setHeader(k, headers[k]);
   res.setHeader('Content-Type', 'text/plain; charset=utf-8');
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('Content-Length', Buffer.byteLength(body));

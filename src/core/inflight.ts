@@ -4,14 +4,17 @@ export class InFlight {
   private count = 0;
   private onIdle: (() => void) | undefined;
 
-  /** Counts a request until its response closes. */
-  track(res: { once(event: 'close', listener: () => void): unknown }): void {
+  /** Counts a request until its response closes ('close' is emitted once per response). */
+  track(res: { on(event: 'close', listener: () => void): unknown }): void {
     this.count++;
-    res.once('close', () => {
-      this.count--;
-      if (this.count === 0) this.onIdle?.();
-    });
+    res.on('close', this.release);
   }
+
+  /** One function for every request: no closure or once-wrapper allocated per request. */
+  private readonly release = (): void => {
+    this.count--;
+    if (this.count === 0) this.onIdle?.();
+  };
 
   /** Resolves when nothing is in flight, or after graceMs, whichever comes first. */
   drained(graceMs: number): Promise<void> {

@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from './logger.js';
 import type { Site } from './site.js';
 import { VhostRouter } from './vhost.js';
-import { parseAbsoluteForm, splitUri } from './context.js';
+import { parseAbsoluteForm, rawPathOf } from './context.js';
 import { writeDefaultError } from './errors.js';
 import { InFlight } from './inflight.js';
 import { applyListenerSettings, type ListenerSettings } from './listener-settings.js';
@@ -84,7 +84,8 @@ export class Listener {
         reject(new Error(`listen tcp ${where}: ${why}`, { cause: err }));
       };
       this.server.once('error', onError);
-      this.server.listen({ host: host || undefined, port, exclusive: true }, () => {
+      // Not exclusive: cluster workers share one socket per host:port through the primary.
+      this.server.listen({ host: host || undefined, port }, () => {
         this.server.off('error', onError);
         this.server.on('error', (err) =>
           this.options.log.error({ err, listener: this.key }, 'listener error'),
@@ -117,7 +118,7 @@ export class Listener {
     if (this.draining) res.setHeader('Connection', 'close');
     if (req.url?.charCodeAt(0) !== 0x2f /* / */ && !this.toOriginForm(req, res)) return;
     const table = this.table;
-    const site = table.router.route(req.headers.host, splitUri(req.url ?? '/').rawPath);
+    const site = table.router.route(req.headers.host, rawPathOf(req.url ?? '/'));
     if (!site) {
       const body = `404 Site ${req.headers.host ?? ''} is not served on this interface\n`;
       res.writeHead(404, {

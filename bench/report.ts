@@ -1,0 +1,96 @@
+// bench/results.md (the table the README quotes) and bench/soak.md.
+import { writeFileSync } from 'node:fs';
+import type { Scenario } from './scenarios.js';
+import type { WrkResult } from './wrk.js';
+
+export interface Row extends WrkResult {
+  scenario: string;
+  title: string;
+  server: string;
+  peakRssKb: number;
+  connections: number;
+  /** A failed sanity check of the first response (then the numbers are not comparable). */
+  note: string | undefined;
+}
+
+const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+const ms = (v: number) => (v < 1 ? v.toFixed(2) : v < 10 ? v.toFixed(1) : v.toFixed(0));
+
+function ratio(row: Row, rows: Row[], server: string): string {
+  if (row.server !== 'nodecaddy') return '';
+  const peer = rows.find((r) => r.scenario === row.scenario && r.server === server);
+  return peer && peer.rps > 0 ? `${(row.rps / peer.rps).toFixed(2)}×` : '–';
+}
+
+export function writeResults(
+  file: string,
+  run: {
+    facts: Record<string, string>;
+    options: { seconds: number; warmup: number; threads: number; connections: number; workers: number };
+    rows: Row[];
+    skipped: string[];
+  },
+): void {
+  const { facts, options: o, rows, skipped } = run;
+  const lines = [
+    '# Benchmark results',
+    '',
+    `Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.`,
+    '',
+    ...Object.entries(facts).map(([k, v]) => `- ${k}: ${v}`),
+    `- Load: \`wrk -t${o.threads} -c${o.connections} -d${o.seconds}s --latency\` after a ${o.warmup} s warm-up, ` +
+      'one scenario and one server at a time, wrk on the same machine (loopback); the 10 MB file uses `-c8`.',
+    `- Servers: nginx \`worker_processes ${o.workers}\`, Caddy \`GOMAXPROCS=${o.workers}\`, nodecaddy \`-workers ${o.workers}\`; ` +
+      'access logs off in all three; keep-alive on; each server restarted per scenario.',
+    "- Peak RSS: the sum over all of the server's processes (master/primary + workers), sampled every 200 ms.",
+    '',
+    '| Scenario | Server | req/s | transfer/s | p50 | p99 | peak RSS | ×nginx | ×Caddy |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const r of rows) {
+    const flags = [r.errors ? `${r.errors} errors` : '', r.note ?? ''].filter(Boolean).join('; ');
+    lines.push(
+      `| ${r.title} | ${r.server}${flags ? ` (${flags})` : ''} | ${r.rps.toFixed(0)} | ${mb(r.bytesPerSec)} MB/s | ` +
+        `${ms(r.p50ms)} ms | ${ms(r.p99ms)} ms | ${r.peakRssKb ? `${(r.peakRssKb / 1024).toFixed(0)} MB` : '–'} | ` +
+        `${ratio(r, rows, 'nginx')} | ${ratio(r, rows, 'caddy')} |`,
+    );
+  }
+  if (skipped.length) lines.push('', 'Skipped:', '', ...skipped.map((s) => `- ${s}`));
+  writeFileSync(file, `${lines.join('\n')}\n`);
+}
+
+export function writeSoak(
+  file: string,
+  run: {
+    facts: Record<string, string>;
+    scenario: Scenario;
+    seconds: number;
+    result: WrkResult;
+    samples: { t: number; perPid: Map<number, number> }[];
+    primary: number;
+  },
+): void {
+  const { samples, primary } = run;
+  const pids = [...new Set(samples.flatMap((s) => [...s.perPid.keys()]))];
+  const label = (pid: number) => (pid === primary ? `primary ${pid}` : `worker ${pid}`);
+  const step = Math.max(1, Math.floor(samples.length / 12));
+  const picked = samples.filter((_, i) => i % step === 0 || i === samples.length - 1);
+  const lines = [
+    '# Soak: RSS over time under load',
+    '',
+    ...Object.entries(run.facts).map(([k, v]) => `- ${k}: ${v}`),
+    `- Scenario \`${run.scenario.id}\` (${run.scenario.title}) for ${run.seconds} s: ` +
+      `${run.result.rps.toFixed(0)} req/s, p99 ${ms(run.result.p99ms)} ms, ${run.result.errors} errors.`,
+    '',
+    `| t (s) | ${pids.map(label).join(' | ')} | total |`,
+    `|---:|${pids.map(() => '---:').join('|')}|---:|`,
+    ...picked.map((s) => {
+      const cells = pids.map((pid) =>
+        s.perPid.has(pid) ? `${(s.perPid.get(pid)! / 1024).toFixed(1)} MB` : '–',
+      );
+      const total = [...s.perPid.values()].reduce((a, b) => a + b, 0);
+      return `| ${(s.t / 1000).toFixed(0)} | ${cells.join(' | ')} | ${(total / 1024).toFixed(1)} MB |`;
+    }),
+  ];
+  writeFileSync(file, `${lines.join('\n')}\n`);
+}

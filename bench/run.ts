@@ -1,0 +1,296 @@
+// npm run bench: nginx, Caddy 2 and nodecaddy over the same files and backends, one scenario after another,
+// each loaded with wrk on loopback. See bench/README.md. `--soak <s>` loads one scenario for that long and
+// samples the RSS of every nodecaddy process instead.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { get, killAllNow, RssSampler, stop, stopAll, waitReady, type Proc } from './procs.js';
+import { writeResults, writeSoak, type Row } from './report.js';
+import { SCENARIOS, type Env, type Scenario, type ServerName } from './scenarios.js';
+import {
+  machine,
+  nodecaddyCannot,
+  startBackend,
+  startPhpFpm,
+  startServer,
+  startTunnelClient,
+  type Paths,
+} from './servers.js';
+import { wrk } from './wrk.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url)); // build/bench
+const repo = path.resolve(here, '../..');
+
+interface Options {
+  seconds: number;
+  warmup: number;
+  threads: number;
+  connections: number;
+  workers: number;
+  only: string[];
+  servers: ServerName[];
+  soak: number;
+  out: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = {
+    seconds: 5,
+    warmup: 1,
+    threads: 1,
+    connections: 50,
+    workers: os.availableParallelism(),
+    only: [],
+    servers: ['nginx', 'caddy', 'nodecaddy'],
+    soak: 0,
+    out: path.join(repo, 'bench', 'results.md'),
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].replace(/^--?/, '').split('=', 2) as [string, string | undefined];
+    const value = () => inline ?? argv[++i] ?? '';
+    if (flag === 'duration' || flag === 'd') o.seconds = Number(value());
+    else if (flag === 'warmup') o.warmup = Number(value());
+    else if (flag === 'threads' || flag === 't') o.threads = Number(value());
+    else if (flag === 'connections' || flag === 'c') o.connections = Number(value());
+    else if (flag === 'workers') o.workers = Number(value());
+    else if (flag === 'only') o.only = value().split(',');
+    else if (flag === 'servers') o.servers = value().split(',') as ServerName[];
+    else if (flag === 'soak') o.soak = Number(value());
+    else if (flag === 'out') o.out = path.resolve(value());
+    else if (flag === 'help' || flag === 'h') {
+      process.stdout.write(
+        'npm run bench -- [--duration 5] [--warmup 1] [--threads 1] [--connections 50] [--workers N]\n' +
+          `  [--only ${SCENARIOS.map((s) => s.id).join(',')}] [--servers nginx,caddy,nodecaddy]\n` +
+          '  [--out bench/results.md] [--soak SECONDS [--only 1k]]\n',
+      );
+      process.exit(0);
+    } else throw new Error(`unknown flag ${argv[i]}`);
+  }
+  return o;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** The same files for every server: deterministic content, readable by nginx's unprivileged workers. */
+function makeFiles(dir: string): Env {
+  const files = path.join(dir, 'files');
+  const php = path.join(dir, 'php');
+  mkdirSync(path.join(files, 'list'), { recursive: true });
+  mkdirSync(php);
+  const pattern = (n: number) => {
+    const b = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) b[i] = 97 + ((i * 7) % 26);
+    return b;
+  };
+  writeFileSync(path.join(files, '1k.html'), pattern(1024));
+  writeFileSync(path.join(files, '100k.bin'), pattern(100 * 1024));
+  writeFileSync(path.join(files, '10m.bin'), pattern(10 * 1024 * 1024));
+  const para = '<p>The quick brown fox jumps over the lazy dog, again and again, for the compressor.</p>\n';
+  let html = '<!doctype html><html><head><title>bench</title></head><body>\n';
+  for (let i = 0; html.length < 100 * 1024; i++) html += para.replace('again', `again ${i}`);
+  writeFileSync(path.join(files, 'page.html'), `${html.slice(0, 100 * 1024 - 15)}</body></html>\n`);
+  for (let i = 0; i < 100; i++)
+    writeFileSync(path.join(files, 'list', `file-${i}.txt`), `${i}\n`.repeat(i + 1));
+  writeFileSync(
+    path.join(php, 'index.php'),
+    '<?php\nheader("Content-Type: text/plain");\necho "hello from php\\n";\n',
+  );
+  chmodSync(dir, 0o755);
+  return {
+    files,
+    php,
+    backendPort: 0,
+    phpPort: 0,
+    tunnelSecret: 'bench-secret-0123456789',
+  };
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const tools: [string, string[]][] = [
+    ['wrk', ['--version']],
+    ['/usr/sbin/nginx', ['-v']],
+    ['/usr/bin/caddy', ['version']],
+  ];
+  for (const [bin, args] of tools) {
+    try {
+      execFileSync(bin, args, { stdio: 'pipe' });
+    } catch (err) {
+      // wrk --version exits 1 after printing its version; only a missing binary matters.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new Error(`${bin} is missing: apt-get install wrk nginx caddy php-fpm`, { cause: err });
+    }
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'nodecaddy-bench-'));
+  runDir = dir;
+  const paths: Paths = {
+    dir,
+    cli: path.join(repo, 'build', 'src', 'cli.js'),
+    backend: path.join(here, 'backend.js'),
+    workers: o.workers,
+  };
+  const env = makeFiles(dir);
+  const extras: Proc[] = [];
+  const facts = machine();
+  try {
+    const chosen = SCENARIOS.filter((s) => o.only.length === 0 || o.only.includes(s.id));
+    if (chosen.some((s) => s.needs?.includes('backend'))) {
+      env.backendPort = await freePort();
+      const b = startBackend(env.backendPort, paths);
+      backendPid = b.child.pid;
+      extras.push(b);
+      await waitReady(b, env.backendPort, '/', {});
+    }
+    if (chosen.some((s) => s.needs?.includes('php'))) {
+      env.phpPort = await freePort();
+      extras.push(startPhpFpm(env.phpPort, paths));
+    }
+    if (o.soak > 0) return await soak(o, chosen[0] ?? SCENARIOS[0], env, paths, facts);
+
+    const rows: Row[] = [];
+    const skipped: string[] = [];
+    for (const sc of chosen) {
+      const servers = (sc.servers ?? ['nginx', 'caddy', 'nodecaddy']).filter(
+        (s) => s === 'direct' || o.servers.includes(s),
+      );
+      for (const server of servers) {
+        if (server === 'nodecaddy') {
+          const why = nodecaddyCannot(sc, env, paths);
+          if (why) {
+            const line = `${sc.id}: skipped for nodecaddy: ${why}`;
+            process.stdout.write(`${line}\n`);
+            skipped.push(line);
+            continue;
+          }
+        }
+        const row = await measure(sc, server, env, paths, o);
+        rows.push(row);
+        process.stdout.write(`${formatLine(row)}\n`);
+      }
+    }
+    writeResults(o.out, { facts, options: o, rows, skipped });
+    process.stdout.write(`\nwrote ${path.relative(process.cwd(), o.out)}\n`);
+  } finally {
+    await Promise.all(extras.map((p) => stop(p)));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function formatLine(r: Row): string {
+  return `${r.scenario.padEnd(15)} ${r.server.padEnd(10)} ${r.rps.toFixed(0).padStart(8)} req/s  ${(r.bytesPerSec / 2 ** 20).toFixed(1).padStart(7)} MB/s  p50 ${r.p50ms.toFixed(2)} ms  p99 ${r.p99ms.toFixed(2)} ms  RSS ${(r.peakRssKb / 1024).toFixed(0)} MB${r.errors ? `  ERRORS ${r.errors}` : ''}${r.note ? `  (${r.note})` : ''}`;
+}
+
+/** Starts the server for the scenario, checks its answer, warms up, measures, stops it. */
+async function measure(sc: Scenario, server: ServerName, env: Env, p: Paths, o: Options): Promise<Row> {
+  const port = server === 'direct' ? env.backendPort : await freePort();
+  const procs: Proc[] = [];
+  try {
+    let root: Proc | undefined;
+    if (server !== 'direct') {
+      root = startServer(server, sc, port, env, p);
+      procs.push(root);
+    }
+    const headers = sc.headers ?? {};
+    if (root) await waitReady(root, port, sc.path, headers);
+    if (sc.tunnelClient) {
+      const client = startTunnelClient(port, env, p);
+      procs.push(client);
+      const until = Date.now() + 15_000;
+      while (!client.output().includes('Forwarding') && Date.now() < until) await sleep(100);
+    }
+    const first = await get(port, sc.path, headers);
+    const note = sc.check?.(first.status, first.headers, first.bytes);
+    const url = `http://127.0.0.1:${port}${sc.path}`;
+    const connections = Math.min(o.connections, sc.connections ?? o.connections);
+    const load = { url, threads: o.threads, connections, headers };
+    if (o.warmup > 0) await wrk({ ...load, seconds: o.warmup });
+    const pid = server === 'direct' ? backendPid : root?.child.pid;
+    const sampler = pid ? new RssSampler(pid) : undefined;
+    const r = await wrk({ ...load, seconds: o.seconds });
+    sampler?.stop();
+    return {
+      scenario: sc.id,
+      title: sc.title,
+      server,
+      ...r,
+      peakRssKb: sampler?.peakKb ?? 0,
+      note,
+      connections,
+    };
+  } finally {
+    for (const proc of procs.reverse()) await stop(proc);
+  }
+}
+
+async function soak(
+  o: Options,
+  sc: Scenario,
+  env: Env,
+  p: Paths,
+  facts: Record<string, string>,
+): Promise<void> {
+  const why = nodecaddyCannot(sc, env, p);
+  if (why) throw new Error(`cannot soak ${sc.id}: ${why}`);
+  const port = await freePort();
+  const root = startServer('nodecaddy', sc, port, env, p);
+  try {
+    await waitReady(root, port, sc.path, sc.headers ?? {});
+    const sampler = new RssSampler(root.child.pid!, 1000, true);
+    const url = `http://127.0.0.1:${port}${sc.path}`;
+    process.stdout.write(`soak: ${sc.id} for ${o.soak} s, RSS sampled every second\n`);
+    const r = await wrk({
+      url,
+      threads: o.threads,
+      connections: o.connections,
+      seconds: o.soak,
+      headers: sc.headers,
+    });
+    sampler.stop();
+    const out = o.out.endsWith('results.md') ? o.out.replace(/results\.md$/, 'soak.md') : o.out;
+    writeSoak(out, {
+      facts,
+      scenario: sc,
+      seconds: o.soak,
+      result: r,
+      samples: sampler.samples,
+      primary: root.child.pid!,
+    });
+    process.stdout.write(`wrote ${path.relative(process.cwd(), out)}\n`);
+  } finally {
+    await stop(root);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The backend's pid: its RSS is the `direct` row's. */
+let backendPid: number | undefined;
+/** The run's temp dir, removed however the bench ends. */
+let runDir: string | undefined;
+process.on('exit', () => {
+  killAllNow();
+  if (runDir) rmSync(runDir, { recursive: true, force: true });
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    process.stderr.write(`\n${signal}: stopping every process the bench started\n`);
+    void stopAll().finally(() => process.exit(130));
+  });
+}
+main().catch(async (err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).message}\n`);
+  await stopAll();
+  process.exit(1);
+});

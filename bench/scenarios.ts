@@ -1,0 +1,128 @@
+// The scenarios, and for each one the equivalent site in nginx, Caddy 2 and nodecaddy syntax.
+// Access logs are off in all three servers; keep-alive is on; the same files and backends are used.
+
+export type ServerName = 'nginx' | 'caddy' | 'nodecaddy' | 'direct';
+
+export interface Env {
+  /** Generated files (1k.html, 100k.bin, 10m.bin, page.html, list/). */
+  files: string;
+  /** Directory with index.php for php-fpm. */
+  php: string;
+  backendPort: number;
+  phpPort: number;
+  tunnelSecret: string;
+}
+
+export interface Scenario {
+  id: string;
+  title: string;
+  path: string;
+  headers?: Record<string, string>;
+  /** wrk connections for this scenario when fewer than the default make sense (big files). */
+  connections?: number;
+  /** Servers to run (default nginx, caddy, nodecaddy). */
+  servers?: ServerName[];
+  /** Needs the backend / php-fpm started. */
+  needs?: ('backend' | 'php')[];
+  /** Sanity check of the first response (same for every server); returns a problem or undefined. */
+  check?: (status: number, headers: Record<string, unknown>, bytes: number) => string | undefined;
+  nginx?: (port: number, e: Env) => string;
+  caddy?: (port: number, e: Env) => string;
+  nodecaddy?: (port: number, e: Env) => string;
+  /** nodecaddy scenarios that need a `nodecaddy tunnel` client beside the server. */
+  tunnelClient?: boolean;
+}
+
+const ok200 = (status: number) => (status === 200 ? undefined : `status ${status}`);
+const size = (n: number) => (status: number, _h: Record<string, unknown>, bytes: number) =>
+  ok200(status) ?? (bytes === n ? undefined : `body of ${bytes} bytes, expected ${n}`);
+
+const staticSite = (name: string, path: string, bytes: number, connections?: number): Scenario => ({
+  id: name,
+  title: `${name} file`,
+  path,
+  connections,
+  check: size(bytes),
+  nginx: (port, e) => `server {\n  listen 127.0.0.1:${port};\n  root ${e.files};\n}\n`,
+  caddy: (port, e) => `http://:${port} {\n  bind 127.0.0.1\n  root * ${e.files}\n  file_server\n}\n`,
+  nodecaddy: (port, e) => `:${port} {\n  bind 127.0.0.1\n  root ${e.files}\n}\n`,
+});
+
+export const TUNNEL_HOST = 'bench.tunnel.localhost';
+
+export const SCENARIOS: Scenario[] = [
+  staticSite('1k', '/1k.html', 1024),
+  staticSite('100k', '/100k.bin', 100 * 1024),
+  staticSite('10m', '/10m.bin', 10 * 1024 * 1024, 8),
+  {
+    id: 'gzip',
+    title: '100 KB HTML, gzip level 6',
+    path: '/page.html',
+    headers: { 'Accept-Encoding': 'gzip' },
+    check: (status, h) =>
+      ok200(status) ?? (h['content-encoding'] === 'gzip' ? undefined : 'response not gzipped'),
+    nginx: (port, e) =>
+      `server {\n  listen 127.0.0.1:${port};\n  root ${e.files};\n  gzip on;\n  gzip_comp_level 6;\n  gzip_vary on;\n  gzip_min_length 256;\n}\n`,
+    caddy: (port, e) =>
+      `http://:${port} {\n  bind 127.0.0.1\n  root * ${e.files}\n  encode {\n    gzip 6\n  }\n  file_server\n}\n`,
+    nodecaddy: (port, e) =>
+      `:${port} {\n  bind 127.0.0.1\n  root ${e.files}\n  gzip {\n    level 6\n  }\n}\n`,
+  },
+  {
+    id: 'browse',
+    title: 'directory listing, 100 entries',
+    path: '/list/',
+    check: (status) => ok200(status),
+    // nginx's autoindex is a bare list: a floor for what a listing costs, not an equivalent page.
+    nginx: (port, e) =>
+      `server {\n  listen 127.0.0.1:${port};\n  root ${e.files};\n  location /list/ {\n    autoindex on;\n  }\n}\n`,
+    caddy: (port, e) => `http://:${port} {\n  bind 127.0.0.1\n  root * ${e.files}\n  file_server browse\n}\n`,
+    nodecaddy: (port, e) => `:${port} {\n  bind 127.0.0.1\n  root ${e.files}\n  browse\n}\n`,
+  },
+  {
+    id: 'proxy',
+    title: 'proxy to a keep-alive Node backend',
+    path: '/',
+    needs: ['backend'],
+    check: (status) => ok200(status),
+    nginx: (port, e) =>
+      `upstream backend {\n  server 127.0.0.1:${e.backendPort};\n  keepalive 64;\n}\nserver {\n  listen 127.0.0.1:${port};\n  location / {\n    proxy_pass http://backend;\n    proxy_http_version 1.1;\n    proxy_set_header Connection "";\n  }\n}\n`,
+    caddy: (port, e) =>
+      `http://:${port} {\n  bind 127.0.0.1\n  reverse_proxy 127.0.0.1:${e.backendPort}\n}\n`,
+    nodecaddy: (port, e) =>
+      `:${port} {\n  bind 127.0.0.1\n  proxy / 127.0.0.1:${e.backendPort} {\n    keepalive 64\n  }\n}\n`,
+  },
+  {
+    id: 'fastcgi',
+    title: 'FastCGI to php-fpm (echo)',
+    path: '/index.php',
+    needs: ['php'],
+    check: (status) => ok200(status),
+    nginx: (port, e) =>
+      `upstream php {\n  server 127.0.0.1:${e.phpPort};\n  keepalive 16;\n}\nserver {\n  listen 127.0.0.1:${port};\n  root ${e.php};\n  location ~ \\.php$ {\n    include /etc/nginx/fastcgi_params;\n    fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n    fastcgi_keep_conn on;\n    fastcgi_pass php;\n  }\n}\n`,
+    caddy: (port, e) =>
+      `http://:${port} {\n  bind 127.0.0.1\n  root * ${e.php}\n  php_fastcgi 127.0.0.1:${e.phpPort}\n}\n`,
+    nodecaddy: (port, e) =>
+      `:${port} {\n  bind 127.0.0.1\n  root ${e.php}\n  fastcgi / 127.0.0.1:${e.phpPort} php\n}\n`,
+  },
+  {
+    id: 'backend-direct',
+    title: 'the proxy/tunnel backend, reached directly',
+    path: '/',
+    needs: ['backend'],
+    servers: ['direct'],
+    check: (status) => ok200(status),
+  },
+  {
+    id: 'tunnel',
+    title: 'the same backend through `tunnel` + `nodecaddy tunnel`',
+    path: '/',
+    needs: ['backend'],
+    servers: ['nodecaddy'],
+    tunnelClient: true,
+    headers: { Host: TUNNEL_HOST },
+    check: (status) => ok200(status),
+    nodecaddy: (port, e) =>
+      `*.tunnel.localhost:${port} {\n  bind 127.0.0.1\n  tunnel {\n    secret ${e.tunnelSecret}\n  }\n}\n`,
+  },
+];

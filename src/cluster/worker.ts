@@ -1,0 +1,52 @@
+// A cluster worker: serves with a LocalEngine and does what the primary says. It loads each config itself
+// (a Config holds functions and cannot cross the channel) from the input text the primary validated.
+import { loadConfig, type LoadOptions } from '../app.js';
+import type { Logger } from '../core/logger.js';
+import { LocalEngine, type Prepared } from '../engine.js';
+import { isOurs, type ToPrimary, type ToWorker } from './messages.js';
+
+export function runWorker(options: LoadOptions, log: Logger, graceMs: number): void {
+  const engine = new LocalEngine(log, graceMs);
+  const pending = new Map<number, Prepared>();
+  const send = (msg: ToPrimary) => process.send?.(msg);
+
+  const onMessage = async (msg: ToWorker) => {
+    switch (msg.nc) {
+      case 'prepare':
+        try {
+          const prepared = await engine.prepare(loadConfig(msg.input, options));
+          pending.set(msg.id, prepared);
+          send({ nc: 'prepared', id: msg.id, ok: true, ports: [...prepared.ports] });
+        } catch (err) {
+          send({ nc: 'prepared', id: msg.id, ok: false, error: (err as Error).message });
+        }
+        return;
+      case 'commit': {
+        const prepared = pending.get(msg.id);
+        pending.delete(msg.id);
+        if (prepared) send({ nc: 'committed', id: msg.id, summary: prepared.commit() });
+        return;
+      }
+      case 'abort':
+        await pending.get(msg.id)?.abort();
+        pending.delete(msg.id);
+        return;
+      case 'stop':
+        await Promise.all([...pending.values()].map((p) => p.abort()));
+        await engine.stop(msg.graceMs);
+        process.exit(0);
+    }
+  };
+  process.on('message', (msg: unknown) => {
+    if (isOurs<ToWorker>(msg))
+      onMessage(msg).catch((err: unknown) => log.error({ err }, 'worker message failed'));
+  });
+
+  // Signals are the primary's business (a terminal's Ctrl-C reaches the whole process group); the primary
+  // tells workers what to do. A worker whose primary is gone exits (cluster does that on disconnect).
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGUSR1', 'SIGHUP'] as const) process.on(signal, () => {});
+  // Nothing a request does may take the process down; log it and keep serving.
+  process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception'));
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
+  send({ nc: 'hello' });
+}

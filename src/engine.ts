@@ -1,0 +1,134 @@
+// What runs a Config: its listeners and its generations (directive resources, routing tables).
+// LocalEngine serves in this process; src/cluster/primary.ts has one that drives worker processes.
+// A switch has two phases, so that several processes can switch together or not at all:
+// prepare() builds and binds beside the running config, commit() switches, abort() undoes.
+import { Generation } from './core/generation.js';
+import { Listener } from './core/listener.js';
+import type { Logger } from './core/logger.js';
+import type { Config } from './app.js';
+
+/** What a switch changed, for the "config reloaded" log line. */
+export interface ApplySummary {
+  sitesAdded: string[];
+  sitesRemoved: string[];
+  listenersOpened: string[];
+  listenersClosed: string[];
+}
+
+export interface Engine {
+  /** Switches to the config (all or nothing); throws, changing nothing, when it cannot. */
+  apply(config: Config): Promise<ApplySummary>;
+  /** Bound listeners: configured key → actual port (differs when the Caddyfile asked for port 0). */
+  boundPorts(): Map<string, number>;
+  /** Stops accepting, drains in-flight requests within graceMs, releases everything. */
+  stop(graceMs: number): Promise<void>;
+}
+
+/** A config built and bound beside the running one, waiting to be switched to or dropped. */
+export interface Prepared {
+  /** Ports of every listener of the prepared config (open ones and new ones). */
+  readonly ports: Map<string, number>;
+  commit(): ApplySummary;
+  abort(): Promise<void>;
+}
+
+export class LocalEngine implements Engine {
+  private readonly listeners = new Map<string, Listener>();
+  private current: { config: Config; generation: Generation } | undefined;
+  private generationIds = 0;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly graceMs: number,
+  ) {}
+
+  boundPorts(): Map<string, number> {
+    return new Map([...this.listeners].map(([key, l]) => [key, l.port]));
+  }
+
+  async apply(config: Config): Promise<ApplySummary> {
+    return (await this.prepare(config)).commit();
+  }
+
+  /** Starts the config's resources and new listeners; on any failure undoes them and changes nothing. */
+  async prepare(config: Config): Promise<Prepared> {
+    const sitesByListener = new Map([...config.listeners].map(([key, spec]) => [key, spec.sites]));
+    const generation = new Generation(++this.generationIds, sitesByListener, config.instances, this.log);
+    await generation.start();
+    const opened: Listener[] = [];
+    try {
+      for (const [key, spec] of config.listeners) {
+        if (this.listeners.has(key)) continue;
+        const listener = new Listener(
+          key,
+          { host: spec.host, port: spec.port, log: this.log },
+          generation.table(key),
+        );
+        await listener.listen();
+        opened.push(listener);
+      }
+    } catch (err) {
+      await undo(opened, generation);
+      throw err;
+    }
+    const ports = new Map<string, number>();
+    for (const key of config.listeners.keys()) {
+      const l = this.listeners.get(key) ?? opened.find((o) => o.key === key);
+      if (l) ports.set(key, l.port);
+    }
+    let settled = false;
+    return {
+      ports,
+      commit: () => {
+        if (settled) throw new Error('prepared config already settled');
+        settled = true;
+        return this.commit(config, generation, opened);
+      },
+      abort: async () => {
+        if (settled) return;
+        settled = true;
+        await undo(opened, generation);
+      },
+    };
+  }
+
+  /** The switch: synchronous, so no request sees half of it. */
+  private commit(config: Config, generation: Generation, opened: Listener[]): ApplySummary {
+    for (const key of config.listeners.keys()) this.listeners.get(key)?.setTable(generation.table(key));
+    for (const l of opened) this.listeners.set(l.key, l);
+    const closing: Listener[] = [];
+    for (const [key, listener] of this.listeners) {
+      if (config.listeners.has(key)) continue;
+      this.listeners.delete(key);
+      closing.push(listener);
+    }
+    const previous = this.current;
+    this.current = { config, generation };
+
+    const grace = this.graceMs;
+    for (const l of closing)
+      void l.close(grace).catch((err: unknown) => this.log.error({ err }, 'closing listener failed'));
+    if (previous) void previous.generation.retire(grace);
+
+    const before = new Set(previous?.config.sites.map((s) => s.label) ?? []);
+    const after = new Set(config.sites.map((s) => s.label));
+    return {
+      sitesAdded: [...after].filter((s) => !before.has(s)),
+      sitesRemoved: [...before].filter((s) => !after.has(s)),
+      listenersOpened: opened.map((l) => l.key),
+      listenersClosed: closing.map((l) => l.key),
+    };
+  }
+
+  async stop(graceMs: number): Promise<void> {
+    const listeners = [...this.listeners.values()];
+    this.listeners.clear();
+    await Promise.all(listeners.map((l) => l.close(graceMs)));
+    await this.current?.generation.retire(graceMs);
+  }
+}
+
+async function undo(opened: readonly Listener[], generation: Generation): Promise<void> {
+  await Promise.all(opened.map((l) => l.close(0)));
+  await generation.retire(0);
+}
