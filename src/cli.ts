@@ -87,7 +87,14 @@ async function main(argv: string[]): Promise<void> {
   }
 
   const cwd = process.cwd();
-  const loadOptions = { root: flag('root'), host: flag('host'), port: flag('port'), cwd, env: process.env };
+  const loadOptions = {
+    root: flag('root'),
+    host: flag('host'),
+    port: flag('port'),
+    cwd,
+    env: process.env,
+    log,
+  };
   let readInput;
   let config: Config;
   try {
@@ -176,4 +183,8 @@ function cleanupPidfile(pidfile: string): void {
   if (pidfile) rmSync(pidfile, { force: true });
 }
 
-await main(process.argv.slice(2));
+const argv = process.argv.slice(2);
+if (argv[0] === 'tunnel') {
+  const { tunnelMain } = await import('./cli/tunnel.js');
+  await tunnelMain(argv.slice(1));
+} else await main(argv);

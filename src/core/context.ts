@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Site } from './site.js';
 import { HttpError } from './errors.js';
+import type { UpgradeRequest } from './upgrade.js';
 
 /** Splits `path?query` without URL parsing (fast, and keeps the raw escaped form). */
 export function splitUri(uri: string): { rawPath: string; rawQuery: string } {
@@ -76,6 +77,8 @@ export class RequestContext {
   bytesWritten = 0;
   /** The `limits` body size for this request (Infinity: none). Read bodies through core/body.ts requestBody(). */
   maxBodyBytes = Infinity;
+  /** Set for HTTP/1.1 Upgrade requests (WebSocket…): a directive may claim the socket (see core/upgrade.ts). */
+  upgrade: UpgradeRequest | undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse, site: Site, startTime: number) {
     this.req = req;

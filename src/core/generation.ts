@@ -1,6 +1,7 @@
 // One loaded config while it runs: its directive resources, its routing tables, and the count of requests
 // it is still serving. A reload retires the old generation once its last request has finished (or -grace).
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { DirectiveInstance } from './directive.js';
 import { dispatch } from './dispatch.js';
 import { InFlight } from './inflight.js';
@@ -8,6 +9,7 @@ import type { RoutingTable } from './listener.js';
 import type { Logger } from './logger.js';
 import type { Site } from './site.js';
 import { VhostRouter } from './vhost.js';
+import { upgradeResponse } from './upgrade.js';
 
 export class Generation {
   readonly id: number;
@@ -28,7 +30,11 @@ export class Generation {
     this.log = log;
     for (const [key, sites] of sitesByListener) {
       const router = new VhostRouter(sites);
-      this.tables.set(key, { router, serve: (site, req, res) => this.serve(site, req, res) });
+      this.tables.set(key, {
+        router,
+        serve: (site, req, res) => this.serve(site, req, res),
+        serveUpgrade: (site, req, socket, head) => this.serveUpgrade(site, req, socket, head),
+      });
     }
   }
 
@@ -41,6 +47,13 @@ export class Generation {
   private serve(site: Site, req: IncomingMessage, res: ServerResponse): void {
     this.inflight.track(res);
     void dispatch(site, req, res, this.log);
+  }
+
+  private serveUpgrade(site: Site, req: IncomingMessage, socket: Duplex, head: Buffer): ServerResponse {
+    const { res, upgrade } = upgradeResponse(req, socket, head);
+    this.inflight.track(res);
+    void dispatch(site, req, res, this.log, upgrade);
+    return res;
   }
 
   /** Starts every directive resource; if one fails, closes those already started and rethrows. */

@@ -2,6 +2,7 @@
 // assignment on reload, so a request is routed either wholly by the old config or wholly by the new one.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from './logger.js';
 import type { Site } from './site.js';
 import { VhostRouter } from './vhost.js';
@@ -14,6 +15,8 @@ export interface RoutingTable {
   readonly router: VhostRouter;
   /** Runs the request on the site (the generation counts it as in flight until the response closes). */
   serve(site: Site, req: IncomingMessage, res: ServerResponse): void;
+  /** Runs an Upgrade request on the site's chain (ctx.upgrade set); returns the response bound to the socket. */
+  serveUpgrade(site: Site, req: IncomingMessage, socket: Duplex, head: Buffer): ServerResponse;
 }
 
 export interface ListenerOptions {
@@ -41,6 +44,9 @@ export class Listener {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
     });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.onUpgrade(req, socket, head),
+    );
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       // Node answers malformed requests itself when the socket is writable; make sure nothing lingers.
       if (err.code === 'ECONNRESET' || !socket.writable) {
@@ -110,6 +116,26 @@ export class Listener {
       return;
     }
     table.serve(site, req, res);
+  }
+
+  /** Upgrade requests are routed like any request, then run through the site's chain (see core/upgrade.ts). */
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const table = this.table;
+    const site =
+      req.url?.charCodeAt(0) === 0x2f
+        ? table.router.route(req.headers.host, splitUri(req.url).rawPath)
+        : undefined;
+    if (!site || this.draining) {
+      socket.on('error', () => socket.destroy());
+      const status = site ? 503 : req.url?.charCodeAt(0) === 0x2f ? 404 : 400;
+      socket.end(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+      );
+      return;
+    }
+    const res = table.serveUpgrade(site, req, socket, head);
+    this.inflight.track(res);
+    res.setHeader('Server', 'nodecaddy');
   }
 
   /**

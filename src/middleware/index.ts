@@ -4,8 +4,9 @@ import type { Directive } from '../core/directive.js';
 import { bind } from './bind.js';
 import { index } from './indexfiles.js';
 import { root } from './root.js';
+import { tunnel } from './tunnel/index.js';
 
-export const directives: readonly Directive<unknown>[] = [root, index, bind];
+export const directives: readonly Directive<unknown>[] = [root, index, bind, tunnel];
 
 export const directiveNames: readonly string[] = directives.map((d) => d.name);
 
