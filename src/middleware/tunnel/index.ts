@@ -20,7 +20,9 @@ export const tunnel = defineDirective<TunnelSettings>({
   },
   build(settings, config) {
     const a = config.address;
-    const key = `${a.scheme}://${a.host}:${a.port}${a.path}`;
+    // Keyed by host pattern and path, not port: `alice` is the same tunnel on every port that serves the
+    // pattern (http and, later, https), and for every server process sharing the runtime dir.
+    const key = `${a.host}${a.path}`;
     const prefix = a.path && a.path !== '/' ? a.path : '';
     let site: SiteTunnels | undefined;
     return {
