@@ -182,3 +182,47 @@ describe('tunnel resilience', () => {
     await Promise.all([a.stop(), b.stop()]);
   });
 });
+
+describe('tunnel limits and timeouts', () => {
+  test('sessions per secret, streams per session, and the response timeout', async () => {
+    const tmp = tempDir();
+    const target = await startTarget();
+    const port = await freePort();
+    const extra = '\t\tmax_sessions 1\n\t\tmax_streams 2\n\t\ttimeout 1s\n';
+    const server = await startPublic(tmp.dir, port, { extra });
+    const clients: Nodecaddy[] = [];
+    try {
+      clients.push(await startClient(port, 'alice', target.port));
+      const bob = await startClient(port, 'bob', target.port, { wait: false });
+      clients.push(bob);
+      await waitFor(
+        () => bob.stdout().includes('this secret already holds 1 tunnels'),
+        10_000,
+        'session limit',
+      );
+
+      const t0 = Date.now();
+      const hanging = [viaTunnel(port, 'alice', '/hang'), viaTunnel(port, 'alice', '/hang')];
+      await waitFor(
+        async () => {
+          const third = await viaTunnel(port, 'alice', '/echo');
+          const body = await text(third);
+          return third.statusCode === 503 && /carrying its limit of 2 requests/.test(body);
+        },
+        5000,
+        'stream limit',
+      );
+      for (const res of await Promise.all(hanging)) {
+        assert.equal(res.statusCode, 504);
+        assert.match(await text(res), /did not answer in time/);
+      }
+      assert.ok(Date.now() - t0 >= 900, 'the timeout, not an early failure');
+      assert.equal(await status(port, 'alice'), 200, 'streams are given back');
+    } finally {
+      await Promise.all(clients.map((c) => c.stop('SIGKILL')));
+      await server.stop();
+      await target.close();
+      tmp.cleanup();
+    }
+  });
+});

@@ -63,6 +63,7 @@ export async function startTarget(): Promise<Target> {
       patternStream(Number(url.searchParams.get('n')), 7).pipe(res);
       return;
     }
+    if (url.pathname === '/hang') return; // never answers (the connection closes with the target)
     if (url.pathname === '/sse') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       res.flushHeaders();

@@ -53,8 +53,8 @@ export function parseTunnel(d: Dispenser, log: Logger): TunnelSettings {
     if (d.remainingArgs().length > 0) throw d.err(`Wrong argument count; expected ${FORM}`);
     while (d.nextBlock()) {
       const name = d.val();
-      const args = d.remainingArgs();
       if (!SUBDIRECTIVES.includes(name)) throw d.unknownSubdirective(SUBDIRECTIVES);
+      const args = d.remainingArgs();
       if (args.length !== 1) throw d.err(`${name} takes one argument; expected ${FORM}`);
       const arg = args[0];
       switch (name) {
