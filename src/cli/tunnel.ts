@@ -125,6 +125,8 @@ export async function tunnelMain(argv: string[]): Promise<void> {
     process.stdout.write('Closing the tunnel\n');
     void client.stop();
   };
+  // One bad request must not take the tunnel down: report it and keep forwarding.
+  process.on('uncaughtException', (err) => process.stderr.write(`tunnel: ${err.stack ?? err.message}\n`));
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   client.start();
