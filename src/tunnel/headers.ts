@@ -3,6 +3,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { IncomingHttpHeaders as H2Headers, OutgoingHttpHeaders as H2Out } from 'node:http2';
 import { withoutHopByHop } from '../core/forwarded.js';
+import { H_DETAIL, H_ERROR } from './protocol.js';
 
 /** Headers that never cross the tunnel on a request (besides hop-by-hop ones). */
 const REQUEST_DROP = ['host', 'expect', 'http2-settings'];
@@ -34,6 +35,9 @@ export function h2RequestHeaders(
 /** The HTTP/2 response headers for an HTTP/1.1 response from the target. */
 export function h2ResponseHeaders(status: number, headers: IncomingHttpHeaders): H2Out {
   const out = withoutHopByHop(headers);
+  // The tunnel's own error signal must come from the client, never from whatever the target answers.
+  delete out[H_ERROR];
+  delete out[H_DETAIL];
   out[':status'] = status;
   return out;
 }

@@ -84,7 +84,6 @@ export class TunnelSession implements Upstream {
     const answer = await this.response(stream);
     // Extended CONNECT succeeds with a 2xx; the client sends the target's 101 headers along.
     if (answer.status >= 200 && answer.status < 300) {
-      stream.setTimeout(0);
       return { status: 101, headers: answer.headers, stream };
     }
     return answer;
