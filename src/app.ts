@@ -7,6 +7,7 @@ import { Dispenser, parse, type ServerBlock, type Token } from './caddyfile/inde
 import { addressLabel, listenKey, parseAddress } from './core/address.js';
 import { compose, type Middleware } from './core/chain.js';
 import type { Directive, DirectiveInstance, SetupContext } from './core/directive.js';
+import { silentLogger, type Logger } from './core/logger.js';
 import type { Site, SiteConfig } from './core/site.js';
 import { directives as registry, staticFiles } from './middleware/index.js';
 
@@ -31,6 +32,8 @@ export interface LoadOptions {
   env: Readonly<Record<string, string | undefined>>;
   /** The ordered directive registry; the real one unless a test brings its own. */
   directives?: readonly Directive<unknown>[];
+  /** The process log handed to directives (silent when absent, e.g. -validate). */
+  log?: Logger;
 }
 
 export interface ListenerSpec {
@@ -166,6 +169,7 @@ function buildSite(block: ServerBlock, key: string, keyToken: Token, load: LoadS
     cwd: options.cwd,
     env: options.env,
     warn: (message) => warnings.push(`${addressLabel(address)}: ${message}`),
+    log: options.log ?? silentLogger(),
   };
   const setups: { build: NonNullable<Directive<unknown>['build']>; options: unknown }[] = [];
   for (const directive of directives) {

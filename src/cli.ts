@@ -54,7 +54,14 @@ async function main(argv: string[]): Promise<void> {
   const log = createProcessLogger(flag('log'), logFormat);
   const graceMs = graceFlag(flag('grace'));
   const cwd = process.cwd();
-  const loadOptions = { root: flag('root'), host: flag('host'), port: flag('port'), cwd, env: process.env };
+  const loadOptions = {
+    root: flag('root'),
+    host: flag('host'),
+    port: flag('port'),
+    cwd,
+    env: process.env,
+    log,
+  };
   // A worker was forked by a primary that already did everything below (the env file is in its env).
   if (cluster.isWorker) return runWorker(loadOptions, log, graceMs);
 
@@ -204,4 +211,8 @@ function cleanupPidfile(pidfile: string): void {
   if (pidfile) rmSync(pidfile, { force: true });
 }
 
-await main(process.argv.slice(2));
+const argv = process.argv.slice(2);
+if (argv[0] === 'tunnel') {
+  const { tunnelMain } = await import('./cli/tunnel.js');
+  await tunnelMain(argv.slice(1));
+} else await main(argv);

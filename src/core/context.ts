@@ -6,6 +6,7 @@ import { HttpError } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
 
 const SILENT = silentLogger();
+import type { UpgradeRequest } from './upgrade.js';
 
 /** Splits `path?query` without URL parsing (fast, and keeps the raw escaped form). */
 export function splitUri(uri: string): { rawPath: string; rawQuery: string } {
@@ -88,6 +89,8 @@ export class RequestContext {
   maxBodyBytes = Infinity;
   /** The process log, for middleware that reports what a backend said (e.g. FastCGI stderr). Set by dispatch. */
   log: Logger = SILENT;
+  /** Set for HTTP/1.1 Upgrade requests (WebSocket…): a directive may claim the socket (see core/upgrade.ts). */
+  upgrade: UpgradeRequest | undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse, site: Site, startTime: number) {
     this.req = req;

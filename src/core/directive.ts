@@ -2,6 +2,7 @@
 // app.ts walks the ordered registry (src/middleware/index.ts) and calls these.
 import type { Dispenser } from '../caddyfile/index.js';
 import type { Middleware } from './chain.js';
+import type { Logger } from './logger.js';
 import type { SiteConfig } from './site.js';
 
 /** What setup sees besides the tokens. */
@@ -14,6 +15,8 @@ export interface SetupContext {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Records a non-fatal problem (e.g. a root that does not exist); the app logs it. */
   warn(message: string): void;
+  /** The process log, for directives whose running resources report events (e.g. tunnel sessions). */
+  readonly log: Logger;
 }
 
 /** What a directive contributes to a running config. Nothing here has started until start() is called. */

@@ -7,11 +7,13 @@ export class HttpError extends Error {
   readonly headers: Readonly<Record<string, string>>;
   /** The underlying reason, for logs; never shown to clients unless the site asks (errors visible). */
   override readonly cause: unknown;
+  /** One line that is safe to show the client under the status line (e.g. "no tunnel client is connected"). */
+  readonly detail: string | undefined;
 
   constructor(
     status: number,
     message?: string,
-    opts: { headers?: Record<string, string>; cause?: unknown } = {},
+    opts: { headers?: Record<string, string>; cause?: unknown; detail?: string } = {},
   ) {
     // An HttpError is control flow (a 404 is not a bug): skip the stack trace, which costs more than the response.
     const stackTraceLimit = Error.stackTraceLimit;
@@ -22,6 +24,7 @@ export class HttpError extends Error {
     this.status = status;
     this.headers = opts.headers ?? {};
     this.cause = opts.cause;
+    this.detail = opts.detail;
   }
 }
 
@@ -39,13 +42,14 @@ export function writeDefaultError(
   res: ServerResponse,
   status: number,
   headers: Readonly<Record<string, string>> = {},
+  detail?: string,
 ): void {
   if (res.headersSent) {
     // Too late for a page: cut the connection so the client cannot mistake a truncated body for a whole one.
     res.destroy();
     return;
   }
-  const body = `${status} ${STATUS_CODES[status] ?? 'Error'}\n`;
+  const body = `${status} ${STATUS_CODES[status] ?? 'Error'}\n${detail ? `${detail}\n` : ''}`;
   // Headers set by outer middleware (e.g. `header`) stay, as in Caddy; entity headers of the failed body go.
   for (const name of ENTITY_HEADERS) if (res.hasHeader(name)) res.removeHeader(name);
   res.statusCode = status;

@@ -1,6 +1,7 @@
 // One loaded config while it runs: its directive resources, its routing tables, and the count of requests
 // it is still serving. A reload retires the old generation once its last request has finished (or -grace).
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { DirectiveInstance } from './directive.js';
 import { dispatch } from './dispatch.js';
 import { InFlight } from './inflight.js';
@@ -9,6 +10,7 @@ import { listenerSettings } from './listener-settings.js';
 import type { Logger } from './logger.js';
 import type { Site } from './site.js';
 import { VhostRouter } from './vhost.js';
+import { upgradeResponse } from './upgrade.js';
 
 export class Generation {
   readonly id: number;
@@ -33,6 +35,7 @@ export class Generation {
         router,
         settings: listenerSettings(sites),
         serve: (site, req, res) => this.serve(site, req, res),
+        serveUpgrade: (site, req, socket, head) => this.serveUpgrade(site, req, socket, head),
       });
     }
   }
@@ -46,6 +49,13 @@ export class Generation {
   private serve(site: Site, req: IncomingMessage, res: ServerResponse): void {
     this.inflight.track(res);
     void dispatch(site, req, res, this.log);
+  }
+
+  private serveUpgrade(site: Site, req: IncomingMessage, socket: Duplex, head: Buffer): ServerResponse {
+    const { res, upgrade } = upgradeResponse(req, socket, head);
+    this.inflight.track(res);
+    void dispatch(site, req, res, this.log, upgrade);
+    return res;
   }
 
   /** Starts every directive resource; if one fails, closes those already started and rethrows. */

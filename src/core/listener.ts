@@ -1,6 +1,6 @@
 // One bound socket (host:port) serving every site that shares it. The routing table is swapped in one
 // assignment on reload, so a request is routed either wholly by the old config or wholly by the new one.
-import http, { type IncomingMessage, ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from './logger.js';
@@ -10,7 +10,6 @@ import { parseAbsoluteForm, rawPathOf } from './context.js';
 import { writeDefaultError } from './errors.js';
 import { InFlight } from './inflight.js';
 import { applyListenerSettings, type ListenerSettings } from './listener-settings.js';
-import { markUpgrade } from './upgrade.js';
 
 /** What a config generation hands a listener: how to route, and how to run a routed request. */
 export interface RoutingTable {
@@ -19,6 +18,8 @@ export interface RoutingTable {
   readonly settings?: ListenerSettings;
   /** Runs the request on the site (the generation counts it as in flight until the response closes). */
   serve(site: Site, req: IncomingMessage, res: ServerResponse): void;
+  /** Runs an Upgrade request on the site's chain (ctx.upgrade set); returns the response bound to the socket. */
+  serveUpgrade(site: Site, req: IncomingMessage, socket: Duplex, head: Buffer): ServerResponse;
 }
 
 export interface ListenerOptions {
@@ -132,21 +133,22 @@ export class Listener {
     table.serve(site, req, res);
   }
 
-  /**
-   * An Upgrade request runs through the chain like any other, with a response bound to its raw socket
-   * (core/upgrade.ts). If no directive takes the socket over, the answer is an ordinary response after
-   * which the connection closes (the socket is no longer parsed as HTTP, so it cannot be kept alive).
-   */
+  /** Upgrade requests are routed like any request, then run through the site's chain (see core/upgrade.ts). */
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
-    const upgrade = markUpgrade(req, socket, head);
-    const res = new ServerResponse(req);
-    res.shouldKeepAlive = false;
-    res.assignSocket(socket as Socket);
-    res.once('finish', () => {
-      if (!upgrade.taken) socket.end();
-    });
-    this.onRequest(req, res);
+    const table = this.table;
+    const site =
+      req.url?.charCodeAt(0) === 0x2f ? table.router.route(req.headers.host, rawPathOf(req.url)) : undefined;
+    if (!site || this.draining) {
+      socket.on('error', () => socket.destroy());
+      const status = site ? 503 : req.url?.charCodeAt(0) === 0x2f ? 404 : 400;
+      socket.end(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+      );
+      return;
+    }
+    const res = table.serveUpgrade(site, req, socket, head);
+    this.inflight.track(res);
+    res.setHeader('Server', 'nodecaddy');
   }
 
   /**

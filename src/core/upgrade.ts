@@ -1,28 +1,56 @@
-// HTTP/1.1 Upgrade requests (WebSocket) through the normal chain. Node hands an upgrade request over as a
-// raw socket; the listener gives it a ServerResponse on that socket so every directive (basicauth, rewrite,
-// errors, …) handles it like any request, and one that can forward upgrades (proxy) takes the socket here.
-import type { IncomingMessage } from 'node:http';
+// HTTP/1.1 Upgrade requests (WebSocket and the like) run through a site's chain like any other request, so
+// log, basicauth, header and errors apply to them. The chain sees a real ServerResponse bound to the
+// connection: a middleware that answers normally (401, 404, a 502 page) writes an ordinary response and the
+// connection closes after it. A directive that wants the connection itself calls `ctx.upgrade.claim()`
+// (Go's Hijack): from then on the socket is the directive's alone and no longer counts as a request in flight.
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 export interface UpgradeRequest {
-  /** The client connection, no longer parsed as HTTP. */
-  readonly socket: Duplex;
-  /** Bytes the client sent after the request head (already read from the socket). */
+  /** The value of the Upgrade header, lower-cased (`websocket`). */
+  readonly protocol: string;
+  /** Bytes that arrived after the request head (usually empty). */
   readonly head: Buffer;
-  /** Set by whoever forwards the upgrade; the listener then leaves the socket alone. */
-  taken: boolean;
+  /** True once a directive has taken the socket. */
+  readonly claimed: boolean;
+  /**
+   * Takes the connection over: the response object is detached (nothing may be written through ctx.res
+   * afterwards) and the caller owns the socket, including destroying it. Throws if headers were already sent.
+   */
+  claim(): Duplex;
 }
 
-const upgrades = new WeakMap<IncomingMessage, UpgradeRequest>();
-
-/** Marks req as an upgrade request (the listener does this). */
-export function markUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): UpgradeRequest {
-  const u: UpgradeRequest = { socket, head, taken: false };
-  upgrades.set(req, u);
-  return u;
-}
-
-/** The upgrade behind req, or undefined for an ordinary request. */
-export function upgradeOf(req: IncomingMessage): UpgradeRequest | undefined {
-  return upgrades.get(req);
+/** A ServerResponse writing onto an upgrade request's socket, closed after one response; plus the hijack. */
+export function upgradeResponse(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+): { res: ServerResponse; upgrade: UpgradeRequest } {
+  const res = new ServerResponse(req);
+  // One response, then the connection ends: after an Upgrade request nothing else may follow on it.
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket as Socket);
+  res.once('finish', () => {
+    if (!claimed) socket.end();
+  });
+  socket.on('error', () => socket.destroy());
+  let claimed = false;
+  const upgrade: UpgradeRequest = {
+    protocol: String(req.headers.upgrade ?? '').toLowerCase(),
+    head,
+    get claimed() {
+      return claimed;
+    },
+    claim() {
+      if (claimed) throw new Error('upgrade already claimed');
+      if (res.headersSent) throw new Error('cannot claim an upgrade after a response was written');
+      claimed = true;
+      res.detachSocket(socket as Socket);
+      // Whoever counts this request in flight (listener, generation) stops counting it now.
+      res.emit('close');
+      return socket;
+    },
+  };
+  return { res, upgrade };
 }

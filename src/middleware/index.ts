@@ -20,6 +20,7 @@ import { rewrite } from './rewrite.js';
 import { root } from './root.js';
 import { status } from './status.js';
 import { timeouts } from './timeouts.js';
+import { tunnel } from './tunnel/index.js';
 
 export const directives: readonly Directive<unknown>[] = [
   root,
@@ -39,6 +40,7 @@ export const directives: readonly Directive<unknown>[] = [
   mime,
   internal,
   proxy,
+  tunnel,
   fastcgi,
   browse,
 ];

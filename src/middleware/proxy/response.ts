@@ -108,8 +108,8 @@ export function spliceUpgrade(
   upstreamSocket: Socket,
   upstreamHead: Buffer,
 ): Promise<void> {
-  client.taken = true;
-  const socket = client.socket;
+  // Go's Hijack: from here on the connection is ours; the response object is detached.
+  const socket = client.claim();
   let head = `HTTP/1.1 101 ${upstream.statusMessage || 'Switching Protocols'}\r\n`;
   const raw = upstream.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) head += `${raw[i]}: ${raw[i + 1]}\r\n`;

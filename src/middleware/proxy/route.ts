@@ -15,7 +15,6 @@ import {
   type Policy,
   type UpstreamHost,
 } from '../../core/upstream/index.js';
-import { upgradeOf } from '../../core/upgrade.js';
 import { Backend } from './backend.js';
 import type { ProxyConfig } from './config.js';
 import { attempt, readAll, type AttemptOptions, type AttemptResult, type BodySource } from './forward.js';
@@ -68,7 +67,7 @@ export class ProxyRoute {
 
   async handle(ctx: RequestContext, fullRawPath: string): Promise<void> {
     const cfg = this.config;
-    const upgrade = upgradeOf(ctx.req);
+    const upgrade = ctx.upgrade;
     const replayable = cfg.tryDurationMs > 0 && this.backends.length > 1;
     let body: BodySource;
     if (upgrade || !hasRequestBody(ctx)) body = { kind: 'none' };
@@ -148,7 +147,7 @@ export class ProxyRoute {
         this.clientGone(ctx);
         return;
       case 'upgrade': {
-        const upgrade = upgradeOf(ctx.req)!;
+        const upgrade = ctx.upgrade!;
         ctx.res.statusCode = 101;
         await spliceUpgrade(upgrade, result.res, result.socket, result.head);
         return;

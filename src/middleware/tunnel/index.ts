@@ -1,0 +1,70 @@
+// tunnel: serves the site's hosts through tunnel clients (`nodecaddy tunnel`) connected over WebSocket.
+// `*.tunnel.example.com { tunnel { secret … } }`: a client named alice claims alice.tunnel.example.com and
+// receives its requests over one WebSocket carrying HTTP/2. See src/tunnel/protocol.ts for the wire.
+import { defineDirective } from '../../core/directive.js';
+import { HttpError } from '../../core/errors.js';
+import { hasRequestBody, requestBody } from '../../core/body.js';
+import type { RequestContext } from '../../core/context.js';
+import { clientIp, setForwardedHeaders, withoutHopByHop } from '../../core/forwarded.js';
+import { hostOnly } from '../../core/vhost.js';
+import { TUNNEL_PATH, H_VERSION } from '../../tunnel/protocol.js';
+import { acceptTunnel } from './handshake.js';
+import { parseTunnel, type TunnelSettings } from './options.js';
+import { acquireSite, releaseSite, type SiteTunnels } from './registry.js';
+import { relay, TunnelError, type Forwarded } from './relay.js';
+
+export const tunnel = defineDirective<TunnelSettings>({
+  name: 'tunnel',
+  setup(d, ctx) {
+    return parseTunnel(d, ctx.log);
+  },
+  build(settings, config) {
+    const a = config.address;
+    // Keyed by host pattern and path, not port: `alice` is the same tunnel on every port that serves the
+    // pattern (http and, later, https), and for every server process sharing the runtime dir.
+    const key = `${a.host}${a.path}`;
+    const prefix = a.path && a.path !== '/' ? a.path : '';
+    let site: SiteTunnels | undefined;
+    return {
+      start() {
+        site = acquireSite(key, settings);
+        return Promise.resolve();
+      },
+      async close() {
+        if (site) await releaseSite(site, settings);
+        site = undefined;
+      },
+      middleware: () => async (ctx) => {
+        if (!site) throw new HttpError(503);
+        if (ctx.upgrade && ctx.path === TUNNEL_PATH && ctx.req.headers[H_VERSION] !== undefined) {
+          return acceptTunnel(ctx, site);
+        }
+        const fwd = forwarded(ctx, prefix);
+        const body = !ctx.upgrade && hasRequestBody(ctx) ? requestBody(ctx) : null;
+        try {
+          await relay(ctx.res, ctx.upgrade, fwd, body, site.upstream(hostOnly(fwd.authority)));
+        } catch (err) {
+          if (err instanceof HttpError) throw err;
+          if (err instanceof TunnelError) {
+            throw new HttpError(err.status, err.message, { detail: err.message, cause: err });
+          }
+          throw err;
+        }
+      },
+    };
+  },
+});
+
+/** The request as it goes through the tunnel: hop-by-hop headers out, X-Forwarded-For appended. */
+function forwarded(ctx: RequestContext, prefix: string): Forwarded {
+  const req = ctx.req;
+  const headers = withoutHopByHop(req.headers);
+  setForwardedHeaders(headers, req.headers, { ip: clientIp(req.socket.remoteAddress), tls: ctx.isTls });
+  return {
+    method: req.method ?? 'GET',
+    path: prefix + ctx.uri,
+    authority: req.headers.host ?? '',
+    headers,
+    protocol: ctx.upgrade?.protocol,
+  };
+}

@@ -1,0 +1,110 @@
+// tunnel { secret … } — parsing the directive into settings. Pure: nothing starts here.
+import { createHash } from 'node:crypto';
+import type { Dispenser } from '../../caddyfile/index.js';
+import { parseDuration } from '../../core/duration.js';
+import type { Logger } from '../../core/logger.js';
+
+export interface TunnelSettings {
+  /** Accepted client secrets (at least one). */
+  secrets: string[];
+  /** Live sessions one secret may hold on this site. */
+  maxSessions: number;
+  /** Concurrent requests (streams) one session may carry; more get 503. */
+  maxStreams: number;
+  /** Longest wait for the response head from the tunnel client (0 = none). */
+  responseTimeoutMs: number;
+  /** A stream with no traffic either way for this long is cancelled (0 = never). */
+  idleTimeoutMs: number;
+  /** Longest WebSocket + HTTP/2 handshake, and longest wait to reach a peer process. */
+  handshakeTimeoutMs: number;
+  /** Heartbeat period; a session that misses one is dropped (0 = off). */
+  pingIntervalMs: number;
+  log: Logger;
+}
+
+export const DEFAULTS = {
+  maxSessions: 10,
+  maxStreams: 1000,
+  responseTimeoutMs: 60_000,
+  idleTimeoutMs: 300_000,
+  handshakeTimeoutMs: 10_000,
+  pingIntervalMs: 15_000,
+};
+
+const SUBDIRECTIVES = [
+  'secret',
+  'max_sessions',
+  'max_streams',
+  'timeout',
+  'idle_timeout',
+  'handshake_timeout',
+  'ping_interval',
+];
+
+const FORM =
+  'tunnel { secret <secret>; max_sessions <n>; max_streams <n>; timeout <dur>; idle_timeout <dur>; handshake_timeout <dur>; ping_interval <dur> }';
+
+export function parseTunnel(d: Dispenser, log: Logger): TunnelSettings {
+  const s: TunnelSettings = { secrets: [], ...DEFAULTS, log };
+  let seen = false;
+  while (d.next()) {
+    if (seen) throw d.err('tunnel may appear only once per site');
+    seen = true;
+    if (d.remainingArgs().length > 0) throw d.err(`Wrong argument count; expected ${FORM}`);
+    while (d.nextBlock()) {
+      const name = d.val();
+      if (!SUBDIRECTIVES.includes(name)) throw d.unknownSubdirective(SUBDIRECTIVES);
+      const args = d.remainingArgs();
+      if (args.length !== 1) throw d.err(`${name} takes one argument; expected ${FORM}`);
+      const arg = args[0];
+      switch (name) {
+        case 'secret':
+          if (arg.length < 8) throw d.err('tunnel secret must be at least 8 characters');
+          s.secrets.push(arg);
+          break;
+        case 'max_sessions':
+          s.maxSessions = positiveInt(d, name, arg);
+          break;
+        case 'max_streams':
+          s.maxStreams = positiveInt(d, name, arg);
+          break;
+        case 'timeout':
+          s.responseTimeoutMs = duration(d, name, arg);
+          break;
+        case 'idle_timeout':
+          s.idleTimeoutMs = duration(d, name, arg);
+          break;
+        case 'handshake_timeout':
+          s.handshakeTimeoutMs = duration(d, name, arg) || DEFAULTS.handshakeTimeoutMs;
+          break;
+        case 'ping_interval':
+          s.pingIntervalMs = duration(d, name, arg);
+          break;
+      }
+    }
+  }
+  if (s.secrets.length === 0) throw d.err(`tunnel needs a secret; expected ${FORM}`);
+  return s;
+}
+
+/** A short stable id of a secret (never the secret itself), for counting sessions per secret. */
+export function secretId(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex').slice(0, 16);
+}
+
+function positiveInt(d: Dispenser, name: string, arg: string): number {
+  const n = Number(arg);
+  if (!Number.isInteger(n) || n < 1) throw d.err(`${name}: '${arg}' is not a positive integer`);
+  return n;
+}
+
+function duration(d: Dispenser, name: string, arg: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(arg);
+  } catch {
+    throw d.err(`${name}: invalid duration '${arg}' (e.g. 30s, 5m, 0 for none)`);
+  }
+  if (ms < 0) throw d.err(`${name}: duration must not be negative`);
+  return ms;
+}

@@ -1,0 +1,91 @@
+// Relaying one visitor request to whatever holds its tunnel (a session in this process, or the process that
+// holds it), and writing the answer back: through res.writeHead/write/end so outer directives (log, gzip,
+// header) see it, or by taking the socket over when an Upgrade was accepted.
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Duplex, Readable } from 'node:stream';
+import type { UpgradeRequest } from '../../core/upgrade.js';
+import { switchingProtocolsHead } from '../../tunnel/headers.js';
+import { splice } from '../../tunnel/transport.js';
+
+/** A request as it crosses the tunnel: hop-by-hop fields gone, X-Forwarded-* already set. */
+export interface Forwarded {
+  method: string;
+  /** Request target, `/path?query`. */
+  path: string;
+  /** The public host the visitor asked for (`alice.tunnel.example.com`). */
+  authority: string;
+  headers: OutgoingHttpHeaders;
+  /** The Upgrade protocol (`websocket`) for an upgrade request. */
+  protocol?: string;
+}
+
+/** A response from the tunnel client: status, headers and the body stream. */
+export interface Exchange {
+  status: number;
+  headers: OutgoingHttpHeaders;
+  body: Readable;
+}
+
+/** An upgrade the target accepted: its 101 headers and the raw byte stream to splice to the visitor. */
+export interface Upgraded {
+  status: 101;
+  headers: OutgoingHttpHeaders;
+  stream: Duplex;
+}
+
+/** Where a tunnel's requests go: the local session, or the peer process holding it. */
+export interface Upstream {
+  request(fwd: Forwarded, body: Readable | null): Promise<Exchange>;
+  upgrade(fwd: Forwarded): Promise<Upgraded | Exchange>;
+}
+
+/** Why a request could not be relayed; nothing has been written to the visitor yet. */
+export class TunnelError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, detail: string) {
+    super(detail);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/**
+ * Relays the request and writes the answer. Resolves when the response (or the spliced upgrade) is over.
+ * Rejects with TunnelError only while nothing has been written.
+ */
+export async function relay(
+  res: ServerResponse,
+  upgrade: UpgradeRequest | undefined,
+  fwd: Forwarded,
+  body: Readable | null,
+  upstream: Upstream,
+): Promise<void> {
+  if (upgrade) {
+    const answer = await upstream.upgrade(fwd);
+    if (answer.status === 101) {
+      const up = answer as Upgraded;
+      const socket = upgrade.claim();
+      socket.write(switchingProtocolsHead(upgrade.protocol, up.headers));
+      if (upgrade.head.length > 0) up.stream.write(upgrade.head);
+      return splice(socket, up.stream);
+    }
+    return writeExchange(res, answer as Exchange);
+  }
+  return writeExchange(res, await upstream.request(fwd, body));
+}
+
+/** Writes status, headers and the streamed body; a failure mid-body cuts the connection (never a short 200). */
+export function writeExchange(res: ServerResponse, ex: Exchange): Promise<void> {
+  return new Promise((resolve) => {
+    ex.body.on('error', () => res.destroy());
+    res.once('close', () => {
+      if (!ex.body.readableEnded) ex.body.destroy();
+      resolve();
+    });
+    res.writeHead(ex.status, ex.headers);
+    // A streamed body (no length: SSE, long polls) may be slow to start; the visitor gets the head now.
+    if (ex.headers['content-length'] === undefined) res.flushHeaders();
+    ex.body.pipe(res);
+  });
+}

@@ -1,0 +1,65 @@
+// The tunnel wire protocol, shared by the public server (src/middleware/tunnel) and the client
+// (`nodecaddy tunnel`). One WebSocket per client, binary frames, carrying HTTP/2: the server is the HTTP/2
+// client (it opens one stream per visitor request), the tunnel client is the HTTP/2 server.
+//
+// Handshake: the client sends `GET /_nodecaddy/tunnel` with `Upgrade: websocket` to the public host it
+// wants (`alice.tunnel.example.com`), with the headers below. The server answers 101 or an HTTP error whose
+// `x-nodecaddy-tunnel-error` header says why (see RefusalCode).
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+export const TUNNEL_PATH = '/_nodecaddy/tunnel';
+export const PROTOCOL_VERSION = '1';
+
+/** Handshake request headers. */
+export const H_VERSION = 'x-nodecaddy-tunnel-version';
+export const H_SECRET = 'x-nodecaddy-tunnel-secret';
+/** A random token the client draws once per process: a reconnect carrying it replaces its own stale session. */
+export const H_TOKEN = 'x-nodecaddy-tunnel-token';
+/** On a refusal (handshake) or a failed stream (client → server): a RefusalCode / StreamErrorCode. */
+export const H_ERROR = 'x-nodecaddy-tunnel-error';
+/** One human line explaining H_ERROR. */
+export const H_DETAIL = 'x-nodecaddy-tunnel-detail';
+
+export type RefusalCode =
+  'wrong-secret' | 'bad-name' | 'name-taken' | 'too-many-sessions' | 'bad-version' | 'unavailable';
+
+/** Refusals after which retrying cannot help: the client stops. The others are retried with backoff. */
+export const FATAL_REFUSALS: ReadonlySet<string> = new Set(['wrong-secret', 'bad-name', 'bad-version']);
+
+/** Stream-level errors the tunnel client reports instead of a response from the target. */
+export type StreamErrorCode = 'target-down' | 'no-tunnel' | 'tunnel-busy';
+
+/**
+ * HTTP/2 tuning for a tunnel, both ends. Node's defaults (64 KB windows, 10 MB session memory, 128 header
+ * pairs) cap one stream near 1 MB/s at 50 ms RTT and refuse large cookies; see shared/reference/tunnels.md.
+ */
+export const H2_STREAM_WINDOW = 16 * 1024 * 1024;
+export const H2_SESSION_WINDOW = 64 * 1024 * 1024;
+export const H2_SESSION_OPTIONS = {
+  maxSessionMemory: 128,
+  maxHeaderListPairs: 1024,
+  maxSessionRejectedStreams: 10_000,
+  strictFieldWhitespaceValidation: false,
+  settings: {
+    initialWindowSize: H2_STREAM_WINDOW,
+    maxFrameSize: 64 * 1024,
+    maxHeaderListSize: 256 * 1024,
+    enablePush: false,
+  },
+} as const;
+
+/** A tunnel name is one DNS label: lower-case letters, digits and inner hyphens, at most 63 characters. */
+export function isValidName(name: string): boolean {
+  return /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(name);
+}
+
+/** Constant-time comparison of a presented secret with the configured ones (hashes equalise the lengths). */
+export function secretMatches(presented: string, secrets: readonly string[]): number {
+  const given = createHash('sha256').update(presented).digest();
+  let found = -1;
+  secrets.forEach((secret, i) => {
+    const want = createHash('sha256').update(secret).digest();
+    if (timingSafeEqual(given, want) && found < 0) found = i;
+  });
+  return found;
+}

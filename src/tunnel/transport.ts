@@ -1,0 +1,106 @@
+// HTTP/2 over one WebSocket. The public server is the HTTP/2 client, the tunnel client the HTTP/2 server.
+// Both ends raise the flow-control windows, and both ping: a session whose peer stops answering is
+// destroyed rather than left as a zombie (nodejs/node#61304).
+import http2, { type ClientHttp2Session, type ServerHttp2Session } from 'node:http2';
+import type { Duplex } from 'node:stream';
+import { createWebSocketStream, type WebSocket } from 'ws';
+import { H2_SESSION_OPTIONS, H2_SESSION_WINDOW } from './protocol.js';
+
+/** The WebSocket as a byte stream. Never object mode: HTTP/2's stream wrapper rejects string chunks. */
+function wsStream(ws: WebSocket): Duplex {
+  const duplex = createWebSocketStream(ws);
+  // Errors surface through the session and the WebSocket's close; an unhandled stream error must not crash.
+  duplex.on('error', () => undefined);
+  return duplex;
+}
+
+/**
+ * Pings the peer every intervalMs; when a ping goes unanswered until the next one, the connection is dead
+ * (a laptop that slept, a NAT that forgot us) and is terminated. Returns the stopper.
+ */
+export function heartbeat(ws: WebSocket, intervalMs: number, onDead: () => void): () => void {
+  if (intervalMs <= 0) return () => undefined;
+  let answered = true;
+  const onPong = () => (answered = true);
+  ws.on('pong', onPong);
+  const timer = setInterval(() => {
+    if (!answered) {
+      clearInterval(timer);
+      onDead();
+      ws.terminate();
+      return;
+    }
+    answered = false;
+    ws.ping();
+  }, intervalMs);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    ws.off('pong', onPong);
+  };
+}
+
+/** Server side: an HTTP/2 client session over the WebSocket; resolves once the peer's SETTINGS arrived. */
+export function connectH2(ws: WebSocket, timeoutMs: number): Promise<ClientHttp2Session> {
+  const duplex = wsStream(ws);
+  const session = http2.connect('http://tunnel.invalid', {
+    ...H2_SESSION_OPTIONS,
+    createConnection: () => duplex,
+  });
+  ws.once('close', () => session.destroy());
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => fail(new Error('tunnel client sent no HTTP/2 settings in time')),
+      timeoutMs,
+    );
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      session.destroy();
+      ws.terminate();
+      reject(err);
+    };
+    session.once('error', fail);
+    session.once('close', () => fail(new Error('tunnel closed during the handshake')));
+    session.once('remoteSettings', () => {
+      clearTimeout(timer);
+      session.removeAllListeners('error');
+      session.removeAllListeners('close');
+      session.on('error', () => undefined);
+      session.setLocalWindowSize(H2_SESSION_WINDOW);
+      resolve(session);
+    });
+  });
+}
+
+/** Client side: an HTTP/2 server session over the WebSocket, accepting extended CONNECT for upgrades. */
+export function acceptH2(ws: WebSocket): ServerHttp2Session {
+  const duplex = wsStream(ws);
+  const session = http2.performServerHandshake(duplex, {
+    ...H2_SESSION_OPTIONS,
+    settings: { ...H2_SESSION_OPTIONS.settings, enableConnectProtocol: true },
+  });
+  session.on('error', () => undefined);
+  session.once('connect', () => session.setLocalWindowSize(H2_SESSION_WINDOW));
+  ws.once('close', () => session.destroy());
+  return session;
+}
+
+/** Pipes two byte streams into each other until either side ends or fails; then both are closed. */
+export function splice(a: Duplex, b: Duplex): Promise<void> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      a.destroy();
+      b.destroy();
+      resolve();
+    };
+    for (const s of [a, b]) {
+      s.on('error', finish);
+      s.on('close', finish);
+    }
+    a.pipe(b);
+    b.pipe(a);
+  });
+}

@@ -1,0 +1,66 @@
+// tunnel directive setup: what it accepts, and the errors (with file:line) for what it does not.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { loadConfig } from '../../src/app.js';
+import { runNodecaddy } from '../helpers/process.js';
+
+function load(text: string) {
+  return loadConfig(
+    { text, name: 'Caddyfile' },
+    { root: '.', host: '', port: '2015', cwd: process.cwd(), env: {} },
+  );
+}
+
+test('tunnel accepts its options', () => {
+  const config = load(
+    '*.t.example.com:8080 {\n tunnel {\n  secret abcdefgh1\n  secret second-secret\n  max_sessions 3\n  max_streams 50\n  timeout 0\n  idle_timeout 10m\n  handshake_timeout 5s\n  ping_interval 20s\n }\n}\n',
+  );
+  assert.equal(config.sites.length, 1);
+  assert.equal(config.instances.length, 1);
+});
+
+test('tunnel setup errors name the file and line and the expected form', () => {
+  const cases: [string, RegExp][] = [
+    ['*.t.example.com {\n tunnel\n}\n', /Caddyfile:2 - .*tunnel needs a secret/],
+    ['*.t.example.com {\n tunnel {\n  secret short\n }\n}\n', /Caddyfile:3 - .*at least 8 characters/],
+    [
+      '*.t.example.com {\n tunnel {\n  secret abcdefgh1\n  timeout soon\n }\n}\n',
+      /Caddyfile:4 - .*invalid duration 'soon'/,
+    ],
+    [
+      '*.t.example.com {\n tunnel {\n  secret abcdefgh1\n  max_streams -1\n }\n}\n',
+      /Caddyfile:4 - .*not a positive integer/,
+    ],
+    [
+      '*.t.example.com {\n tunnel {\n  secrett abcdefgh1\n }\n}\n',
+      /Caddyfile:3 - .*Unknown subdirective 'secrett'.*did you mean 'secret'/,
+    ],
+    [
+      '*.t.example.com {\n tunnel extra {\n  secret abcdefgh1\n }\n}\n',
+      /Caddyfile:2 - .*Wrong argument count/,
+    ],
+  ];
+  for (const [text, message] of cases) assert.throws(() => load(text), message, text);
+});
+
+test('nodecaddy tunnel -h documents the flags; bad flags are usage errors', async () => {
+  const help = await runNodecaddy(['tunnel', '-h']);
+  assert.equal(help.code, 0);
+  for (const flag of ['-server', '-secret', '-name', '-to', '-host-header', '-dial', '-ping', '-max-backoff'])
+    assert.ok(help.stdout.includes(`  ${flag} `), flag);
+  const bad = await runNodecaddy(['tunnel', '-server', 'x', '-name', 'a', '-to', '1', '-secret', 's']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /-server must be a URL/);
+  const badName = await runNodecaddy([
+    'tunnel',
+    '-server',
+    'http://t.example',
+    '-name',
+    'A.B',
+    '-to',
+    '1',
+    '-secret',
+    's',
+  ]);
+  assert.match(badName.stderr, /-name must be one DNS label/);
+});
