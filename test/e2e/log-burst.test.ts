@@ -16,7 +16,7 @@ const children: Nodecaddy[] = [];
 
 before(() => {
   ({ dir, cleanup } = tempDir());
-  writeFileSync(path.join(dir, 'index.html'), 'ok\n');
+  writeFileSync(path.join(dir, 'page.html'), 'ok\n');
 });
 after(async () => {
   for (const c of children) await c.stop();
@@ -36,7 +36,7 @@ async function burst(
   const one = (i: number) =>
     new Promise<void>((resolve, reject) => {
       const req = http.get(
-        { host: '127.0.0.1', port, path: `/index.html?n=${i}`, agent, headers: headers(i) },
+        { host: '127.0.0.1', port, path: `/page.html?n=${i}`, agent, headers: headers(i) },
         (res) => {
           if (res.statusCode === 200) ok++;
           res.resume();
@@ -93,7 +93,7 @@ async function pipelinedBurst(
         }
         let batch = '';
         while (pending < window && next < total) {
-          batch += `GET /index.html?n=${next++} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
+          batch += `GET /page.html?n=${next++} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
           pending++;
         }
         socket.write(batch);
@@ -129,7 +129,7 @@ describe('log under load', () => {
     const ok = await pipelinedBurst(nc.ports[0], TOTAL, 16);
     assert.equal(ok, TOTAL);
     const file = path.join(dir, 'burst.log');
-    const line = /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/index\.html\?n=(\d+) HTTP\/1\.1" 200 3$/;
+    const line = /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/page\.html\?n=(\d+) HTTP\/1\.1" 200 3$/;
     const seen = new Uint8Array(TOTAL);
     // Lines are written after the responses; wait for the last batches, then check every line.
     await waitFor(() => readFileSync(file).length >= TOTAL * 60, 30_000, 'the last batches');

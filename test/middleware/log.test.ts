@@ -23,6 +23,7 @@ before(async () => {
   const www = path.join(dir, 'www');
   mkdirSync(www);
   writeFileSync(path.join(www, 'index.html'), 'hello log\n');
+  writeFileSync(path.join(www, 'page.html'), 'hello log\n');
   writeFileSync(path.join(dir, 'rot-2000-01-01T00-00-00.000.log'), 'an ancient backup\n');
   writeFileSync(
     path.join(dir, 'Caddyfile'),
@@ -102,13 +103,13 @@ async function lines(file: string, n: number): Promise<string[]> {
 
 describe('log formats and outputs', () => {
   test('default: Common Log Format in a file relative to the working directory, 404s with their status', async () => {
-    assert.equal((await get('common.test', '/index.html?a=1')).status, 200);
+    assert.equal((await get('common.test', '/page.html?a=1')).status, 200);
     assert.equal((await get('common.test', '/nope')).status, 404);
     const [ok, missing] = await lines('common.log', 2);
     const m = CLF.exec(ok);
     assert.ok(m, ok);
     assert.deepEqual(m.slice(1, 3), ['127.0.0.1', '-']);
-    assert.deepEqual(m.slice(4), ['GET', '/index.html?a=1', 'HTTP/1.1', '200', '10']);
+    assert.deepEqual(m.slice(4), ['GET', '/page.html?a=1', 'HTTP/1.1', '200', '10']);
     const n = CLF.exec(missing);
     assert.ok(n, missing);
     assert.deepEqual(n.slice(7), ['404', String('404 Not Found\n'.length)]);
@@ -123,21 +124,21 @@ describe('log formats and outputs', () => {
   });
 
   test('a custom format with request, response and connection placeholders', async () => {
-    await get('custom.test', '/index.html?q=search', { 'X-Test': 'hdr' });
-    await get('custom.test', '/index.html');
+    await get('custom.test', '/page.html?q=search', { 'X-Test': 'hdr' });
+    await get('custom.test', '/page.html');
     const [a, b] = await lines('custom.log', 2);
     assert.match(
       a,
-      /^GET \/index\.html 200 10 hdr search text\/html; charset=utf-8 port=\d+ \d+ custom\.test$/,
+      /^GET \/page\.html 200 10 hdr search text\/html; charset=utf-8 port=\d+ \d+ custom\.test$/,
     );
     // {?q} of a missing argument is '' even in log (Caddy's quirk), other empties are '-'.
-    assert.match(b, /^GET \/index\.html 200 10 - {2}text\/html; charset=utf-8 port=\d+ \d+ custom\.test$/);
+    assert.match(b, /^GET \/page\.html 200 10 - {2}text\/html; charset=utf-8 port=\d+ \d+ custom\.test$/);
   });
 
   test('stdout and stderr', async () => {
-    await get('stdout.test', '/index.html');
+    await get('stdout.test', '/page.html');
     await get('stderr.test', '/from-stderr');
-    await waitFor(() => / "GET \/index\.html HTTP\/1\.1" 200 10$/m.test(nc.stdout()), 10_000, 'stdout line');
+    await waitFor(() => / "GET \/page\.html HTTP\/1\.1" 200 10$/m.test(nc.stdout()), 10_000, 'stdout line');
     await waitFor(() => /^to-stderr \/from-stderr$/m.test(nc.stderr()), 10_000, 'stderr line');
   });
 
@@ -152,14 +153,14 @@ describe('log formats and outputs', () => {
   test('except: listed paths are not logged', async () => {
     await get('except.test', '/health');
     await get('except.test', '/static/app.js');
-    await get('except.test', '/index.html');
+    await get('except.test', '/page.html');
     const all = await lines('except.log', 1);
     // The excepted requests came first: had they been logged they would be here too.
-    await request(port, '/index.html', { headers: { Host: 'except.test' } });
+    await request(port, '/page.html', { headers: { Host: 'except.test' } });
     const after = await lines('except.log', 2);
     assert.equal(all.length, 1);
     assert.equal(after.length, 2);
-    for (const l of after) assert.match(l, /"GET \/index\.html HTTP\/1\.1" 200/);
+    for (const l of after) assert.match(l, /"GET \/page\.html HTTP\/1\.1" 200/);
   });
 
   test('ipmask masks {remote}', async () => {
@@ -201,7 +202,9 @@ describe('log rolling', () => {
       const text = zlib.gunzipSync(readFileSync(path.join(dir, b))).toString();
       const ls = text.split('\n');
       assert.equal(ls.pop(), '');
-      assert.ok(text.length <= 1024 * 1024, `${b} is ${text.length} bytes`);
+      // With several workers another process's batch (at most 256 KB) may land after the roll: lines are
+      // never lost or split, so a backup may pass rotate_size by that much (documented in the README).
+      assert.ok(text.length <= 1024 * 1024 + 256 * 1024, `${b} is ${text.length} bytes`);
       for (const l of ls) assert.match(l, /^\d+ x{8000}$/);
     }
     assert.ok(readFileSync(path.join(dir, 'rot.log')).length <= 1024 * 1024);
