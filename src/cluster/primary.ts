@@ -4,7 +4,7 @@
 // running config); only if all succeeded do they all commit, otherwise they all abort. Listening sockets are
 // shared through node:cluster; a worker that dies is replaced, with backoff when it keeps dying.
 import cluster, { type Worker } from 'node:cluster';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { CaddyfileInput, Config } from '../app.js';
@@ -46,14 +46,24 @@ export class ClusterEngine implements Engine {
   private readonly respawnTimers = new Set<NodeJS.Timeout>();
   /** Private directory for cross-worker rendezvous (e.g. tunnel session sockets), removed at exit. */
   readonly runDir: string;
+  private ownRunDir = false;
   private readonly log: Logger;
 
   constructor(private readonly options: ClusterOptions) {
     this.log = options.log;
     if (!process.env.NODE_CLUSTER_SCHED_POLICY)
       cluster.schedulingPolicy = options.scheduling === 'rr' ? cluster.SCHED_RR : cluster.SCHED_NONE;
-    this.runDir = mkdtempSync(path.join(os.tmpdir(), 'nodecaddy-run-'));
-    process.once('exit', () => rmSync(this.runDir, { recursive: true, force: true }));
+    // A run directory given in the environment is shared with other nodecaddy processes (several servers
+    // serving one tunnel name): use it and leave it in place. Otherwise a private one, removed at exit.
+    const given = process.env.NODECADDY_RUN_DIR;
+    if (given) {
+      mkdirSync(given, { recursive: true, mode: 0o700 });
+      this.runDir = given;
+    } else {
+      this.runDir = mkdtempSync(path.join(os.tmpdir(), 'nodecaddy-run-'));
+      this.ownRunDir = true;
+      process.once('exit', () => rmSync(this.runDir, { recursive: true, force: true }));
+    }
     cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal));
   }
 
@@ -99,7 +109,7 @@ export class ClusterEngine implements Engine {
     });
     await Promise.all(exits);
     this.slots.clear();
-    rmSync(this.runDir, { recursive: true, force: true });
+    if (this.ownRunDir) rmSync(this.runDir, { recursive: true, force: true });
   }
 
   /** Kills every worker at once (a second SIGINT). */

@@ -28,7 +28,8 @@ export class HttpError extends Error {
   }
 }
 
-const ENTITY_HEADERS = [
+/** Entity headers of a failed response that must not describe the error page written in its place. */
+export const ENTITY_HEADERS: readonly string[] = [
   'content-length',
   'content-encoding',
   'content-range',

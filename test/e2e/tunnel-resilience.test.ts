@@ -189,7 +189,8 @@ describe('tunnel limits and timeouts', () => {
     const target = await startTarget();
     const port = await freePort();
     const extra = '\t\tmax_sessions 1\n\t\tmax_streams 2\n\t\ttimeout 1s\n';
-    const server = await startPublic(tmp.dir, port, { extra });
+    // max_sessions and max_streams are counted per process (README): one worker makes the limits exact.
+    const server = await startPublic(tmp.dir, port, { extra, workers: 1 });
     const clients: Nodecaddy[] = [];
     try {
       clients.push(await startClient(port, 'alice', target.port));

@@ -108,11 +108,12 @@ export async function startTarget(): Promise<Target> {
 export async function startPublic(
   dir: string,
   port: number,
-  opts: { extra?: string; env?: Record<string, string>; file?: string } = {},
+  opts: { extra?: string; env?: Record<string, string>; file?: string; workers?: number } = {},
 ): Promise<Nodecaddy> {
   const file = path.join(dir, opts.file ?? 'Caddyfile');
   writeFileSync(file, caddyfile(port, opts.extra));
-  return startNodecaddy(['-conf', file, '-log-format', 'json'], { cwd: dir, env: opts.env });
+  const workers = opts.workers === undefined ? [] : ['-workers', String(opts.workers)];
+  return startNodecaddy(['-conf', file, '-log-format', 'json', ...workers], { cwd: dir, env: opts.env });
 }
 
 export function caddyfile(port: number, extra = ''): string {

@@ -8,7 +8,7 @@ import type { ServerResponse } from 'node:http';
 import path from 'node:path';
 import type { RequestContext } from '../../core/context.js';
 import { defineDirective } from '../../core/directive.js';
-import { HttpError, writeDefaultError } from '../../core/errors.js';
+import { ENTITY_HEADERS, HttpError, writeDefaultError } from '../../core/errors.js';
 import {
   defaultRoll,
   isRollerSubdirective,
@@ -26,16 +26,6 @@ export interface ErrorsOptions {
   readonly roll: RollOptions;
   readonly visible: boolean;
 }
-
-/** Entity headers of a failed body that must not describe the error page. */
-const ENTITY_HEADERS = [
-  'content-length',
-  'content-encoding',
-  'content-range',
-  'content-type',
-  'etag',
-  'last-modified',
-];
 
 function stamp(d = new Date()): string {
   const p = (n: number) => String(n).padStart(2, '0');

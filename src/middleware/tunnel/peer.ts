@@ -67,7 +67,9 @@ export async function bindPeer(file: string, handler: PeerHandler): Promise<net.
     });
     const bound = await new Promise<boolean | Error>((resolve) => {
       server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EADDRINUSE' ? false : err));
-      server.listen(file, () => resolve(true));
+      // exclusive: a cluster worker must bind the socket itself; a listen() shared through the primary would
+      // succeed in every worker and the socket would lock nothing.
+      server.listen({ path: file, exclusive: true }, () => resolve(true));
     });
     if (bound === true) {
       server.on('error', () => undefined);
