@@ -17,6 +17,7 @@ const JSON_BODY = JSON.stringify({
 });
 const HTML = `<!doctype html><title>pre</title>${'<p>already compressed by the backend</p>'.repeat(50)}`;
 const PAGE_502 = '<h1>custom bad gateway page</h1>\n';
+const PAGE_413 = '<h1>custom too large page</h1>\n';
 
 interface Backend {
   port: number;
@@ -51,11 +52,23 @@ async function startBackend(): Promise<Backend> {
       res.end(gz);
       return;
     }
+    if (url.pathname === '/live/own502') {
+      res.writeHead(502, { 'content-type': 'text/plain' });
+      res.end('the backend says 502');
+      return;
+    }
+    if (url.pathname === '/live/upload') {
+      let n = 0;
+      req.on('data', (c: Buffer) => (n += c.length));
+      req.on('end', () => res.end(`got ${n}`));
+      return;
+    }
     const body = url.pathname === '/private' ? `private for ${req.headers.authorization ?? ''}` : JSON_BODY;
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   });
-  const wss = new WebSocketServer({ server, path: '/ws' });
+  // Any path upgrades (/ws on one site, /live/ws on the other).
+  const wss = new WebSocketServer({ server });
   wss.on('connection', (ws) => ws.on('message', (data, binary) => ws.send(data, { binary })));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
@@ -93,6 +106,27 @@ function get(port: number, urlPath: string, headers: Record<string, string> = {}
   });
 }
 
+/** POST with a Content-Length (or chunked) body; a server that answers early and closes is not an error. */
+function post(port: number, urlPath: string, body: string, chunked = false): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = chunked ? { 'transfer-encoding': 'chunked' } : {};
+    const req = http.request(
+      { host: '127.0.0.1', port, path: urlPath, method: 'POST', headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(15_000, () => req.destroy(new Error(`${urlPath} timed out`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 const basic = (user: string, pass: string) => `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
 
 describe('proxy with gzip, log, header, basicauth and errors', () => {
@@ -120,6 +154,7 @@ describe('proxy with gzip, log, header, basicauth and errors', () => {
     backend = await startBackend();
     [port, errPort, deadPort] = [await freePort(), await freePort(), await freePort()];
     writeFileSync(path.join(tmp.dir, '502.html'), PAGE_502);
+    writeFileSync(path.join(tmp.dir, '413.html'), PAGE_413);
     const up = `127.0.0.1:${backend.port}`;
     const dead = `127.0.0.1:${deadPort}`;
     writeFileSync(
@@ -139,10 +174,19 @@ describe('proxy with gzip, log, header, basicauth and errors', () => {
 }
 127.0.0.1:${errPort} {
 	root ${tmp.dir}
+	gzip
+	limits {
+		body /live/upload 1KB
+	}
 	errors {
 		502 502.html
+		413 413.html
 	}
+	basicauth /live/ws bob "s3cret pw"
 	proxy / ${dead}
+	proxy /live ${up} {
+		websocket
+	}
 }
 `,
     );
@@ -279,5 +323,64 @@ describe('proxy with gzip, log, header, basicauth and errors', () => {
     assert.equal(res.status, 502);
     assert.equal(res.headers['content-type'], 'text/html; charset=utf-8');
     assert.equal(res.body.toString('utf8'), PAGE_502);
+    // With gzip on the site the error page is compressed like any response.
+    const gz = await get(errPort, '/anything', { 'accept-encoding': 'gzip' });
+    assert.equal(gz.status, 502);
+    assert.equal(gz.headers['content-encoding'], 'gzip');
+    assert.equal(zlib.gunzipSync(gz.body).toString('utf8'), PAGE_502);
+  });
+
+  test("errors + proxy: a backend's own 502 passes through unchanged (only the proxy's own errors get pages)", async () => {
+    const res = await get(errPort, '/live/own502');
+    assert.equal(res.status, 502);
+    assert.equal(res.headers['content-type'], 'text/plain');
+    assert.equal(res.body.toString('utf8'), 'the backend says 502');
+  });
+
+  test('limits + errors + proxy: a chunked body over the limit is 413 with the custom page', async () => {
+    const small = await post(errPort, '/live/upload', 'x'.repeat(1000), true);
+    assert.equal(small.status, 200);
+    assert.equal(small.body.toString('utf8'), 'got 1000');
+    const big = await post(errPort, '/live/upload', 'x'.repeat(5000), true);
+    assert.equal(big.status, 413);
+    assert.equal(big.body.toString('utf8'), PAGE_413);
+  });
+
+  test(
+    'limits + errors + proxy: a declared Content-Length over the limit is 413 with the page, backend not hit',
+    {
+      // Known bug, not fixed here: limits refuses a declared length itself, and limits runs outside errors
+      // and log (Caddy's order), so the custom page is not rendered and the request is not logged.
+      todo: 'limits refuses before errors/log can see it',
+    },
+    async () => {
+      const before = backend.hits.get('/live/upload') ?? 0;
+      const big = await post(errPort, '/live/upload', 'x'.repeat(5000));
+      assert.equal(big.status, 413);
+      assert.equal(backend.hits.get('/live/upload') ?? 0, before, 'the backend never saw it');
+      assert.equal(big.body.toString('utf8'), PAGE_413);
+    },
+  );
+
+  test('basicauth + proxy websocket: the upgrade is refused with 401 without credentials, echoes with', async () => {
+    const denied = new WebSocket(`ws://127.0.0.1:${errPort}/live/ws`);
+    const status = await new Promise<number>((resolve, reject) => {
+      denied.once('unexpected-response', (_req, res: http.IncomingMessage) => resolve(res.statusCode ?? 0));
+      denied.once('open', () => reject(new Error('opened without credentials')));
+      denied.once('error', reject);
+    });
+    assert.equal(status, 401);
+    const ws = new WebSocket(`ws://127.0.0.1:${errPort}/live/ws`, {
+      headers: { authorization: basic('bob', 's3cret pw') },
+    });
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    const echoed = new Promise<string>((r) => ws.once('message', (d: Buffer) => r(d.toString('utf8'))));
+    ws.send('authorised');
+    assert.equal(await echoed, 'authorised');
+    ws.close();
+    await new Promise((r) => ws.once('close', r));
   });
 });
