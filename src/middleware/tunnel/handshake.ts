@@ -72,6 +72,8 @@ export async function acceptTunnel(ctx: RequestContext, site: SiteTunnels): Prom
   }
   let socket;
   try {
+    // Set before the claim, which ends the response for the log: the access log must say 101, not 200.
+    ctx.res.statusCode = 101;
     socket = ctx.upgrade!.claim();
   } catch (err) {
     await site.unclaim(host, token);

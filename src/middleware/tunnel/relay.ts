@@ -65,6 +65,8 @@ export async function relay(
     const answer = await upstream.upgrade(fwd);
     if (answer.status === 101) {
       const up = answer as Upgraded;
+      // Set before the claim, which ends the response for the log: the access log must say 101, not 200.
+      res.statusCode = 101;
       const socket = upgrade.claim();
       socket.write(switchingProtocolsHead(upgrade.protocol, up.headers));
       if (upgrade.head.length > 0) up.stream.write(upgrade.head);
