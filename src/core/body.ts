@@ -11,8 +11,7 @@ import { HttpError } from './errors.js';
 export function requestBody(ctx: RequestContext): Readable {
   const limit = ctx.maxBodyBytes;
   if (!Number.isFinite(limit)) return ctx.req;
-  const declared = Number(ctx.req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) throw new HttpError(413, 'request body too large');
+  refuseDeclaredOversize(ctx);
   let seen = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback) {
@@ -23,6 +22,18 @@ export function requestBody(ctx: RequestContext): Readable {
   });
   ctx.req.on('error', (err) => counter.destroy(err));
   return ctx.req.pipe(counter);
+}
+
+/**
+ * A Content-Length over the `limits` body size is a 413 at once (the connection then closes rather than
+ * drain it). Called where the chain ends (the file server) and by requestBody(), so that `errors` and `log`,
+ * which run inside `limits`, see the 413 like any other error.
+ */
+export function refuseDeclaredOversize(ctx: RequestContext): void {
+  const declared = Number(ctx.req.headers['content-length']);
+  if (declared > ctx.maxBodyBytes) {
+    throw new HttpError(413, 'request body too large', { headers: { Connection: 'close' } });
+  }
 }
 
 /** Does the request carry a body at all (so a retry could not replay it)? */

@@ -4,8 +4,8 @@
 // - Header: the listener accepts the largest limit of its sites (core/listener-settings.ts); this site's own
 //   limit is checked here after routing: over it → 431.
 // - Body: the longest matching path sets ctx.maxBodyBytes, which core/body.ts requestBody() enforces for the
-//   directives that read bodies (413). A declared Content-Length over it is refused here at once with 413,
-//   and the connection is closed rather than drained.
+//   directives that read bodies (413); the file server refuses a declared Content-Length over it too. Both
+//   happen inside `errors` and `log`, so the 413 gets the site's page and an access log line.
 import type { IncomingMessage } from 'node:http';
 import type { Middleware } from '../core/chain.js';
 import { defineDirective } from '../core/directive.js';
@@ -81,10 +81,8 @@ export const limits = defineDirective<LimitsOptions>({
         throw new HttpError(431, 'request header fields too large', { headers: { Connection: 'close' } });
       for (const b of bodies) {
         if (!b.matches(ctx.path)) continue;
+        // Enforced where the body would be read or ignored (core/body.ts), inside errors and log.
         ctx.maxBodyBytes = b.size;
-        const declared = Number(ctx.req.headers['content-length']);
-        if (declared > b.size)
-          throw new HttpError(413, 'request body too large', { headers: { Connection: 'close' } });
         break;
       }
       return next(ctx);

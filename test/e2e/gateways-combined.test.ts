@@ -346,21 +346,13 @@ describe('proxy with gzip, log, header, basicauth and errors', () => {
     assert.equal(big.body.toString('utf8'), PAGE_413);
   });
 
-  test(
-    'limits + errors + proxy: a declared Content-Length over the limit is 413 with the page, backend not hit',
-    {
-      // Known bug, not fixed here: limits refuses a declared length itself, and limits runs outside errors
-      // and log (Caddy's order), so the custom page is not rendered and the request is not logged.
-      todo: 'limits refuses before errors/log can see it',
-    },
-    async () => {
-      const before = backend.hits.get('/live/upload') ?? 0;
-      const big = await post(errPort, '/live/upload', 'x'.repeat(5000));
-      assert.equal(big.status, 413);
-      assert.equal(backend.hits.get('/live/upload') ?? 0, before, 'the backend never saw it');
-      assert.equal(big.body.toString('utf8'), PAGE_413);
-    },
-  );
+  test('limits + errors + proxy: a declared Content-Length over the limit is 413 with the page, backend not hit', async () => {
+    const before = backend.hits.get('/live/upload') ?? 0;
+    const big = await post(errPort, '/live/upload', 'x'.repeat(5000));
+    assert.equal(big.status, 413);
+    assert.equal(backend.hits.get('/live/upload') ?? 0, before, 'the backend never saw it');
+    assert.equal(big.body.toString('utf8'), PAGE_413);
+  });
 
   test('basicauth + proxy websocket: the upgrade is refused with 401 without credentials, echoes with', async () => {
     const denied = new WebSocket(`ws://127.0.0.1:${errPort}/live/ws`);

@@ -13,6 +13,7 @@ import { preconditions, rangeStillValid } from './conditional.js';
 import { chooseVariant, variantsOf } from './encoding.js';
 import { parseRange, type RangeResult } from './range.js';
 import { openSource, sendMultipart, sendRange, sendWhole, type Source } from './send.js';
+import { refuseDeclaredOversize } from '../../core/body.js';
 
 export function staticFiles(site: Readonly<SiteConfig>): Handler {
   const files = siteFiles(site);
@@ -21,6 +22,7 @@ export function staticFiles(site: Readonly<SiteConfig>): Handler {
   const prefix = site.address.path === '/' ? '' : site.address.path;
 
   return async (ctx: RequestContext) => {
+    if (ctx.maxBodyBytes !== Infinity) refuseDeclaredOversize(ctx);
     const method = ctx.req.method;
     if (method !== 'GET' && method !== 'HEAD')
       throw new HttpError(405, undefined, { headers: { Allow: 'GET, HEAD' } });
