@@ -320,8 +320,14 @@ describe('fastcgi with php-fpm', { skip: phpFpmSkip() }, () => {
   });
 
   test('several upstreams: round robin over the TCP and the unix socket pool', async () => {
+    // One keep-alive connection, so one worker process (each worker balances on its own).
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const seen: string[] = [];
-    for (let i = 0; i < 4; i++) seen.push((await request(port.balanced, '/pool.php')).body);
+    try {
+      for (let i = 0; i < 4; i++) seen.push((await request(port.balanced, '/pool.php', { agent })).body);
+    } finally {
+      agent.destroy();
+    }
     assert.deepEqual(new Set(seen), new Set(['tcp', 'unix']));
     assert.notEqual(seen[0], seen[1]);
     assert.notEqual(seen[1], seen[2]);
