@@ -170,7 +170,7 @@ function canConnect(port: number): Promise<boolean> {
  */
 export async function connectionCounter(
   target: number,
-): Promise<{ port: number; connections(): number; close(): Promise<void> }> {
+): Promise<{ port: number; connections(): number; open(): number; close(): Promise<void> }> {
   let count = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
@@ -191,6 +191,8 @@ export async function connectionCounter(
   return {
     port: (server.address() as net.AddressInfo).port,
     connections: () => count,
+    /** Connections open through the relay now. */
+    open: () => sockets.size / 2,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();

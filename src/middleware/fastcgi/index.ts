@@ -1,5 +1,6 @@
 // fastcgi <path> <endpoint> [php] { … }: sends matching requests to a FastCGI application (php-fpm) over
 // pooled keep-alive connections. Which requests go, and the parameters, follow Caddy v1 (reference 4.19).
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -16,8 +17,12 @@ import { forward, type Upstream } from './forward.js';
 import { splitEnd, type ParamRule } from './params.js';
 import { parseFastcgi, type FastcgiRule } from './setup.js';
 
-/** Idle connections are closed after this, so php-fpm workers are not parked on us forever. */
-const IDLE_TIMEOUT_MS = 15_000;
+/**
+ * Idle connections are closed after this, so php-fpm workers are not parked on us forever. Under -workers
+ * another process's pool cannot see our connections starving in php-fpm's backlog (only our own pool frees
+ * workers for them), so each process parks php-fpm workers only briefly; under load reuse is immediate.
+ */
+const IDLE_TIMEOUT_MS = cluster.isWorker ? 250 : 15_000;
 /** Idle connections kept per upstream. */
 const MAX_IDLE = 32;
 
