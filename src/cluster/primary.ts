@@ -11,7 +11,6 @@ import type { CaddyfileInput, Config } from '../app.js';
 import type { Logger } from '../core/logger.js';
 import type { ApplySummary, Engine } from '../engine.js';
 import { isOurs, plainInput, type ToPrimary, type ToWorker } from './messages.js';
-import { isBroadcast } from '../core/broadcast.js';
 
 /** Longest wait for a worker to answer (boot, prepare). A worker that does not answer is killed. */
 const ANSWER_TIMEOUT_MS = 60_000;
@@ -130,12 +129,6 @@ export class ClusterEngine implements Engine {
     const worker = cluster.fork({ NODECADDY_RUN_DIR: this.runDir });
     const slot: Slot = { worker, startedAt: Date.now() };
     this.slots.set(worker.id, slot);
-    // Notes from one worker to its siblings (core/broadcast.ts) are relayed as they are.
-    worker.on('message', (msg: unknown) => {
-      if (!isBroadcast(msg)) return;
-      for (const other of this.slots.values())
-        if (other.worker !== worker && other.worker.isConnected()) other.worker.send(msg);
-    });
     return answer(worker, (m) => m.nc === 'hello').then(() => slot);
   }
 

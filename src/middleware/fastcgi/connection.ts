@@ -7,7 +7,6 @@
 // pool closes its idle connections and, until that connection is answered, closes finished ones instead of
 // keeping them: each close frees a worker for the waiting connection. Idle connections also expire.
 import net from 'node:net';
-import { broadcast, onBroadcast } from '../../core/broadcast.js';
 import {
   decodeEndRequest,
   encodeBeginRequest,
@@ -22,9 +21,6 @@ const REQUEST_ID = 1;
 
 /** A fresh connection unanswered this long is presumed waiting for a php-fpm worker. */
 const STARVING_MS = 50;
-/** With several workers: how long after a sibling's starving note our finished connections are not kept. */
-const STARVING_ELSEWHERE_MS = 1000;
-const STARVING_TOPIC = 'fastcgi-starving';
 
 export type Endpoint = { network: 'tcp'; host: string; port: number } | { network: 'unix'; path: string };
 
@@ -164,19 +160,9 @@ export class FcgiPool {
   /** Connections opened so far (for tests and stats). */
   dialed = 0;
 
-  /** Until then a sibling worker starves on this endpoint: finished connections close instead of idling. */
-  private starvingElsewhereUntil = 0;
-  private readonly unsubscribe: () => void;
-
   constructor(endpoint: Endpoint, opts: PoolOptions) {
     this.endpoint = endpoint;
     this.opts = opts;
-    const key = describe(endpoint);
-    this.unsubscribe = onBroadcast(STARVING_TOPIC, (which) => {
-      if (which !== key) return;
-      this.starvingElsewhereUntil = performance.now() + STARVING_ELSEWHERE_MS;
-      this.closeIdle();
-    });
   }
 
   /** A connection for one request: an idle one if there is one, else a new one within connect_timeout. */
@@ -192,11 +178,7 @@ export class FcgiPool {
     const conn = new FcgiConnection(await this.dial(connectTimeoutMs));
     this.fresh.add(conn);
     const check = setTimeout(() => {
-      if (this.fresh.has(conn) && !conn.answered) {
-        this.closeIdle();
-        // Other workers' idle connections may be what pins php-fpm's children: ask them to let go too.
-        broadcast(STARVING_TOPIC, describe(this.endpoint));
-      }
+      if (this.fresh.has(conn) && !conn.answered) this.closeIdle();
     }, STARVING_MS);
     check.unref();
     conn.socket.once('data', () => clearTimeout(check));
@@ -208,7 +190,7 @@ export class FcgiPool {
   release(conn: FcgiConnection, reusable: boolean): void {
     this.fresh.delete(conn);
     const now = performance.now();
-    let starving = now < this.starvingElsewhereUntil;
+    let starving = false;
     for (const c of this.fresh) if (!c.answered && now - c.since >= STARVING_MS) starving = true;
     if (!reusable || !conn.alive || this.closed || starving || this.idle.length >= this.opts.maxIdle) {
       conn.destroy();
@@ -227,7 +209,6 @@ export class FcgiPool {
   /** Closes every idle connection; connections in use close when their request ends. */
   close(): void {
     this.closed = true;
-    this.unsubscribe();
     this.closeIdle();
   }
 
