@@ -34,6 +34,17 @@ function createCompressor(encoding: Encoding, level: number): Compressor {
   return zlib.createGzip({ level });
 }
 
+function compressWhole(
+  encoding: Encoding,
+  level: number,
+  body: Buffer,
+  done: (err: Error | null, out: Buffer) => void,
+): void {
+  if (encoding === 'br') {
+    zlib.brotliCompress(body, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: level } }, done);
+  } else zlib.gzip(body, { level }, done);
+}
+
 function flushCompressor(z: Compressor): void {
   if (z instanceof zlib.Gzip) z.flush(zlib.constants.Z_SYNC_FLUSH);
   else z.flush(zlib.constants.BROTLI_OPERATION_FLUSH);
@@ -86,6 +97,8 @@ export function compressResponse(ctx: RequestContext, encoding: Encoding, settin
   /* eslint-enable @typescript-eslint/unbound-method */
 
   let z: Compressor | undefined;
+  /** Decided at writeHead; the stream compressor itself is made on the first write() (see end()). */
+  let compressing = false;
   let emptyBody = false;
   let streaming = false;
   let flushScheduled = false;
@@ -113,9 +126,16 @@ export function compressResponse(ctx: RequestContext, encoding: Encoding, settin
     weakenEtag(res);
     const type = res.getHeader('content-type');
     if (type !== undefined && /^text\/event-stream/i.test(String(type))) streaming = true;
-    z = createCompressor(encoding, settings.level);
-    wire(z);
+    compressing = true;
   });
+
+  function compressor(): Compressor {
+    if (!z) {
+      z = createCompressor(encoding, settings.level);
+      wire(z);
+    }
+    return z;
+  }
 
   function wire(c: Compressor): void {
     c.on('data', (chunk: Buffer) => {
@@ -174,12 +194,13 @@ export function compressResponse(ctx: RequestContext, encoding: Encoding, settin
 
   res.write = function write(this: ServerResponse, ...args: unknown[]): boolean {
     ensureHead();
-    if (!z || ended) return Reflect.apply(origWrite, this, args) as boolean;
+    if (!compressing || ended) return Reflect.apply(origWrite, this, args) as boolean;
     const [chunk, encodingOrCb, maybeCb] = args;
+    const c = compressor();
     const ok =
       typeof encodingOrCb === 'function'
-        ? z.write(chunk, encodingOrCb as Callback)
-        : z.write(chunk, encodingOrCb as BufferEncoding, maybeCb as Callback | undefined);
+        ? c.write(chunk, encodingOrCb as Callback)
+        : c.write(chunk, encodingOrCb as BufferEncoding, maybeCb as Callback | undefined);
     scheduleFlush();
     if (!ok) producerWaiting = true;
     return ok;
@@ -193,9 +214,24 @@ export function compressResponse(ctx: RequestContext, encoding: Encoding, settin
       emptyBody = chunk === undefined || chunk === null || (chunk as { length?: number }).length === 0;
       ensureHead();
     }
-    if (!z || ended) return Reflect.apply(origEnd, this, args) as ServerResponse;
+    if (!compressing || ended) return Reflect.apply(origEnd, this, args) as ServerResponse;
     ended = true;
     endCallback = cb as Callback | undefined;
+    if (!z) {
+      // The whole body in one end() (files from the cache, error pages, small proxied bodies): one-shot
+      // compression in the thread pool, without a stream's setup and chunking.
+      const body =
+        chunk === undefined || chunk === null
+          ? Buffer.alloc(0)
+          : typeof chunk === 'string'
+            ? Buffer.from(chunk, (enc as BufferEncoding | undefined) ?? 'utf8')
+            : Buffer.from(chunk as Uint8Array);
+      compressWhole(encoding, settings.level, body, (err, out) => {
+        if (err) res.destroy(err);
+        else Reflect.apply(origEnd, res, endCallback ? [out, endCallback] : [out]);
+      });
+      return this;
+    }
     if (chunk !== undefined && chunk !== null) z.end(chunk, enc as BufferEncoding);
     else z.end();
     return this;
