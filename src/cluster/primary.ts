@@ -11,6 +11,8 @@ import type { CaddyfileInput, Config } from '../app.js';
 import type { Logger } from '../core/logger.js';
 import type { ApplySummary, Engine } from '../engine.js';
 import { isOurs, plainInput, type ToPrimary, type ToWorker } from './messages.js';
+import net from 'node:net';
+import { listenError } from '../core/listener.js';
 
 /** Longest wait for a worker to answer (boot, prepare). A worker that does not answer is killed. */
 const ANSWER_TIMEOUT_MS = 60_000;
@@ -85,6 +87,7 @@ export class ClusterEngine implements Engine {
         const failed = booted.find((b) => b.status === 'rejected');
         if (failed) throw failed.reason as Error;
       }
+      await probeNewAddresses(config, this.ports);
       const input = plainInput(config.input);
       const slots = [...this.slots.values()];
       const summary = await this.switchAll(slots, input);
@@ -233,4 +236,24 @@ function answer(worker: Worker, match: (m: ToPrimary) => boolean): Promise<ToPri
     worker.on('message', onMessage);
     worker.on('exit', onExit);
   });
+}
+
+/**
+ * Binds and releases every address the config adds, here in the primary, before any worker tries. A worker
+ * whose listen() fails keeps a stale handle in Node's cluster bookkeeping, and Node 24 then fails an internal
+ * assertion on the next listen() of that address: a reload retried after the port was freed would never
+ * succeed. So workers are only asked to bind addresses known to be free (a port taken in between is a race
+ * we accept). Port 0 (any free port) needs no check.
+ */
+async function probeNewAddresses(config: Config, bound: ReadonlyMap<string, number>): Promise<void> {
+  for (const spec of config.listeners.values()) {
+    if (spec.port === 0 || bound.has(spec.key)) continue;
+    await new Promise<void>((resolve, reject) => {
+      const probe = net.createServer();
+      probe.once('error', (err: NodeJS.ErrnoException) => reject(listenError(spec.host, spec.port, err)));
+      probe.listen({ host: spec.host || undefined, port: spec.port, exclusive: true }, () =>
+        probe.close(() => resolve()),
+      );
+    });
+  }
 }

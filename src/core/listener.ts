@@ -72,18 +72,7 @@ export class Listener {
   listen(): Promise<void> {
     const { host, port } = this.options;
     return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => {
-        const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-        const why =
-          err.code === 'EADDRINUSE'
-            ? 'address already in use'
-            : err.code === 'EACCES'
-              ? 'permission denied'
-              : err.code === 'EADDRNOTAVAIL'
-                ? 'cannot assign requested address'
-                : err.message;
-        reject(new Error(`listen tcp ${where}: ${why}`, { cause: err }));
-      };
+      const onError = (err: NodeJS.ErrnoException) => reject(listenError(host, port, err));
       this.server.once('error', onError);
       // Not exclusive: cluster workers share one socket per host:port through the primary.
       this.server.listen({ host: host || undefined, port }, () => {
@@ -185,4 +174,18 @@ export class Listener {
     for (const socket of this.sockets) socket.destroy();
     await closed;
   }
+}
+
+/** Go's wording for a failed bind (`listen tcp :80: address already in use`), as Caddy reports it. */
+export function listenError(host: string, port: number, err: NodeJS.ErrnoException): Error {
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const why =
+    err.code === 'EADDRINUSE'
+      ? 'address already in use'
+      : err.code === 'EACCES'
+        ? 'permission denied'
+        : err.code === 'EADDRNOTAVAIL'
+          ? 'cannot assign requested address'
+          : err.message;
+  return new Error(`listen tcp ${where}: ${why}`, { cause: err });
 }
