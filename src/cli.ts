@@ -6,11 +6,10 @@ import os from 'node:os';
 import { caddyfileToJson, jsonToCaddyfile } from './caddyfile/index.js';
 import { loadConfig, type Config } from './app.js';
 import { loadEnvFile } from './cli/envfile.js';
-import { FlagError, formatUsage, parseFlags } from './cli/flags.js';
+import { durationFlag, FlagError, formatUsage, parseFlags } from './cli/flags.js';
 import { FLAGS, USAGE_HEAD } from './cli/options.js';
 import { inputLoader } from './cli/input.js';
 import { startupLines } from './cli/banner.js';
-import { parseDuration } from './core/duration.js';
 import { createProcessLogger, type Logger } from './core/logger.js';
 import { Runtime } from './runtime.js';
 import { ClusterEngine } from './cluster/primary.js';
@@ -140,11 +139,9 @@ async function main(argv: string[]): Promise<void> {
 
 function graceFlag(value: string): number {
   try {
-    const ms = parseDuration(value);
-    if (ms < 0) throw new Error(`invalid duration "${value}"`);
-    return ms;
+    return durationFlag('grace', value);
   } catch (err) {
-    fatal(`invalid value "${value}" for flag -grace: ${(err as Error).message}`, 2);
+    fatal((err as Error).message, 2);
   }
 }
 

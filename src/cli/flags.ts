@@ -1,6 +1,7 @@
 // Go `flag` package semantics, because Caddy users type `-conf file`, `-port=8080`, `-quiet`.
 // `-x` and `--x` are the same; `-x=v` or `-x v` for values; booleans only as `-x` or `-x=false`;
 // parsing stops at the first non-flag argument or `--`.
+import { parseDuration } from '../core/duration.js';
 
 export type FlagType = 'string' | 'bool';
 
@@ -85,4 +86,16 @@ export function formatUsage(specs: readonly FlagSpec[]): string {
     return `${head}\n    \t${s.usage}${def}`;
   });
   return lines.join('\n');
+}
+
+/** A duration flag's value in ms (Go syntax, not negative); throws with the message a usage error shows. */
+export function durationFlag(flag: string, value: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(value);
+  } catch (err) {
+    throw new Error(`invalid value "${value}" for flag -${flag}: ${(err as Error).message}`, { cause: err });
+  }
+  if (ms < 0) throw new Error(`invalid value "${value}" for flag -${flag}: negative duration`);
+  return ms;
 }

@@ -1,8 +1,7 @@
 // `nodecaddy tunnel`: expose a local server through a public nodecaddy running the `tunnel` directive.
-import { parseDuration } from '../core/duration.js';
 import { isValidName } from '../tunnel/protocol.js';
 import { TunnelClient } from '../tunnel/client.js';
-import { FlagError, formatUsage, parseFlags, type FlagSpec } from './flags.js';
+import { durationFlag, FlagError, formatUsage, parseFlags, type FlagSpec } from './flags.js';
 
 export const TUNNEL_FLAGS: readonly FlagSpec[] = [
   {
@@ -67,11 +66,9 @@ export function parseTarget(value: string): { host: string; port: number } | und
 
 function duration(flag: string, value: string): number {
   try {
-    const ms = parseDuration(value);
-    if (ms < 0) throw new Error('negative');
-    return ms;
-  } catch {
-    usageError(`invalid value "${value}" for flag -${flag}: not a duration`);
+    return durationFlag(flag, value);
+  } catch (err) {
+    usageError((err as Error).message);
   }
 }
 
