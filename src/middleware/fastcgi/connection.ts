@@ -196,6 +196,9 @@ export class FcgiPool {
       conn.destroy();
       return;
     }
+    // A request that ended while its client was slow leaves the socket paused (backpressure); parked so, the
+    // next request's answer would never be read and php-fpm's 'end' never seen.
+    conn.resume();
     const entry = {
       conn,
       timer: setTimeout(() => this.drop(entry), this.opts.idleTimeoutMs),
