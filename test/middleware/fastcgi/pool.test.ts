@@ -26,7 +26,7 @@ function startPeer(body: string): Promise<{ server: net.Server; port: number; ac
     const parser = new RecordParser();
     socket.on('data', (chunk: Buffer) =>
       parser.push(chunk, (rec) => {
-        if (rec.type !== RecordType.Stdin || rec.content.length > 0) return;
+        if ((rec.type as RecordType) !== RecordType.Stdin || rec.content.length > 0) return;
         socket.write(
           Buffer.concat([
             encodeStream(RecordType.Stdout, rec.requestId, Buffer.from(body)),
