@@ -75,18 +75,28 @@ export function processTree(root: number): number[] {
   return out;
 }
 
-export function rssKb(pid: number): number {
+/**
+ * Resident memory of one process in kB: RSS, and PSS (shared pages divided among the processes that map them,
+ * so a sum over several processes of one program counts its binary and libraries once).
+ */
+export function memKb(pid: number): { rss: number; pss: number } {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : 0;
+    const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const rss = /^Rss:\s+(\d+) kB/m.exec(text);
+    const pss = /^Pss:\s+(\d+) kB/m.exec(text);
+    return { rss: rss ? Number(rss[1]) : 0, pss: pss ? Number(pss[1]) : 0 };
   } catch {
-    return 0;
+    return { rss: 0, pss: 0 };
   }
 }
 
-/** Samples the RSS of a process tree: the peak of the sum, and every sample per pid (for the soak). */
-export class RssSampler {
-  peakKb = 0;
+/**
+ * Samples the memory of a process tree: the peak of the PSS sum (what the server costs the machine), the peak
+ * RSS of its largest worker (the root itself when it has no children), and every sample per pid (the soak).
+ */
+export class MemorySampler {
+  peakPssKb = 0;
+  peakWorkerRssKb = 0;
   readonly samples: { t: number; perPid: Map<number, number> }[] = [];
   private readonly timer: NodeJS.Timeout;
   private readonly t0 = Date.now();
@@ -101,10 +111,17 @@ export class RssSampler {
   }
 
   private sample(): void {
-    const perPid = new Map(processTree(this.root).map((pid) => [pid, rssKb(pid)]));
-    let sum = 0;
-    for (const kb of perPid.values()) sum += kb;
-    this.peakKb = Math.max(this.peakKb, sum);
+    const pids = processTree(this.root);
+    const perPid = new Map<number, number>();
+    let pss = 0;
+    for (const pid of pids) {
+      const m = memKb(pid);
+      perPid.set(pid, m.rss);
+      pss += m.pss;
+      if (pid !== this.root || pids.length === 1)
+        this.peakWorkerRssKb = Math.max(this.peakWorkerRssKb, m.rss);
+    }
+    this.peakPssKb = Math.max(this.peakPssKb, pss);
     if (this.keep) this.samples.push({ t: Date.now() - this.t0, perPid });
   }
 

@@ -7,13 +7,17 @@ export interface Row extends WrkResult {
   scenario: string;
   title: string;
   server: string;
-  peakRssKb: number;
+  /** Peak of the PSS sum over the server's processes. */
+  peakPssKb: number;
+  /** Peak RSS of the largest single worker process. */
+  peakWorkerRssKb: number;
   connections: number;
   /** A failed sanity check of the first response (then the numbers are not comparable). */
   note: string | undefined;
 }
 
 const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+const mbOrDash = (kb: number) => (kb ? `${(kb / 1024).toFixed(0)} MB` : '–');
 const ms = (v: number) => (v < 1 ? v.toFixed(2) : v < 10 ? v.toFixed(1) : v.toFixed(0));
 
 function ratio(row: Row, rows: Row[], server: string): string {
@@ -42,16 +46,18 @@ export function writeResults(
       'one scenario and one server at a time, wrk on the same machine (loopback); the 10 MB file uses `-c8`.',
     `- Servers: nginx \`worker_processes ${o.workers}\`, Caddy \`GOMAXPROCS=${o.workers}\`, nodecaddy \`-workers ${o.workers}\`; ` +
       'access logs off in all three; keep-alive on; each server restarted per scenario.',
-    "- Peak RSS: the sum over all of the server's processes (master/primary + workers), sampled every 200 ms.",
+    "- Memory, sampled every 200 ms: the peak of the PSS summed over all of the server's processes (master or " +
+      'primary and workers; shared pages such as the program binary count once), and the peak RSS of the ' +
+      'largest single worker (RSS counts the shared binary in full: about 43 MB of every Node process).',
     '',
-    '| Scenario | Server | req/s | transfer/s | p50 | p99 | peak RSS | ×nginx | ×Caddy |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| Scenario | Server | req/s | transfer/s | p50 | p99 | memory (PSS) | RSS/worker | ×nginx | ×Caddy |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
     const flags = [r.errors ? `${r.errors} errors` : '', r.note ?? ''].filter(Boolean).join('; ');
     lines.push(
       `| ${r.title} | ${r.server}${flags ? ` (${flags})` : ''} | ${r.rps.toFixed(0)} | ${mb(r.bytesPerSec)} MB/s | ` +
-        `${ms(r.p50ms)} ms | ${ms(r.p99ms)} ms | ${r.peakRssKb ? `${(r.peakRssKb / 1024).toFixed(0)} MB` : '–'} | ` +
+        `${ms(r.p50ms)} ms | ${ms(r.p99ms)} ms | ${mbOrDash(r.peakPssKb)} | ${mbOrDash(r.peakWorkerRssKb)} | ` +
         `${ratio(r, rows, 'nginx')} | ${ratio(r, rows, 'caddy')} |`,
     );
   }

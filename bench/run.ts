@@ -7,7 +7,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { get, killAllNow, RssSampler, stop, stopAll, waitReady, type Proc } from './procs.js';
+import { get, killAllNow, MemorySampler, stop, stopAll, waitReady, type Proc } from './procs.js';
 import { writeResults, writeSoak, type Row } from './report.js';
 import { SCENARIOS, type Env, type Scenario, type ServerName } from './scenarios.js';
 import {
@@ -189,7 +189,7 @@ async function main(): Promise<void> {
 }
 
 function formatLine(r: Row): string {
-  return `${r.scenario.padEnd(15)} ${r.server.padEnd(10)} ${r.rps.toFixed(0).padStart(8)} req/s  ${(r.bytesPerSec / 2 ** 20).toFixed(1).padStart(7)} MB/s  p50 ${r.p50ms.toFixed(2)} ms  p99 ${r.p99ms.toFixed(2)} ms  RSS ${(r.peakRssKb / 1024).toFixed(0)} MB${r.errors ? `  ERRORS ${r.errors}` : ''}${r.note ? `  (${r.note})` : ''}`;
+  return `${r.scenario.padEnd(15)} ${r.server.padEnd(10)} ${r.rps.toFixed(0).padStart(8)} req/s  ${(r.bytesPerSec / 2 ** 20).toFixed(1).padStart(7)} MB/s  p50 ${r.p50ms.toFixed(2)} ms  p99 ${r.p99ms.toFixed(2)} ms  PSS ${(r.peakPssKb / 1024).toFixed(0)} MB  worker RSS ${(r.peakWorkerRssKb / 1024).toFixed(0)} MB${r.errors ? `  ERRORS ${r.errors}` : ''}${r.note ? `  (${r.note})` : ''}`;
 }
 
 /** Starts the server for the scenario, checks its answer, warms up, measures, stops it. */
@@ -217,7 +217,7 @@ async function measure(sc: Scenario, server: ServerName, env: Env, p: Paths, o: 
     const load = { url, threads: o.threads, connections, headers };
     if (o.warmup > 0) await wrk({ ...load, seconds: o.warmup });
     const pid = server === 'direct' ? backendPid : root?.child.pid;
-    const sampler = pid ? new RssSampler(pid) : undefined;
+    const sampler = pid ? new MemorySampler(pid) : undefined;
     const r = await wrk({ ...load, seconds: o.seconds });
     sampler?.stop();
     return {
@@ -225,7 +225,8 @@ async function measure(sc: Scenario, server: ServerName, env: Env, p: Paths, o: 
       title: sc.title,
       server,
       ...r,
-      peakRssKb: sampler?.peakKb ?? 0,
+      peakPssKb: sampler?.peakPssKb ?? 0,
+      peakWorkerRssKb: sampler?.peakWorkerRssKb ?? 0,
       note,
       connections,
     };
@@ -247,7 +248,7 @@ async function soak(
   const root = startServer('nodecaddy', sc, port, env, p);
   try {
     await waitReady(root, port, sc.path, sc.headers ?? {});
-    const sampler = new RssSampler(root.child.pid!, 1000, true);
+    const sampler = new MemorySampler(root.child.pid!, 1000, true);
     const url = `http://127.0.0.1:${port}${sc.path}`;
     process.stdout.write(`soak: ${sc.id} for ${o.soak} s, RSS sampled every second\n`);
     const r = await wrk({
