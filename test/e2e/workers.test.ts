@@ -130,6 +130,34 @@ describe('-workers 2', () => {
     }
   });
 
+  test('workers that keep dying young are restarted with a growing delay, and serve in the end', async () => {
+    const port = await freePort();
+    const conf = path.join(dir, 'Caddyfile.crashloop');
+    writeFileSync(conf, site(port, 'one.txt'));
+    const nc = await startNodecaddy(['-conf', conf, '-workers', '2']);
+    try {
+      // Kill the newest worker as soon as it serves: four quick deaths in a row (each lived < 5 s).
+      const [first, survivor] = await workersOf(nc);
+      let victim = first;
+      for (let death = 1; death <= 4; death++) {
+        process.kill(victim, 'SIGKILL');
+        await waitFor(() => logLines(nc, 'worker exited unexpectedly').length === death, 10_000, 'exit');
+        await waitFor(() => logLines(nc, 'replacement worker serving').length === death, 15_000, 'replaced');
+        const workers = await workersOf(nc);
+        assert.ok(workers.includes(survivor), 'the other worker lives on');
+        victim = workers.find((pid) => pid !== survivor)!;
+      }
+      const delays = logLines(nc, 'worker exited unexpectedly').map((l) =>
+        Number(/"restartInMs":(\d+)/.exec(l)?.[1]),
+      );
+      // The first quick death restarts at once, the next ones after 100, 200, 400 ms.
+      assert.deepEqual(delays, [0, 100, 200, 400]);
+      assert.equal((await request(port, '/')).body, 'one');
+    } finally {
+      assert.equal(await nc.stop(), 0);
+    }
+  });
+
   test('SIGTERM drains an in-flight 64 MB download, then every process exits', async () => {
     const port = await freePort();
     const conf = path.join(dir, 'Caddyfile.term');
