@@ -98,5 +98,20 @@ export function writeSoak(
       return `| ${(s.t / 1000).toFixed(0)} | ${cells.join(' | ')} | ${(total / 1024).toFixed(1)} MB |`;
     }),
   ];
+  // Flat or creeping? The mean of each process over the first and the last minute, and its peak.
+  const minute = (from: number, to: number, pid: number) => {
+    const v = samples
+      .filter((s) => s.t >= from && s.t < to && s.perPid.has(pid))
+      .map((s) => s.perPid.get(pid)!);
+    return v.length ? `${(v.reduce((a, b) => a + b, 0) / v.length / 1024).toFixed(1)} MB` : '–';
+  };
+  const end = samples.length ? samples[samples.length - 1].t : 0;
+  const peak = (pid: number) =>
+    `${(Math.max(...samples.map((s) => s.perPid.get(pid) ?? 0)) / 1024).toFixed(1)} MB`;
+  lines.push(
+    `| first minute (mean) | ${pids.map((pid) => minute(0, 60_000, pid)).join(' | ')} | |`,
+    `| last minute (mean) | ${pids.map((pid) => minute(end - 60_000, end + 1, pid)).join(' | ')} | |`,
+    `| peak | ${pids.map(peak).join(' | ')} | |`,
+  );
   writeFileSync(file, `${lines.join('\n')}\n`);
 }
