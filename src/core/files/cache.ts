@@ -4,6 +4,7 @@
 import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import { HttpError } from '../errors.js';
+import { adoptBody, releaseBody, type BodyOwner } from './derived.js';
 import { isSameOrBelow, isUnder } from './paths.js';
 import { DirWatchers, type ChangeSink } from './watch.js';
 
@@ -27,7 +28,8 @@ export interface FileInfo {
 }
 
 // Big enough for typical pages, scripts and styles (a 100 KB page answered from memory is ~7x faster than
-// streamed from disk on the benchmark machine); the budget bounds the total.
+// streamed from disk on the benchmark machine); the budget bounds the total, bodies and their compressed
+// copies (derived.ts) together.
 export const SMALL_FILE = 256 * 1024;
 const BODY_BUDGET = 64 * 1024 * 1024;
 const MAX_ENTRIES = 50_000;
@@ -39,7 +41,7 @@ const SIDECAR = /\.(?:br|gz|zst)$/;
 
 const NOT_FOUND = new Set(['ENOENT', 'ENOTDIR', 'ENAMETOOLONG', 'ELOOP', 'EINVAL']);
 
-export class FileCache implements ChangeSink {
+export class FileCache implements ChangeSink, BodyOwner {
   private readonly entries = new Map<string, FileInfo | null>();
   private readonly watchers = new DirWatchers(this, MAX_WATCHED_DIRS);
   private readonly dirty = new Set<string>();
@@ -111,12 +113,21 @@ export class FileCache implements ChangeSink {
     ) {
       info.body = buf;
       this.bodyBytes += buf.length;
+      adoptBody(buf, this);
     }
     return buf;
   }
 
+  /** Charges a derived copy of a cached body (derived.ts) to the same budget as the bodies. */
+  charge(bytes: number): boolean {
+    if (this.bodyBytes + bytes > BODY_BUDGET) return false;
+    this.bodyBytes += bytes;
+    return true;
+  }
+
   /** Drops everything and closes every watcher. */
   clear(): void {
+    for (const info of this.entries.values()) if (info?.body) releaseBody(info.body);
     this.entries.clear();
     this.bodyBytes = 0;
     this.realRoot = undefined;
@@ -188,7 +199,7 @@ export class FileCache implements ChangeSink {
 
   private forget(key: string): void {
     const info = this.entries.get(key);
-    if (info?.body) this.bodyBytes -= info.body.length;
+    if (info?.body) this.bodyBytes -= info.body.length + releaseBody(info.body);
     this.entries.delete(key);
   }
 }

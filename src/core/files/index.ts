@@ -6,6 +6,7 @@ import { joinUnderRoot } from './paths.js';
 
 export { SMALL_FILE, type FileInfo } from './cache.js';
 export { isUnder, joinUnderRoot } from './paths.js';
+export { derivedOf, isCachedBody, keepDerived } from './derived.js';
 
 const caches = new Map<string, FileCache>();
 

@@ -15,6 +15,7 @@
 import type { ServerResponse } from 'node:http';
 import zlib from 'node:zlib';
 import type { RequestContext } from '../../core/context.js';
+import { derivedOf, isCachedBody, keepDerived } from '../../core/files/index.js';
 import { beforeWriteHead } from '../../core/response-hooks.js';
 import { isIncompressibleType, type Encoding } from './negotiate.js';
 
@@ -34,15 +35,52 @@ function createCompressor(encoding: Encoding, level: number): Compressor {
   return zlib.createGzip({ level });
 }
 
-function compressWhole(
-  encoding: Encoding,
-  level: number,
-  body: Buffer,
-  done: (err: Error | null, out: Buffer) => void,
-): void {
+type Done = (err: Error | null, out: Buffer) => void;
+
+function compressWhole(encoding: Encoding, level: number, body: Buffer, done: Done): void {
   if (encoding === 'br') {
     zlib.brotliCompress(body, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: level } }, done);
   } else zlib.gzip(body, { level }, done);
+}
+
+/** Compressions of cached file bodies under way, by body and key: later requests wait for the same one. */
+const pending = new WeakMap<Buffer, Map<string, Done[]>>();
+
+/**
+ * Compresses a body given whole. A file body the file cache holds is compressed once per encoding and
+ * level: the copy is kept beside it (core/files/derived.ts) and later requests are answered from it, at
+ * once and without the thread pool. Any other body (proxied, error pages, files beyond the cache) is
+ * compressed every time.
+ */
+function compressBody(encoding: Encoding, level: number, body: Buffer, done: Done): void {
+  if (!isCachedBody(body)) {
+    compressWhole(encoding, level, body, done);
+    return;
+  }
+  const key = `${encoding}/${level}`;
+  const kept = derivedOf(body, key);
+  if (kept) {
+    done(null, kept);
+    return;
+  }
+  let byKey = pending.get(body);
+  const waiting = byKey?.get(key);
+  if (waiting) {
+    waiting.push(done);
+    return;
+  }
+  if (!byKey) {
+    byKey = new Map();
+    pending.set(body, byKey);
+  }
+  const waiters = [done];
+  byKey.set(key, waiters);
+  const started = byKey;
+  compressWhole(encoding, level, body, (err, out) => {
+    started.delete(key);
+    if (!err) keepDerived(body, key, out);
+    for (const w of waiters) w(err, out);
+  });
 }
 
 function flushCompressor(z: Compressor): void {
@@ -225,8 +263,10 @@ export function compressResponse(ctx: RequestContext, encoding: Encoding, settin
           ? Buffer.alloc(0)
           : typeof chunk === 'string'
             ? Buffer.from(chunk, (enc as BufferEncoding | undefined) ?? 'utf8')
-            : Buffer.from(chunk as Uint8Array);
-      compressWhole(encoding, settings.level, body, (err, out) => {
+            : Buffer.isBuffer(chunk)
+              ? chunk
+              : Buffer.from(chunk as Uint8Array);
+      compressBody(encoding, settings.level, body, (err, out) => {
         if (err) res.destroy(err);
         else Reflect.apply(origEnd, res, endCallback ? [out, endCallback] : [out]);
       });

@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import { HttpError } from '../../core/errors.js';
 import type { FileInfo, SiteFiles } from '../../core/files/index.js';
 import type { RangeSpec } from './range.js';
@@ -111,8 +110,44 @@ export async function sendMultipart(
 }
 
 /**
- * Pipes bytes start..end (inclusive) with backpressure. A failure mid-body, or a file that shrank under
- * us, cuts the connection: a short body must never pass for a whole one.
+ * Read buffers for streamed files, shared by all responses and reused once their write has completed: a
+ * fresh buffer per read costs an mmap, page faults on first touch and garbage-collector pressure (on the
+ * 10 MB file benchmark that was about a third of the CPU). The free list is bounded; a buffer whose write
+ * failed is left to the collector.
+ */
+const CHUNK = 512 * 1024;
+const MAX_FREE_CHUNKS = 16;
+const freeChunks: Buffer[] = [];
+
+function takeChunk(): Buffer {
+  return freeChunks.pop() ?? Buffer.allocUnsafeSlow(CHUNK);
+}
+
+function giveBack(chunk: Buffer): void {
+  if (freeChunks.length < MAX_FREE_CHUNKS) freeChunks.push(chunk);
+}
+
+interface Read {
+  chunk: Buffer;
+  bytes: number;
+}
+
+/** Reads up to CHUNK bytes at `pos` (never past `end`) into a pooled buffer. */
+async function readChunk(fh: FileHandle, pos: number, end: number): Promise<Read> {
+  const chunk = takeChunk();
+  try {
+    const { bytesRead } = await fh.read(chunk, 0, Math.min(CHUNK, end - pos + 1), pos);
+    return { chunk, bytes: bytesRead };
+  } catch (err) {
+    giveBack(chunk);
+    throw err;
+  }
+}
+
+/**
+ * Writes bytes start..end (inclusive) with backpressure: the next read overlaps the current write, and at
+ * most one read waits while the socket is full (two buffers per response). A failure mid-body, or a file
+ * that shrank under us, cuts the connection: a short body must never pass for a whole one.
  */
 async function streamRange(
   res: ServerResponse,
@@ -121,29 +156,42 @@ async function streamRange(
   end: number,
   last: boolean,
 ): Promise<void> {
-  if (end < start) {
-    if (last) {
-      res.end();
-      await fh.close().catch(() => undefined);
-    }
-    return;
-  }
-  // 1 MB reads: fewer syscalls and stream turns than the 64 KB default (the 10 MB file bench: 674 → 1096 MB/s).
-  const stream = fh.createReadStream({ start, end, autoClose: false, highWaterMark: 1024 * 1024 });
+  let next: Promise<Read> | undefined;
   try {
-    await pipeline(stream, res, { end: false });
-    if (stream.bytesRead !== end - start + 1) res.destroy();
-    else if (last) res.end();
+    let pos = start;
+    if (pos <= end) next = readChunk(fh, pos, end);
+    while (next) {
+      const { chunk, bytes } = await next;
+      next = undefined;
+      if (bytes === 0) {
+        giveBack(chunk);
+        res.destroy(); // the file shrank
+        return;
+      }
+      pos += bytes;
+      if (pos <= end) next = readChunk(fh, pos, end);
+      const ok = res.write(bytes === CHUNK ? chunk : chunk.subarray(0, bytes), (err) => {
+        if (!err) giveBack(chunk);
+      });
+      if (!ok) await drained(res);
+    }
+    if (last) res.end();
   } catch (err) {
     // A client that went away is not an error.
     if (!res.destroyed && !res.writableFinished) res.destroy(err as Error);
   } finally {
+    // A read still under way writes into its buffer and holds the descriptor: let it finish first.
+    if (next) await next.then((r) => giveBack(r.chunk)).catch(() => undefined);
     if (last) await fh.close().catch(() => undefined);
   }
 }
 
 function drained(res: ServerResponse): Promise<void> {
   return new Promise((resolve, reject) => {
+    if (res.destroyed) {
+      reject(new Error('client closed the connection'));
+      return;
+    }
     const done = (err?: Error) => {
       res.off('drain', done);
       res.off('close', closed);
