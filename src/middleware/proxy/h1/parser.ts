@@ -311,7 +311,7 @@ export class ResponseParser {
     const end = text.indexOf('\r\n\r\n');
     if (end <= 0) return undefined;
     const trailers: IncomingHttpHeaders = {};
-    for (let pos = 2; pos < end + 2; ) {
+    for (let pos = 2; pos < end + 2;) {
       const lineEnd = text.indexOf('\r\n', pos);
       const [name, value] = parseFieldLine(text, pos, lineEnd);
       addField(trailers, name, value);
