@@ -72,6 +72,8 @@ export class ResponseParser {
   /** Body bytes (FIXED) or chunk bytes (CHUNK_DATA) still to come. */
   private remaining = 0;
   private sizeDigits = 0;
+  /** Whitespace followed the size digits: only an extension or the line end may come now. */
+  private sizeEnded = false;
   private extensionBytes = 0;
   private trailerText = '';
   private persistent = false;
@@ -128,13 +130,15 @@ export class ResponseParser {
         case CHUNK_SIZE: {
           const c = data[pos++];
           const digit = hexValue(c);
-          if (digit >= 0) {
+          if (digit >= 0 && !this.sizeEnded) {
             if (++this.sizeDigits > MAX_SIZE_DIGITS) throw protocolError('chunk size too large');
             this.remaining = this.remaining * 16 + digit;
           } else if (this.sizeDigits === 0) throw protocolError('invalid chunk size');
           else if (c === CR) this.state = CHUNK_SIZE_LF;
-          else if (c === 0x3b || c === 0x20 || c === 0x09)
-            this.state = CHUNK_EXT; // ';', BWS
+          else if (c === 0x3b)
+            this.state = CHUNK_EXT; // ';'
+          else if (c === 0x20 || c === 0x09)
+            this.sizeEnded = true; // BWS before an extension
           else throw protocolError('invalid chunk size');
           break;
         }
@@ -152,6 +156,7 @@ export class ResponseParser {
         case CHUNK_SIZE_LF:
           if (data[pos++] !== LF) throw protocolError('chunk size line not ended by CRLF');
           this.sizeDigits = 0;
+          this.sizeEnded = false;
           this.extensionBytes = 0;
           if (this.remaining > 0) this.state = CHUNK_DATA;
           else {
