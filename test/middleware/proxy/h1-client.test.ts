@@ -1,6 +1,7 @@
 // The proxy's own HTTP/1.1 client and its connection pool, against upstreams written here on raw sockets
 // (so the test decides exactly what the upstream sends and when it closes), through the real proxy.
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
@@ -139,6 +140,62 @@ describe('proxy h1 client and pool', () => {
     const port = await site(`proxy / ${up.addr}`);
     assert.equal((await get(port, '/')).status, 502);
     await waitFor(() => up.closed === 1, 5000, 'the connection to be closed');
+  });
+
+  test('chunked with trailers, and a close-delimited HTTP/1.0 body, reach the client whole', async () => {
+    const up = await rawUpstream((socket, head) => {
+      if (head.startsWith('GET /trailers'))
+        socket.write(
+          'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n' +
+            '5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: abc\r\n\r\n',
+        );
+      else socket.end('HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end');
+    });
+    const port = await site(`proxy / ${up.addr}`);
+    const got = await new Promise<{ body: string; trailers: NodeJS.Dict<string> }>((resolve, reject) => {
+      http
+        .get(
+          { host: '127.0.0.1', port, path: '/trailers', agent: false, headers: { TE: 'trailers' } },
+          (res) => {
+            let body = '';
+            res.setEncoding('utf8').on('data', (d: string) => (body += d));
+            res.on('end', () => resolve({ body, trailers: res.trailers }));
+            res.on('error', reject);
+          },
+        )
+        .on('error', reject);
+    });
+    assert.equal(got.body, 'hello world');
+    assert.equal(got.trailers['x-sum'], 'abc');
+    const old = await get(port, '/old');
+    assert.equal(old.status, 200);
+    assert.equal(old.body, 'until the end');
+  });
+
+  test('a streamed upload of unknown length goes out chunked', async () => {
+    // The helper splits what it receives at blank lines: the last chunk of the body ends such a "head".
+    const up = await rawUpstream((socket, head) => {
+      if (/(^|\r\n)0$/.test(head)) ok(socket);
+    });
+    const port = await site(`proxy / ${up.addr}`);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = http.request(
+        { host: '127.0.0.1', port, method: 'POST', path: '/up', agent: false },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on('error', reject);
+      req.write('first ');
+      setImmediate(() => req.end('second'));
+    });
+    assert.equal(status, 200);
+    assert.match(up.heads[0], /^Transfer-Encoding: chunked$/im);
+    await waitFor(() => up.received.endsWith('0\r\n\r\n'), 5000, 'the last chunk');
+    const body = up.received.slice(up.received.indexOf('\r\n\r\n') + 4);
+    const decoded = body.replace(/([0-9a-f]+)\r\n([^]*?)\r\n/g, (_m, _n: string, data: string) => data);
+    assert.equal(decoded, 'first second');
   });
 
   test('CR or LF in a header value never reaches the upstream: a 502, logged, nothing sent', async () => {

@@ -135,6 +135,8 @@ class Exchange implements ConnectionUser, ResponseEvents, UpstreamResponse {
         body.stream.on('data', this.onBodyData);
         body.stream.on('end', this.onBodyEnd);
         body.stream.on('error', this.onBodyError);
+        // The request may have been paused explicitly (then 'data' listeners alone do not start it).
+        body.stream.resume();
         break;
     }
   }
