@@ -80,21 +80,21 @@ export function attempt(
       return h1Attempt(ctx, backend.pool, path, headers, body, opts, fresh);
     return nodeAttempt(ctx, backend, path, headers, body, opts);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (
-      err instanceof InvalidRequestHeadError ||
-      code === 'ERR_INVALID_CHAR' ||
-      code === 'ERR_UNESCAPED_CHARACTERS'
-    )
-      throw new HttpError(
-        502,
-        `proxy: upstream ${backend.target.name}: ${(err as Error).message}; not sent`,
-        {
-          cause: err,
-        },
-      );
-    throw err;
+    if (!refusedHead(err)) throw err;
+    const message = `proxy: upstream ${backend.target.name}: ${(err as Error).message}; not sent`;
+    throw new HttpError(502, message, { cause: err });
   }
+}
+
+/** A header or path our client or node:http refused to put on the wire (CR, LF, NUL, bad names). */
+function refusedHead(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return (
+    err instanceof InvalidRequestHeadError ||
+    code === 'ERR_INVALID_CHAR' ||
+    code === 'ERR_INVALID_HTTP_TOKEN' ||
+    code === 'ERR_UNESCAPED_CHARACTERS'
+  );
 }
 
 /** The attempt through node:http (https upstreams, upgrades). Throws if node:http refuses a header. */
