@@ -1,17 +1,13 @@
 // One upstream as a running config holds it: its target, its shared health/load state, and its own
-// keep-alive connection pool (one Agent per upstream, so pools and their limits never mix).
+// keep-alive connection pools (per upstream, so pools and their limits never mix): our HTTP/1.1 client's
+// for plain-HTTP requests, and a node:http Agent for https upstreams and WebSocket upgrades.
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import { UpstreamHost, type HostLimits } from '../../core/upstream/index.js';
 import type { TlsConfig } from './config.js';
+import { ConnectionPool, IDLE_SOCKET_MS } from './h1/pool.js';
 import type { UpstreamTarget } from './upstreams.js';
-
-/**
- * How long an idle pooled connection is kept. Below Node's default server keepAliveTimeout (5 s) so we
- * close first, which avoids most "reused a socket the backend just closed" resets (the rest are retried).
- */
-const IDLE_SOCKET_MS = 4000;
 
 export interface PoolOptions {
   /** Idle connections kept (Caddy `keepalive`, Go's MaxIdleConnsPerHost); 0 = a new connection per request. */
@@ -24,6 +20,8 @@ export class Backend {
   readonly target: UpstreamTarget;
   readonly host: UpstreamHost;
   readonly agent: http.Agent;
+  /** Our own client's pool, for plain-HTTP upstreams (TCP or unix socket); undefined for https. */
+  readonly pool: ConnectionPool | undefined;
   /** What the agent was made with (health checks reuse the TLS settings). */
   readonly agentOptions: https.AgentOptions;
 
@@ -49,8 +47,16 @@ export class Backend {
       // SNI only for names; an IP address in SNI is not allowed (RFC 6066).
       if (!isIP(target.hostname)) agentOptions.servername = target.hostname;
       this.agent = new https.Agent(agentOptions);
+      this.pool = undefined;
     } else {
       this.agent = new http.Agent(agentOptions);
+      const dial = {
+        host: target.hostname,
+        port: target.port,
+        socketPath: target.socketPath,
+        fallbackDelayMs: pool.fallbackDelayMs,
+      };
+      this.pool = new ConnectionPool(dial, pool.keepalive);
     }
   }
 
@@ -77,5 +83,6 @@ export class Backend {
   /** Closes pooled connections; requests still running keep theirs until they end. */
   close(): void {
     this.agent.destroy();
+    this.pool?.close();
   }
 }

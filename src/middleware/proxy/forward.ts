@@ -1,10 +1,20 @@
 // One attempt to forward a request to one upstream: open the request, send the body, and report how it
 // went — a response, a WebSocket switch, or a transport error that the caller may retry on another host.
-import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type {
+  ClientRequest,
+  IncomingHttpHeaders,
+  IncomingMessage,
+  OutgoingHttpHeaders,
+  ServerResponse,
+} from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { RequestContext } from '../../core/context.js';
+import { HttpError } from '../../core/errors.js';
 import type { Backend } from './backend.js';
+import { h1Attempt } from './h1/client.js';
+import { InvalidRequestHeadError } from './h1/request.js';
+import { pipeResponse } from './response.js';
 
 /** The request body as the attempts see it. */
 export type BodySource =
@@ -14,8 +24,24 @@ export type BodySource =
   /** Streamed from the client: one attempt only. */
   | { kind: 'stream'; stream: Readable; consumed: boolean };
 
+/** An upstream's answer as the proxy passes it on, from our HTTP/1.1 client or from node:http. */
+export interface UpstreamResponse {
+  readonly statusCode: number;
+  readonly statusMessage: string;
+  /** Shaped as IncomingMessage.headers: lowercase names, set-cookie a list, repeats joined. */
+  readonly headers: IncomingHttpHeaders;
+  /**
+   * Streams the body to the client response with backpressure and resolves when the response is
+   * complete. An upstream failing mid-body destroys the client response (never a clean end) and rejects;
+   * a client going away drops the upstream connection and resolves.
+   */
+  pipeTo(res: ServerResponse, upstreamName: string): Promise<void>;
+  /** Drops the answer unread (its connection is closed). */
+  abort(): void;
+}
+
 export type AttemptResult =
-  | { kind: 'response'; res: IncomingMessage; upstreamReq: ClientRequest }
+  | { kind: 'response'; res: UpstreamResponse }
   | { kind: 'upgrade'; res: IncomingMessage; socket: Socket; head: Buffer }
   /** The client went away first; nothing more to do. */
   | { kind: 'client-gone' }
@@ -35,6 +61,11 @@ export interface AttemptOptions {
   readonly upgrade: boolean;
 }
 
+/**
+ * One attempt. Plain-HTTP upstreams go through our own HTTP/1.1 client (h1/); https upstreams and
+ * WebSocket/upgrade requests through node:http. `fresh` asks for a new connection rather than a pooled one
+ * (the retry after a stale one). A header or path that must not be sent is a 502 before anything is sent.
+ */
 export function attempt(
   ctx: RequestContext,
   backend: Backend,
@@ -42,11 +73,43 @@ export function attempt(
   headers: OutgoingHttpHeaders,
   body: BodySource,
   opts: AttemptOptions,
+  fresh = false,
 ): Promise<AttemptResult> {
+  try {
+    if (backend.pool && !opts.upgrade && ctx.upgrade === undefined)
+      return h1Attempt(ctx, backend.pool, path, headers, body, opts, fresh);
+    return nodeAttempt(ctx, backend, path, headers, body, opts);
+  } catch (err) {
+    if (!refusedHead(err)) throw err;
+    const message = `proxy: upstream ${backend.target.name}: ${(err as Error).message}; not sent`;
+    throw new HttpError(502, message, { cause: err });
+  }
+}
+
+/** A header or path our client or node:http refused to put on the wire (CR, LF, NUL, bad names). */
+function refusedHead(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return (
+    err instanceof InvalidRequestHeadError ||
+    code === 'ERR_INVALID_CHAR' ||
+    code === 'ERR_INVALID_HTTP_TOKEN' ||
+    code === 'ERR_UNESCAPED_CHARACTERS'
+  );
+}
+
+/** The attempt through node:http (https upstreams, upgrades). Throws if node:http refuses a header. */
+function nodeAttempt(
+  ctx: RequestContext,
+  backend: Backend,
+  path: string,
+  headers: OutgoingHttpHeaders,
+  body: BodySource,
+  opts: AttemptOptions,
+): Promise<AttemptResult> {
+  const upstreamReq = backend.request(backend.requestOptions(ctx.req.method ?? 'GET', path, headers));
   return new Promise((resolve) => {
     let settled = false;
     let responseTimer: NodeJS.Timeout | undefined;
-    const upstreamReq = backend.request(backend.requestOptions(ctx.req.method ?? 'GET', path, headers));
     const settle = (result: AttemptResult) => {
       if (settled) return;
       settled = true;
@@ -97,7 +160,7 @@ export function attempt(
         res.destroy();
         return;
       }
-      settle({ kind: 'response', res, upstreamReq });
+      settle({ kind: 'response', res: nodeResponse(res, upstreamReq) });
     });
     if (opts.upgrade) {
       upstreamReq.on('upgrade', (res: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -123,6 +186,16 @@ export function attempt(
         break;
     }
   });
+}
+
+function nodeResponse(res: IncomingMessage, upstreamReq: ClientRequest): UpstreamResponse {
+  return {
+    statusCode: res.statusCode ?? 502,
+    statusMessage: res.statusMessage ?? '',
+    headers: res.headers,
+    pipeTo: (out, upstreamName) => pipeResponse(out, res, upstreamReq, upstreamName),
+    abort: () => upstreamReq.destroy(),
+  };
 }
 
 /** Reads a whole stream into one buffer (used only when try_duration asks for a replayable body). */

@@ -6,6 +6,7 @@ import type { RequestContext } from '../../core/context.js';
 import { connectionTokens, isHopByHop } from '../../core/forwarded.js';
 import { applyHeaderRules, objectHeaderBag, type HeaderRule } from '../../core/headerrules.js';
 import type { UpgradeRequest } from '../../core/upgrade.js';
+import type { UpstreamResponse } from './forward.js';
 
 /** Headers an earlier directive may have set that the upstream does not override (Caddy's list). */
 const KEEP_EXISTING = new Set([
@@ -20,7 +21,7 @@ const KEEP_EXISTING = new Set([
 /** Copies status and headers (hop-by-hop stripped, header_downstream applied) onto the client response. */
 export function copyResponseHead(
   ctx: RequestContext,
-  upstream: IncomingMessage,
+  upstream: Pick<UpstreamResponse, 'statusCode' | 'statusMessage' | 'headers'>,
   downstreamRules: readonly HeaderRule[],
 ): void {
   const res = ctx.res;
@@ -41,7 +42,7 @@ export function copyResponseHead(
   }
   // Announced trailers are passed on (Trailer is hop-by-hop, so it is announced again here).
   if (upstream.headers.trailer !== undefined) res.setHeader('trailer', upstream.headers.trailer);
-  res.statusCode = upstream.statusCode ?? 502;
+  res.statusCode = upstream.statusCode;
   if (upstream.statusMessage) res.statusMessage = upstream.statusMessage;
 }
 

@@ -19,7 +19,7 @@ import { Backend } from './backend.js';
 import type { ProxyConfig } from './config.js';
 import { attempt, readAll, type AttemptOptions, type AttemptResult, type BodySource } from './forward.js';
 import { HealthChecker } from './health.js';
-import { copyResponseHead, pipeResponse, spliceUpgrade } from './response.js';
+import { copyResponseHead, spliceUpgrade } from './response.js';
 import { joinPaths } from './upstreams.js';
 
 export class ProxyRoute {
@@ -104,7 +104,7 @@ export class ProxyRoute {
           result = await attempt(ctx, backend, path, headers, body, opts);
           // A pooled connection the upstream had just closed: once more, on a fresh one; not a failure.
           if (result.kind === 'error' && result.staleSocket)
-            result = await attempt(ctx, backend, path, headers, body, opts);
+            result = await attempt(ctx, backend, path, headers, body, opts, true);
         } catch (err) {
           release();
           throw err;
@@ -153,8 +153,14 @@ export class ProxyRoute {
         return;
       }
       case 'response':
-        copyResponseHead(ctx, result.res, this.config.downstreamRules);
-        await pipeResponse(ctx.res, result.res, result.upstreamReq, backend.target.name);
+        try {
+          copyResponseHead(ctx, result.res, this.config.downstreamRules);
+        } catch (err) {
+          // A header_downstream rule rendered a value Node refuses: nothing was sent; let go of the upstream.
+          result.res.abort();
+          throw err;
+        }
+        await result.res.pipeTo(ctx.res, backend.target.name);
         return;
     }
   }

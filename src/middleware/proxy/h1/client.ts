@@ -1,0 +1,409 @@
+// One request to a plain-HTTP upstream over our own HTTP/1.1 connection pool (instead of http.request: the
+// Agent, ClientRequest, IncomingMessage and stream plumbing cost more CPU than everything else a proxied
+// request does). The head goes out in one write (with a small body), a streamed body follows with
+// backpressure; the response head settles the attempt, and its body is written to the client through
+// res.write/res.end (so gzip and log wrappers see it) with backpressure, or the client is cut off if the
+// upstream fails mid-body. Errors are reported as forward.ts's AttemptResult, stale pooled connections
+// included, so route.ts retries and counts failures the same whatever the client.
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { RequestContext } from '../../../core/context.js';
+import type { AttemptOptions, AttemptResult, BodySource, UpstreamResponse } from '../forward.js';
+import { ResponseParser, type ResponseEvents, type ResponseHead } from './parser.js';
+import type { ConnectionPool, ConnectionUser, UpstreamConnection } from './pool.js';
+import { serializeHead } from './request.js';
+
+/** A body up to this size is copied into the head's buffer: one write, one syscall. */
+const COALESCE_BODY_BYTES = 16 * 1024;
+/** Body bytes held for a client response not attached yet, before the upstream is paused. */
+const QUEUE_HIGH_WATER = 256 * 1024;
+
+/**
+ * Sends one request on a pooled (or, with `fresh`, a new) connection. Throws InvalidRequestHeadError,
+ * before anything is sent, when a header or the path must not go on the wire.
+ */
+export function h1Attempt(
+  ctx: RequestContext,
+  pool: ConnectionPool,
+  path: string,
+  headers: OutgoingHttpHeaders,
+  body: BodySource,
+  opts: AttemptOptions,
+  fresh: boolean,
+): Promise<AttemptResult> {
+  const method = ctx.req.method ?? 'GET';
+  const head = serializeHead(method, path, headers, body.kind === 'stream', pool.keepAlive);
+  return new Promise((resolve) => {
+    const exchange = new Exchange(ctx, pool, method === 'HEAD', resolve);
+    exchange.start(head.text, head.chunked, body, opts, fresh);
+  });
+}
+
+class Exchange implements ConnectionUser, ResponseEvents, UpstreamResponse {
+  statusCode = 0;
+  statusMessage = '';
+  headers: IncomingHttpHeaders = {};
+
+  private readonly ctx: RequestContext;
+  private readonly pool: ConnectionPool;
+  private readonly parser: ResponseParser;
+  /** Resolves the attempt; cleared once it has. */
+  private settle: ((result: AttemptResult) => void) | undefined;
+  private conn: UpstreamConnection | undefined;
+  /** The connection is still ours (not yet given back or destroyed). */
+  private attached = false;
+  private responseTimer: NodeJS.Timeout | undefined;
+
+  // The request body, while it is being sent.
+  private body: BodySource = { kind: 'none' };
+  /** The body came from a stream: it cannot be sent again, so a failure is never retried at once. */
+  private streamed = false;
+  private chunked = false;
+  private requestSent = false;
+  private waitingForUpstreamDrain = false;
+
+  // The response body: queued until the client response is attached, then written as it arrives.
+  private out: ServerResponse | undefined;
+  private upstreamName = '';
+  private queue: Buffer[] = [];
+  private queuedBytes = 0;
+  private ended = false;
+  private endWritten = false;
+  private trailers: IncomingHttpHeaders | undefined;
+  private failure: Error | undefined;
+  private paused = false;
+  private waitingForClientDrain = false;
+  private done: { resolve: () => void; reject: (err: Error) => void } | undefined;
+
+  constructor(
+    ctx: RequestContext,
+    pool: ConnectionPool,
+    headRequest: boolean,
+    settle: (r: AttemptResult) => void,
+  ) {
+    this.ctx = ctx;
+    this.pool = pool;
+    this.settle = settle;
+    this.parser = new ResponseParser(headRequest, this);
+  }
+
+  start(head: string, chunked: boolean, body: BodySource, opts: AttemptOptions, fresh: boolean): void {
+    const res = this.ctx.res;
+    if (res.destroyed || this.ctx.req.socket.destroyed) return this.onClientCloseEarly();
+    res.on('close', this.onClientCloseEarly);
+    const conn = (fresh ? undefined : this.pool.take()) ?? this.pool.connect(opts.dialTimeoutMs, this);
+    conn.user = this;
+    this.conn = conn;
+    this.attached = true;
+    if (opts.responseTimeoutMs > 0) {
+      this.responseTimer = setTimeout(() => {
+        const err: NodeJS.ErrnoException = new Error(`no response within ${opts.responseTimeoutMs}ms`);
+        err.code = 'ETIMEDOUT';
+        this.settleWith({ kind: 'error', err, timedOut: true, staleSocket: false });
+        this.stopReadingBody();
+        this.destroyConnection();
+      }, opts.responseTimeoutMs);
+    }
+    this.chunked = chunked;
+    const socket = conn.socket;
+    switch (body.kind) {
+      case 'none':
+        socket.write(chunked ? `${head}0\r\n\r\n` : head, 'latin1');
+        this.requestSent = true;
+        break;
+      case 'buffered': {
+        const data = body.data;
+        if (!chunked && data.length <= COALESCE_BODY_BYTES) {
+          const buf = Buffer.allocUnsafe(head.length + data.length);
+          buf.write(head, 0, 'latin1');
+          data.copy(buf, head.length);
+          socket.write(buf);
+        } else {
+          socket.cork();
+          socket.write(head, 'latin1');
+          this.writeBodyChunk(data);
+          if (chunked) socket.write('0\r\n\r\n', 'latin1');
+          socket.uncork();
+        }
+        this.requestSent = true;
+        break;
+      }
+      case 'stream':
+        socket.write(head, 'latin1');
+        this.body = body;
+        this.streamed = true;
+        body.consumed = true;
+        body.stream.on('data', this.onBodyData);
+        body.stream.on('end', this.onBodyEnd);
+        body.stream.on('error', this.onBodyError);
+        // The request may have been paused explicitly (then 'data' listeners alone do not start it).
+        body.stream.resume();
+        break;
+    }
+  }
+
+  // ---- the request body ----
+
+  private writeBodyChunk(chunk: Buffer): boolean {
+    const socket = this.conn!.socket;
+    if (!this.chunked) return socket.write(chunk);
+    if (chunk.length === 0) return true;
+    socket.cork();
+    socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+    socket.write(chunk);
+    const ok = socket.write('\r\n', 'latin1');
+    socket.uncork();
+    return ok;
+  }
+
+  private readonly onBodyData = (chunk: Buffer) => {
+    if (!this.attached || this.body.kind !== 'stream') return;
+    if (!this.writeBodyChunk(chunk)) {
+      this.waitingForUpstreamDrain = true;
+      this.body.stream.pause();
+    }
+  };
+
+  private readonly onBodyEnd = () => {
+    if (!this.attached) return;
+    if (this.chunked) this.conn!.socket.write('0\r\n\r\n', 'latin1');
+    this.requestSent = true;
+    this.stopReadingBody();
+  };
+
+  /** The body could not be read (over `limits`: a 413 HttpError; the client aborted): the request is void. */
+  private readonly onBodyError = (err: Error) => {
+    this.stopReadingBody();
+    this.fail(err);
+    this.destroyConnection();
+  };
+
+  onDrain(): void {
+    if (this.waitingForUpstreamDrain && this.body.kind === 'stream') {
+      this.waitingForUpstreamDrain = false;
+      this.body.stream.resume();
+    }
+  }
+
+  private stopReadingBody(): void {
+    if (this.body.kind !== 'stream') return;
+    const stream = this.body.stream;
+    this.body = { kind: 'none' };
+    stream.off('data', this.onBodyData);
+    stream.off('end', this.onBodyEnd);
+    stream.off('error', this.onBodyError);
+    // An error listener stays: a late error of a stream nobody reads must not crash the process.
+    stream.on('error', ignore);
+    // What the upstream did not take is discarded, so the client connection stays usable.
+    if (!stream.readableEnded && !stream.destroyed) stream.resume();
+  }
+
+  // ---- socket events ----
+
+  onData(chunk: Buffer): void {
+    try {
+      this.parser.execute(chunk);
+    } catch (err) {
+      this.fail(err as Error);
+      this.stopReadingBody();
+      this.destroyConnection();
+      return;
+    }
+    if (this.out) this.flush();
+    else if (this.queuedBytes > QUEUE_HIGH_WATER) this.pause();
+  }
+
+  onEnd(): void {
+    try {
+      this.parser.finish();
+    } catch {
+      return; // 'close' follows and reports it
+    }
+    if (this.out) this.flush();
+  }
+
+  onError(err: NodeJS.ErrnoException): void {
+    this.fail(err);
+  }
+
+  onClose(): void {
+    this.attached = false;
+    this.stopReadingBody();
+    if (this.parser.complete) return;
+    const err: NodeJS.ErrnoException = new Error(this.settle ? 'socket hang up' : 'aborted');
+    err.code = 'ECONNRESET';
+    this.fail(err);
+  }
+
+  // ---- parser events ----
+
+  onHead(head: ResponseHead): void {
+    this.statusCode = head.statusCode;
+    this.statusMessage = head.statusMessage;
+    this.headers = head.headers;
+    this.settleWith({ kind: 'response', res: this });
+  }
+
+  onBody(chunk: Buffer): void {
+    this.queue.push(chunk);
+    this.queuedBytes += chunk.length;
+  }
+
+  /** The response is complete: the connection goes back at once (the rest of the body is queued). */
+  onComplete(trailers: IncomingHttpHeaders | undefined): void {
+    this.ended = true;
+    this.trailers = trailers;
+    if (!this.attached) return;
+    this.attached = false;
+    // A request still being sent when the answer ended leaves the connection mid-message: not reusable.
+    const reusable = this.requestSent && this.pool.keepAlive && this.parser.reusable;
+    this.stopReadingBody();
+    this.pool.release(this.conn!, reusable);
+  }
+
+  // ---- UpstreamResponse ----
+
+  pipeTo(out: ServerResponse, upstreamName: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.out = out;
+      this.upstreamName = upstreamName;
+      this.done = { resolve, reject };
+      if (this.failure) return this.cutClientOff();
+      if (out.destroyed) return this.onOutClose();
+      out.on('close', this.onOutClose);
+      out.on('finish', this.onOutFinish);
+      // Server-sent events are useless late: send the head now rather than with the first event.
+      const type = this.headers['content-type'];
+      if (!this.ended && type !== undefined && type.startsWith('text/event-stream')) out.flushHeaders();
+      this.flush();
+    });
+  }
+
+  abort(): void {
+    this.stopReadingBody();
+    this.destroyConnection();
+  }
+
+  /** Writes the queued body to the client; pauses the upstream while the client cannot take more. */
+  private flush(): void {
+    const out = this.out!;
+    const queue = this.queue;
+    if (this.ended) {
+      if (this.endWritten) return;
+      this.endWritten = true;
+      const last = queue.pop();
+      for (const chunk of queue) out.write(chunk);
+      this.queue = [];
+      this.queuedBytes = 0;
+      if (this.trailers !== undefined && out.hasHeader('trailer')) out.addTrailers(this.trailers);
+      if (last === undefined) out.end();
+      else out.end(last);
+      return;
+    }
+    let ok = true;
+    for (const chunk of queue) ok = out.write(chunk);
+    queue.length = 0;
+    this.queuedBytes = 0;
+    if (ok) this.resume();
+    else {
+      this.pause();
+      if (!this.waitingForClientDrain) {
+        this.waitingForClientDrain = true;
+        out.once('drain', this.onOutDrain);
+      }
+    }
+  }
+
+  private readonly onOutDrain = () => {
+    this.waitingForClientDrain = false;
+    this.resume();
+  };
+
+  private pause(): void {
+    if (this.paused || !this.attached) return;
+    this.paused = true;
+    this.conn!.socket.pause();
+  }
+
+  private resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    if (this.attached) this.conn!.socket.resume();
+  }
+
+  /** The client response closed: complete, or the client went away (then the upstream is dropped). */
+  private readonly onOutClose = () => {
+    if (!this.out!.writableFinished) {
+      this.stopReadingBody();
+      this.destroyConnection();
+    }
+    this.finishPipe();
+  };
+
+  private readonly onOutFinish = () => this.finishPipe();
+
+  private finishPipe(err?: Error): void {
+    const done = this.done;
+    if (!done) return;
+    this.done = undefined;
+    const out = this.out!;
+    out.off('close', this.onOutClose);
+    out.off('finish', this.onOutFinish);
+    out.off('drain', this.onOutDrain);
+    if (err) done.reject(err);
+    else done.resolve();
+  }
+
+  /** The upstream failed mid-body: the client must not see a clean end. */
+  private cutClientOff(): void {
+    this.out!.destroy();
+    this.destroyConnection();
+    this.finishPipe(
+      new Error(`upstream ${this.upstreamName} closed the response early: ${this.failure!.message}`),
+    );
+  }
+
+  // ---- outcome ----
+
+  private settleWith(result: AttemptResult): void {
+    const settle = this.settle;
+    if (!settle) return;
+    this.settle = undefined;
+    clearTimeout(this.responseTimer);
+    this.ctx.res.off('close', this.onClientCloseEarly);
+    settle(result);
+  }
+
+  /** A client that goes away before the answer cancels the upstream request (Go's request context). */
+  private readonly onClientCloseEarly = () => {
+    if (this.ctx.res.writableFinished) return;
+    this.settleWith({ kind: 'client-gone' });
+    this.stopReadingBody();
+    this.destroyConnection();
+  };
+
+  /** The upstream failed: before the head it is the attempt's error, after it the body's. */
+  private fail(err: NodeJS.ErrnoException): void {
+    if (this.settle) {
+      // A pooled connection that failed before any byte of the answer was most likely closed by the
+      // upstream while idle: retried at once on a fresh one (unless the body was a stream already sent).
+      const staleSocket =
+        this.conn?.reused === true &&
+        this.parser.bytesSeen === 0 &&
+        (err.code === 'ECONNRESET' || err.code === 'EPIPE') &&
+        !this.streamed;
+      this.settleWith({ kind: 'error', err, timedOut: false, staleSocket });
+      return;
+    }
+    if (this.ended || this.failure) return;
+    this.failure = err;
+    if (this.done) this.cutClientOff();
+  }
+
+  private destroyConnection(): void {
+    if (!this.attached) return;
+    this.attached = false;
+    this.pool.release(this.conn!, false);
+  }
+}
+
+function ignore(): void {}
