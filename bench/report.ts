@@ -11,6 +11,9 @@ export interface Row extends WrkResult {
   peakPssKb: number;
   /** Peak RSS of the largest single worker process. */
   peakWorkerRssKb: number;
+  /** The slowest and fastest of the measured runs (the row's other figures are the median run's). */
+  minRps: number;
+  maxRps: number;
   connections: number;
   /** A failed sanity check of the first response (then the numbers are not comparable). */
   note: string | undefined;
@@ -30,7 +33,14 @@ export function writeResults(
   file: string,
   run: {
     facts: Record<string, string>;
-    options: { seconds: number; warmup: number; threads: number; connections: number; workers: number };
+    options: {
+      seconds: number;
+      warmup: number;
+      runs: number;
+      threads: number;
+      connections: number;
+      workers: number;
+    };
     rows: Row[];
     skipped: string[];
   },
@@ -42,21 +52,24 @@ export function writeResults(
     `Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.`,
     '',
     ...Object.entries(facts).map(([k, v]) => `- ${k}: ${v}`),
-    `- Load: \`wrk -t${o.threads} -c${o.connections} -d${o.seconds}s --latency\` after a ${o.warmup} s warm-up, ` +
-      'one scenario and one server at a time, wrk on the same machine (loopback); the 10 MB file uses `-c8`.',
+    `- Load: \`wrk -t${o.threads} -c${o.connections} -d${o.seconds}s --latency\` on the same machine (loopback), ` +
+      `${o.runs} runs per server after a ${o.warmup} s warm-up; the 10 MB file uses \`-c8\`. The servers of a ` +
+      'scenario run side by side and are loaded one at a time, in rounds that rotate their order; each row is ' +
+      "the server's median run (req/s in brackets: its slowest and fastest run; errors: all runs).",
     `- Servers: nginx \`worker_processes ${o.workers}\`, Caddy \`GOMAXPROCS=${o.workers}\`, nodecaddy \`-workers ${o.workers}\`; ` +
-      'access logs off in all three; keep-alive on; each server restarted per scenario.',
+      'access logs off in all three; keep-alive on; servers restarted for every scenario.',
     "- Memory, sampled every 200 ms: the peak of the PSS summed over all of the server's processes (master or " +
       'primary and workers; shared pages such as the program binary count once), and the peak RSS of the ' +
       'largest single worker (RSS counts the shared binary in full: about 43 MB of every Node process).',
     '',
-    '| Scenario | Server | req/s | transfer/s | p50 | p99 | memory (PSS) | RSS/worker | ×nginx | ×Caddy |',
+    '| Scenario | Server | req/s (min–max) | transfer/s | p50 | p99 | memory (PSS) | RSS/worker | ×nginx | ×Caddy |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
     const flags = [r.errors ? `${r.errors} errors` : '', r.note ?? ''].filter(Boolean).join('; ');
     lines.push(
-      `| ${r.title} | ${r.server}${flags ? ` (${flags})` : ''} | ${r.rps.toFixed(0)} | ${mb(r.bytesPerSec)} MB/s | ` +
+      `| ${r.title} | ${r.server}${flags ? ` (${flags})` : ''} | ${r.rps.toFixed(0)} (${r.minRps.toFixed(0)}–${r.maxRps.toFixed(0)}) | ` +
+        `${mb(r.bytesPerSec)} MB/s | ` +
         `${ms(r.p50ms)} ms | ${ms(r.p99ms)} ms | ${mbOrDash(r.peakPssKb)} | ${mbOrDash(r.peakWorkerRssKb)} | ` +
         `${ratio(r, rows, 'nginx')} | ${ratio(r, rows, 'caddy')} |`,
     );

@@ -19,7 +19,7 @@ import {
   startTunnelClient,
   type Paths,
 } from './servers.js';
-import { wrk } from './wrk.js';
+import { wrk, type WrkResult } from './wrk.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // build/bench
 const repo = path.resolve(here, '../..');
@@ -27,6 +27,8 @@ const repo = path.resolve(here, '../..');
 interface Options {
   seconds: number;
   warmup: number;
+  /** Measured runs per server and scenario, interleaved across the servers; the median is reported. */
+  runs: number;
   threads: number;
   connections: number;
   workers: number;
@@ -38,8 +40,9 @@ interface Options {
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
-    seconds: 5,
+    seconds: 4,
     warmup: 1,
+    runs: 3,
     threads: 1,
     connections: 50,
     workers: os.availableParallelism(),
@@ -53,6 +56,7 @@ function parseArgs(argv: string[]): Options {
     const value = () => inline ?? argv[++i] ?? '';
     if (flag === 'duration' || flag === 'd') o.seconds = Number(value());
     else if (flag === 'warmup') o.warmup = Number(value());
+    else if (flag === 'runs') o.runs = Math.max(1, Number(value()));
     else if (flag === 'threads' || flag === 't') o.threads = Number(value());
     else if (flag === 'connections' || flag === 'c') o.connections = Number(value());
     else if (flag === 'workers') o.workers = Number(value());
@@ -62,7 +66,7 @@ function parseArgs(argv: string[]): Options {
     else if (flag === 'out') o.out = path.resolve(value());
     else if (flag === 'help' || flag === 'h') {
       process.stdout.write(
-        'npm run bench -- [--duration 5] [--warmup 1] [--threads 1] [--connections 50] [--workers N]\n' +
+        'npm run bench -- [--duration 4] [--runs 3] [--warmup 1] [--threads 1] [--connections 50] [--workers N]\n' +
           `  [--only ${SCENARIOS.map((s) => s.id).join(',')}] [--servers nginx,caddy,nodecaddy]\n` +
           '  [--out bench/results.md] [--soak SECONDS [--only 1k]]\n',
       );
@@ -165,6 +169,7 @@ async function main(): Promise<void> {
       const servers = (sc.servers ?? ['nginx', 'caddy', 'nodecaddy']).filter(
         (s) => s === 'direct' || o.servers.includes(s),
       );
+      const runnable: ServerName[] = [];
       for (const server of servers) {
         if (server === 'nodecaddy') {
           const why = nodecaddyCannot(sc, env, paths);
@@ -175,7 +180,9 @@ async function main(): Promise<void> {
             continue;
           }
         }
-        const row = await measure(sc, server, env, paths, o);
+        runnable.push(server);
+      }
+      for (const row of await measureScenario(sc, runnable, env, paths, o)) {
         rows.push(row);
         process.stdout.write(`${formatLine(row)}\n`);
       }
@@ -189,47 +196,86 @@ async function main(): Promise<void> {
 }
 
 function formatLine(r: Row): string {
-  return `${r.scenario.padEnd(15)} ${r.server.padEnd(10)} ${r.rps.toFixed(0).padStart(8)} req/s  ${(r.bytesPerSec / 2 ** 20).toFixed(1).padStart(7)} MB/s  p50 ${r.p50ms.toFixed(2)} ms  p99 ${r.p99ms.toFixed(2)} ms  PSS ${(r.peakPssKb / 1024).toFixed(0)} MB  worker RSS ${(r.peakWorkerRssKb / 1024).toFixed(0)} MB${r.errors ? `  ERRORS ${r.errors}` : ''}${r.note ? `  (${r.note})` : ''}`;
+  return `${r.scenario.padEnd(15)} ${r.server.padEnd(10)} ${r.rps.toFixed(0).padStart(8)} req/s (${r.minRps.toFixed(0)}–${r.maxRps.toFixed(0)})  ${(r.bytesPerSec / 2 ** 20).toFixed(1).padStart(7)} MB/s  p50 ${r.p50ms.toFixed(2)} ms  p99 ${r.p99ms.toFixed(2)} ms  PSS ${(r.peakPssKb / 1024).toFixed(0)} MB  worker RSS ${(r.peakWorkerRssKb / 1024).toFixed(0)} MB${r.errors ? `  ERRORS ${r.errors}` : ''}${r.note ? `  (${r.note})` : ''}`;
 }
 
-/** Starts the server for the scenario, checks its answer, warms up, measures, stops it. */
-async function measure(sc: Scenario, server: ServerName, env: Env, p: Paths, o: Options): Promise<Row> {
-  const port = server === 'direct' ? env.backendPort : await freePort();
+interface Running {
+  server: ServerName;
+  port: number;
+  /** The process tree whose memory is sampled (the backend's for `direct`). */
+  pid: number | undefined;
+  note: string | undefined;
+  runs: WrkResult[];
+  peakPssKb: number;
+  peakWorkerRssKb: number;
+}
+
+/**
+ * One scenario: starts every server at once (each on its own port, idle while the others are loaded), checks
+ * and warms up each, then measures `runs` rounds, each round loading every server once in a rotating order,
+ * so that a slow spell of the machine falls on all of them alike. Reports each server's median run.
+ */
+async function measureScenario(
+  sc: Scenario,
+  servers: ServerName[],
+  env: Env,
+  p: Paths,
+  o: Options,
+): Promise<Row[]> {
   const procs: Proc[] = [];
+  const headers = sc.headers ?? {};
+  const connections = Math.min(o.connections, sc.connections ?? o.connections);
   try {
-    let root: Proc | undefined;
-    if (server !== 'direct') {
-      root = startServer(server, sc, port, env, p);
-      procs.push(root);
+    const running: Running[] = [];
+    for (const server of servers) {
+      const port = server === 'direct' ? env.backendPort : await freePort();
+      let pid = backendPid;
+      if (server !== 'direct') {
+        const root = startServer(server, sc, port, env, p);
+        procs.push(root);
+        await waitReady(root, port, sc.path, headers);
+        pid = root.child.pid;
+      }
+      if (sc.tunnelClient) {
+        const client = startTunnelClient(port, env, p);
+        procs.push(client);
+        const until = Date.now() + 15_000;
+        while (!client.output().includes('Forwarding') && Date.now() < until) await sleep(100);
+      }
+      const first = await get(port, sc.path, headers);
+      const note = sc.check?.(first.status, first.headers, first.bytes);
+      running.push({ server, port, pid, note, runs: [], peakPssKb: 0, peakWorkerRssKb: 0 });
     }
-    const headers = sc.headers ?? {};
-    if (root) await waitReady(root, port, sc.path, headers);
-    if (sc.tunnelClient) {
-      const client = startTunnelClient(port, env, p);
-      procs.push(client);
-      const until = Date.now() + 15_000;
-      while (!client.output().includes('Forwarding') && Date.now() < until) await sleep(100);
+    const load = (r: Running, seconds: number) =>
+      wrk({ url: `http://127.0.0.1:${r.port}${sc.path}`, threads: o.threads, connections, headers, seconds });
+    if (o.warmup > 0) for (const r of running) await load(r, o.warmup);
+    for (let round = 0; round < o.runs; round++) {
+      for (let i = 0; i < running.length; i++) {
+        const r = running[(i + round) % running.length];
+        const sampler = r.pid ? new MemorySampler(r.pid) : undefined;
+        r.runs.push(await load(r, o.seconds));
+        sampler?.stop();
+        r.peakPssKb = Math.max(r.peakPssKb, sampler?.peakPssKb ?? 0);
+        r.peakWorkerRssKb = Math.max(r.peakWorkerRssKb, sampler?.peakWorkerRssKb ?? 0);
+      }
     }
-    const first = await get(port, sc.path, headers);
-    const note = sc.check?.(first.status, first.headers, first.bytes);
-    const url = `http://127.0.0.1:${port}${sc.path}`;
-    const connections = Math.min(o.connections, sc.connections ?? o.connections);
-    const load = { url, threads: o.threads, connections, headers };
-    if (o.warmup > 0) await wrk({ ...load, seconds: o.warmup });
-    const pid = server === 'direct' ? backendPid : root?.child.pid;
-    const sampler = pid ? new MemorySampler(pid) : undefined;
-    const r = await wrk({ ...load, seconds: o.seconds });
-    sampler?.stop();
-    return {
-      scenario: sc.id,
-      title: sc.title,
-      server,
-      ...r,
-      peakPssKb: sampler?.peakPssKb ?? 0,
-      peakWorkerRssKb: sampler?.peakWorkerRssKb ?? 0,
-      note,
-      connections,
-    };
+    return running.map((r) => {
+      const sorted = [...r.runs].sort((a, b) => a.rps - b.rps);
+      const median = sorted[Math.floor((sorted.length - 1) / 2)];
+      return {
+        scenario: sc.id,
+        title: sc.title,
+        server: r.server,
+        ...median,
+        errors: r.runs.reduce((sum, run) => sum + run.errors, 0),
+        minRps: sorted[0].rps,
+        maxRps: sorted[sorted.length - 1].rps,
+        peakPssKb: r.peakPssKb,
+        peakWorkerRssKb: r.peakWorkerRssKb,
+        note: r.note,
+        connections,
+      };
+    });
   } finally {
     for (const proc of procs.reverse()) await stop(proc);
   }
