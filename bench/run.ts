@@ -213,7 +213,8 @@ interface Running {
 /**
  * One scenario: starts every server at once (each on its own port, idle while the others are loaded), checks
  * and warms up each, then measures `runs` rounds, each round loading every server once in a rotating order,
- * so that a slow spell of the machine falls on all of them alike. Reports each server's median run.
+ * so that a slow spell of the machine falls on all of them alike. Reports each server's median run. An
+ * `exclusive` scenario (FastCGI) starts and stops its server around every run instead.
  */
 async function measureScenario(
   sc: Scenario,
@@ -225,38 +226,58 @@ async function measureScenario(
   const procs: Proc[] = [];
   const headers = sc.headers ?? {};
   const connections = Math.min(o.connections, sc.connections ?? o.connections);
+  const load = (r: Running, seconds: number) =>
+    wrk({ url: `http://127.0.0.1:${r.port}${sc.path}`, threads: o.threads, connections, headers, seconds });
+  /** Starts one server (and the tunnel client), checks its first answer, warms it up. */
+  const bringUp = async (server: ServerName, into?: Running): Promise<Running> => {
+    const port = server === 'direct' ? env.backendPort : await freePort();
+    let pid = backendPid;
+    if (server !== 'direct') {
+      const root = startServer(server, sc, port, env, p);
+      procs.push(root);
+      await waitReady(root, port, sc.path, headers);
+      pid = root.child.pid;
+    }
+    if (sc.tunnelClient) {
+      const client = startTunnelClient(port, env, p);
+      procs.push(client);
+      const until = Date.now() + 15_000;
+      while (!client.output().includes('Forwarding') && Date.now() < until) await sleep(100);
+    }
+    const first = await get(port, sc.path, headers);
+    const r = into ?? { server, port, pid, note: undefined, runs: [], peakPssKb: 0, peakWorkerRssKb: 0 };
+    Object.assign(r, { port, pid });
+    r.note ??= sc.check?.(first.status, first.headers, first.bytes);
+    if (o.warmup > 0) await load(r, o.warmup);
+    return r;
+  };
+  const stopAllStarted = async () => {
+    for (const proc of procs.splice(0).reverse()) await stop(proc);
+  };
   try {
     const running: Running[] = [];
-    for (const server of servers) {
-      const port = server === 'direct' ? env.backendPort : await freePort();
-      let pid = backendPid;
-      if (server !== 'direct') {
-        const root = startServer(server, sc, port, env, p);
-        procs.push(root);
-        await waitReady(root, port, sc.path, headers);
-        pid = root.child.pid;
-      }
-      if (sc.tunnelClient) {
-        const client = startTunnelClient(port, env, p);
-        procs.push(client);
-        const until = Date.now() + 15_000;
-        while (!client.output().includes('Forwarding') && Date.now() < until) await sleep(100);
-      }
-      const first = await get(port, sc.path, headers);
-      const note = sc.check?.(first.status, first.headers, first.bytes);
-      running.push({ server, port, pid, note, runs: [], peakPssKb: 0, peakWorkerRssKb: 0 });
-    }
-    const load = (r: Running, seconds: number) =>
-      wrk({ url: `http://127.0.0.1:${r.port}${sc.path}`, threads: o.threads, connections, headers, seconds });
-    if (o.warmup > 0) for (const r of running) await load(r, o.warmup);
+    if (sc.exclusive) {
+      for (const server of servers)
+        running.push({
+          server,
+          port: 0,
+          pid: undefined,
+          note: undefined,
+          runs: [],
+          peakPssKb: 0,
+          peakWorkerRssKb: 0,
+        });
+    } else for (const server of servers) running.push(await bringUp(server));
     for (let round = 0; round < o.runs; round++) {
       for (let i = 0; i < running.length; i++) {
         const r = running[(i + round) % running.length];
+        if (sc.exclusive) await bringUp(r.server, r);
         const sampler = r.pid ? new MemorySampler(r.pid) : undefined;
         r.runs.push(await load(r, o.seconds));
         sampler?.stop();
         r.peakPssKb = Math.max(r.peakPssKb, sampler?.peakPssKb ?? 0);
         r.peakWorkerRssKb = Math.max(r.peakWorkerRssKb, sampler?.peakWorkerRssKb ?? 0);
+        if (sc.exclusive) await stopAllStarted();
       }
     }
     return running.map((r) => {
@@ -277,7 +298,7 @@ async function measureScenario(
       };
     });
   } finally {
-    for (const proc of procs.reverse()) await stop(proc);
+    await stopAllStarted();
   }
 }
 
