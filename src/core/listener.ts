@@ -10,6 +10,7 @@ import { parseAbsoluteForm, rawPathOf } from './context.js';
 import { writeDefaultError } from './errors.js';
 import { InFlight } from './inflight.js';
 import { applyListenerSettings, type ListenerSettings } from './listener-settings.js';
+import { HookedResponse } from './response-hooks.js';
 
 /** What a config generation hands a listener: how to route, and how to run a routed request. */
 export interface RoutingTable {
@@ -43,8 +44,9 @@ export class Listener {
     this.options = options;
     this.table = table;
     // Header and request timeouts are checked on this interval (Node's default, 30s, is too coarse for them).
-    this.server = http.createServer({ keepAlive: true, connectionsCheckingInterval: 1000 }, (req, res) =>
-      this.onRequest(req, res),
+    this.server = http.createServer(
+      { keepAlive: true, connectionsCheckingInterval: 1000, ServerResponse: HookedResponse },
+      (req, res) => this.onRequest(req, res),
     );
     if (table.settings) applyListenerSettings(this.server, table.settings);
     this.server.on('connection', (socket: Socket) => {

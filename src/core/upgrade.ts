@@ -3,9 +3,10 @@
 // connection: a middleware that answers normally (401, 404, a 502 page) writes an ordinary response and the
 // connection closes after it. A directive that wants the connection itself calls `ctx.upgrade.claim()`
 // (Go's Hijack): from then on the socket is the directive's alone and no longer counts as a request in flight.
-import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { HookedResponse } from './response-hooks.js';
 
 export interface UpgradeRequest {
   /** The value of the Upgrade header, lower-cased (`websocket`). */
@@ -27,7 +28,7 @@ export function upgradeResponse(
   socket: Duplex,
   head: Buffer,
 ): { res: ServerResponse; upgrade: UpgradeRequest } {
-  const res = new ServerResponse(req);
+  const res = new HookedResponse(req);
   // One response, then the connection ends: after an Upgrade request nothing else may follow on it.
   res.shouldKeepAlive = false;
   res.assignSocket(socket as Socket);

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
 import { withoutHopByHop } from '../../core/forwarded.js';
+import { HookedResponse } from '../../core/response-hooks.js';
 import { upgradeResponse } from '../../core/upgrade.js';
 import { H_DETAIL, H_ERROR, H_TOKEN } from '../../tunnel/protocol.js';
 import { relay, TunnelError, type Exchange, type Forwarded, type Upgraded, type Upstream } from './relay.js';
@@ -60,7 +61,10 @@ export interface PeerHandler {
  */
 export async function bindPeer(file: string, handler: PeerHandler): Promise<net.Server | 'taken'> {
   for (let attempt = 0; attempt < 3; attempt++) {
-    const server = http.createServer((req, res) => void serve(handler, req, res));
+    const server = http.createServer(
+      { ServerResponse: HookedResponse },
+      (req, res) => void serve(handler, req, res),
+    );
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const { res, upgrade } = upgradeResponse(req, socket, head);
       relay(res, upgrade, incoming(req), null, handler.upstream).catch((err: unknown) => refuse(res, err));
