@@ -74,6 +74,22 @@ export const SCENARIOS: Scenario[] = [
       `:${port} {\n  bind 127.0.0.1\n  root ${e.files}\n  gzip {\n    level 6\n  }\n}\n`,
   },
   {
+    // The same page from the backend: nothing to keep, so every server compresses every response.
+    id: 'gzip-proxy',
+    title: '100 KB HTML proxied, gzip level 6 (compressed per request)',
+    path: '/page.html',
+    needs: ['backend'],
+    headers: { 'Accept-Encoding': 'gzip' },
+    check: (status, h) =>
+      ok200(status) ?? (h['content-encoding'] === 'gzip' ? undefined : 'response not gzipped'),
+    nginx: (port, e) =>
+      `upstream backend {\n  server 127.0.0.1:${e.backendPort};\n  keepalive 64;\n}\nserver {\n  listen 127.0.0.1:${port};\n  gzip on;\n  gzip_comp_level 6;\n  gzip_vary on;\n  gzip_proxied any;\n  location / {\n    proxy_pass http://backend;\n    proxy_http_version 1.1;\n    proxy_set_header Connection "";\n  }\n}\n`,
+    caddy: (port, e) =>
+      `http://:${port} {\n  bind 127.0.0.1\n  encode {\n    gzip 6\n  }\n  reverse_proxy 127.0.0.1:${e.backendPort}\n}\n`,
+    nodecaddy: (port, e) =>
+      `:${port} {\n  bind 127.0.0.1\n  gzip {\n    level 6\n  }\n  proxy / 127.0.0.1:${e.backendPort} {\n    keepalive 64\n  }\n}\n`,
+  },
+  {
     id: 'browse',
     title: 'directory listing, 100 entries',
     path: '/list/',
