@@ -73,7 +73,6 @@ export function exchange(
       clearTimeout(sendTimer);
       res.removeListener('close', onClientClose);
       res.removeListener('drain', onClientDrain);
-      if (clientPaused) conn.resume();
       conn.socket.removeListener('drain', onUpstreamDrain);
       if (body) {
         body.removeListener('data', onBodyData);
