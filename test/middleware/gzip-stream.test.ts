@@ -12,6 +12,13 @@ import { tempDir } from '../helpers/process.js';
 import { getRaw } from '../helpers/raw.js';
 
 const TEXT = 'backend text '.repeat(500);
+
+/** Compressible text of `length` bytes that differs with `seed` (a mixed-up body would not decode to it). */
+function textOf(length: number, seed: number): Buffer {
+  let s = '';
+  for (let i = 0; s.length < length; i++) s += `line ${i} of body ${seed}\n`;
+  return Buffer.from(s.slice(0, length));
+}
 const PRECOMPRESSED = zlib.gzipSync(TEXT);
 const BIG = 50 * 1024 * 1024;
 
@@ -32,6 +39,25 @@ const backend = defineDirective<null>({
     return {
       middleware: () => async (ctx) => {
         const { res } = ctx;
+        const parts = /^\/parts\/(\d+)\/(\d+)(?:\/(\w+))?$/.exec(ctx.path);
+        if (parts) {
+          // A body of known length written in pieces over several turns of the event loop; `lying` announces
+          // 1000 bytes whatever it writes, `flush` flushes the headers after the first piece.
+          const body = textOf(Number(parts[1]), Number(parts[2]));
+          const how = parts[3];
+          res.writeHead(200, {
+            'Content-Type': 'text/plain',
+            'Content-Length': String(how === 'lying' ? 1000 : body.length),
+          });
+          const piece = Math.ceil(body.length / 4);
+          for (let at = 0; at < body.length; at += piece) {
+            res.write(body.subarray(at, at + piece));
+            if (at === 0 && how === 'flush') res.flushHeaders();
+            await new Promise((r) => setImmediate(r));
+          }
+          res.end();
+          return;
+        }
         switch (ctx.path) {
           case '/writehead.txt':
             res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': String(TEXT.length) });
@@ -207,6 +233,35 @@ function openStream(p: string, ae: string) {
     close: () => req.destroy(),
   };
 }
+
+describe('gzip on bodies of known length written in parts', () => {
+  // Up to 256 KB they are collected and compressed whole (one compressor from a small shared pool); beyond,
+  // or once more arrives than announced, or once the producer flushes, they are streamed.
+  for (const [path, what] of [
+    ['/parts/100000/1', 'under 256 KB'],
+    ['/parts/300000/2', 'over 256 KB'],
+    ['/parts/300000/3/lying', 'more than its Content-Length said'],
+    ['/parts/50000/4/flush', 'flushed after the first piece'],
+  ]) {
+    test(`${what}: compressed, decodes to the body`, async () => {
+      const r = await get(path);
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['content-encoding'], 'gzip');
+      assert.equal(r.headers['content-length'], undefined);
+      const [, length, seed] = path.split('/').slice(1);
+      assert.equal(r.text, textOf(Number(length), Number(seed)).toString());
+    });
+  }
+
+  test('60 at once (more than the compressors pooled): each decodes to its own body', async () => {
+    const lengths = Array.from({ length: 60 }, (_, i) => 1000 + ((i * 7919) % 200_000));
+    const all = await Promise.all(lengths.map((n, i) => get(`/parts/${n}/${i + 10}`)));
+    all.forEach((r, i) => {
+      assert.equal(r.headers['content-encoding'], 'gzip', `response ${i}`);
+      assert.equal(r.text, textOf(lengths[i], i + 10).toString(), `response ${i}`);
+    });
+  });
+});
 
 describe('gzip on streams', () => {
   for (const ae of ['gzip', 'br']) {

@@ -9,14 +9,22 @@
 // the response when zlib drains; when the socket is full, zlib's output is paused until the response drains,
 // so zlib's input fills and the producer is told to wait. A slow reader never makes us buffer the whole body.
 //
-// Streams arrive as they are written: after every burst of writes (one turn of the event loop) the compressor
-// is flushed (Z_SYNC_FLUSH / BROTLI_OPERATION_FLUSH, which keeps the dictionary); for event streams and
-// responses whose producer called flushHeaders, after every single write.
+// A body of known length up to WHOLE_BODY_LIMIT (a proxied page, a file beyond the cache) is collected and
+// compressed in one go, like a body given whole to end(): one pass through the thread pool, one write to the
+// socket. Streamed in bursts it cost about twice the CPU (a thread-pool round trip and a socket write for
+// every burst and every flush).
+//
+// Other bodies are streamed. A body of unknown length arrives as it is written: after every burst of writes
+// (one turn of the event loop) the compressor is flushed (Z_SYNC_FLUSH / BROTLI_OPERATION_FLUSH, which keeps
+// the dictionary); for event streams and responses whose producer called flushHeaders, after every single
+// write. A long body of known length is not flushed: its end is coming, and the compressor's output goes out
+// as it fills.
 import type { ServerResponse } from 'node:http';
 import zlib from 'node:zlib';
 import type { RequestContext } from '../../core/context.js';
 import { derivedOf, isCachedBody, keepDerived } from '../../core/files/index.js';
 import { beforeWriteHead } from '../../core/response-hooks.js';
+import { gzipWhole } from './gzip-pool.js';
 import { isIncompressibleType, type Encoding } from './negotiate.js';
 
 export interface CompressSettings {
@@ -25,6 +33,9 @@ export interface CompressSettings {
   /** 0 = none; else compress only responses with a Content-Length of at least this (as Caddy v1). */
   readonly minLength: number;
 }
+
+/** Bodies of a known length up to this are compressed whole (see the top of the file). */
+export const WHOLE_BODY_LIMIT = 256 * 1024;
 
 type Compressor = zlib.Gzip | zlib.BrotliCompress;
 type Callback = (err?: Error | null) => void;
@@ -40,7 +51,7 @@ type Done = (err: Error | null, out: Buffer) => void;
 function compressWhole(encoding: Encoding, level: number, body: Buffer, done: Done): void {
   if (encoding === 'br') {
     zlib.brotliCompress(body, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: level } }, done);
-  } else zlib.gzip(body, { level }, done);
+  } else gzipWhole(level, body, done);
 }
 
 /** Compressions of cached file bodies under way, by body and key: later requests wait for the same one. */
@@ -107,6 +118,12 @@ function weakenEtag(res: ServerResponse): void {
   if (typeof etag === 'string' && etag !== '' && !etag.startsWith('W/')) res.setHeader('ETag', `W/${etag}`);
 }
 
+function toBuffer(chunk: unknown, enc: BufferEncoding | undefined): Buffer {
+  if (chunk === undefined || chunk === null) return Buffer.alloc(0);
+  if (typeof chunk === 'string') return Buffer.from(chunk, enc ?? 'utf8');
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+}
+
 /** Whether the response, as its headers stand, should be compressed (apart from the request checks). */
 function compressible(res: ServerResponse, settings: CompressSettings, emptyBody: boolean): boolean {
   const status = res.statusCode;
@@ -143,6 +160,11 @@ export function compressResponse(ctx: RequestContext, encoding: Encoding, settin
   let ended = false;
   let producerWaiting = false;
   let socketWaiting = false;
+  /** The body so far while it is collected to be compressed whole; undefined once streaming. */
+  let collected: Buffer[] | undefined;
+  let collectedBytes = 0;
+  /** A long body of known length: the compressor is not flushed after every burst. */
+  let knownLength = false;
 
   beforeWriteHead(res, () => {
     if (head) {
@@ -157,6 +179,8 @@ export function compressResponse(ctx: RequestContext, encoding: Encoding, settin
       return;
     }
     if (!compressible(res, settings, emptyBody)) return;
+    const lengthHeader = res.getHeader('content-length');
+    const length = lengthHeader === undefined ? undefined : Number(lengthHeader);
     res.removeHeader('content-length');
     res.removeHeader('accept-ranges');
     res.setHeader('Content-Encoding', encoding);
@@ -165,6 +189,10 @@ export function compressResponse(ctx: RequestContext, encoding: Encoding, settin
     const type = res.getHeader('content-type');
     if (type !== undefined && /^text\/event-stream/i.test(String(type))) streaming = true;
     compressing = true;
+    if (length !== undefined && Number.isFinite(length) && !streaming) {
+      knownLength = true;
+      if (length <= WHOLE_BODY_LIMIT) collected = [];
+    }
   });
 
   function compressor(): Compressor {
@@ -205,7 +233,17 @@ export function compressResponse(ctx: RequestContext, encoding: Encoding, settin
     z?.resume();
   }
 
+  /** Stops collecting: what was collected goes into a stream compressor, and so will the rest. */
+  function spill(): void {
+    const chunks = collected!;
+    collected = undefined;
+    knownLength = false;
+    const c = compressor();
+    for (const chunk of chunks) c.write(chunk);
+  }
+
   function scheduleFlush(): void {
+    if (knownLength) return;
     if (streaming) {
       flushCompressor(z!);
       return;
@@ -228,12 +266,26 @@ export function compressResponse(ctx: RequestContext, encoding: Encoding, settin
   res.flushHeaders = function flushHeaders(this: ServerResponse): void {
     streaming = true;
     Reflect.apply(origFlushHeaders, this, []);
+    // The producer wants its bytes to go out as written.
+    if (collected) spill();
+    knownLength = false;
   };
 
   res.write = function write(this: ServerResponse, ...args: unknown[]): boolean {
     ensureHead();
     if (!compressing || ended) return Reflect.apply(origWrite, this, args) as boolean;
     const [chunk, encodingOrCb, maybeCb] = args;
+    if (collected) {
+      const cb = typeof encodingOrCb === 'function' ? encodingOrCb : maybeCb;
+      const enc = typeof encodingOrCb === 'string' ? (encodingOrCb as BufferEncoding) : undefined;
+      const buf = toBuffer(chunk, enc);
+      collected.push(buf);
+      collectedBytes += buf.length;
+      // More than the Content-Length said: stream it after all rather than hold an unbounded body.
+      if (collectedBytes > WHOLE_BODY_LIMIT) spill();
+      if (typeof cb === 'function') process.nextTick(cb as Callback);
+      return true;
+    }
     const c = compressor();
     const ok =
       typeof encodingOrCb === 'function'
@@ -256,16 +308,12 @@ export function compressResponse(ctx: RequestContext, encoding: Encoding, settin
     ended = true;
     endCallback = cb as Callback | undefined;
     if (!z) {
-      // The whole body in one end() (files from the cache, error pages, small proxied bodies): one-shot
-      // compression in the thread pool, without a stream's setup and chunking.
-      const body =
-        chunk === undefined || chunk === null
-          ? Buffer.alloc(0)
-          : typeof chunk === 'string'
-            ? Buffer.from(chunk, (enc as BufferEncoding | undefined) ?? 'utf8')
-            : Buffer.isBuffer(chunk)
-              ? chunk
-              : Buffer.from(chunk as Uint8Array);
+      // The whole body in one end() (files from the cache, error pages, small proxied bodies), or collected
+      // (see the top of the file): one-shot compression in the thread pool, without a stream's setup and
+      // chunking.
+      const last = toBuffer(chunk, enc as BufferEncoding | undefined);
+      const body = collected?.length ? Buffer.concat([...collected, last]) : last;
+      collected = undefined;
       compressBody(encoding, settings.level, body, (err, out) => {
         if (err) res.destroy(err);
         else Reflect.apply(origEnd, res, endCallback ? [out, endCallback] : [out]);
