@@ -5,9 +5,14 @@
 // res.write/res.end (so gzip and log wrappers see it) with backpressure, or the client is cut off if the
 // upstream fails mid-body. Errors are reported as forward.ts's AttemptResult, stale pooled connections
 // included, so route.ts retries and counts failures the same whatever the client.
+//
+// A body of known length up to WHOLE_BODY_LIMIT is collected in a reused buffer (buffers.ts) and written with
+// one end(), head and body in one write (as nginx buffers a proxied response); longer and unframed bodies
+// are streamed, each part copied out of the shared read buffer.
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { RequestContext } from '../../../core/context.js';
 import type { AttemptOptions, AttemptResult, BodySource, UpstreamResponse } from '../forward.js';
+import { releaseBodyBuffer, takeBodyBuffer, WHOLE_BODY_LIMIT } from './buffers.js';
 import { ResponseParser, type ResponseEvents, type ResponseHead } from './parser.js';
 import type { ConnectionPool, ConnectionUser, UpstreamConnection } from './pool.js';
 import { serializeHead } from './request.js';
@@ -66,6 +71,9 @@ class Exchange implements ConnectionUser, ResponseEvents, UpstreamResponse {
   private upstreamName = '';
   private queue: Buffer[] = [];
   private queuedBytes = 0;
+  /** The whole body's buffer when it is collected (see the top of the file), and the bytes in it. */
+  private wholeBuffer: Buffer | undefined;
+  private wholeBytes = 0;
   private ended = false;
   private endWritten = false;
   private trailers: IncomingHttpHeaders | undefined;
@@ -240,11 +248,18 @@ class Exchange implements ConnectionUser, ResponseEvents, UpstreamResponse {
     this.statusCode = head.statusCode;
     this.statusMessage = head.statusMessage;
     this.headers = head.headers;
+    const length = this.parser.fixedLength;
+    if (length > 0 && length <= WHOLE_BODY_LIMIT) this.wholeBuffer = takeBodyBuffer(length);
     this.settleWith({ kind: 'response', res: this });
   }
 
+  /** `chunk` is a view of the shared read buffer: it is copied. */
   onBody(chunk: Buffer): void {
-    this.queue.push(chunk);
+    if (this.wholeBuffer) {
+      this.wholeBytes += chunk.copy(this.wholeBuffer, this.wholeBytes);
+      return;
+    }
+    this.queue.push(Buffer.from(chunk));
     this.queuedBytes += chunk.length;
   }
 
@@ -286,6 +301,10 @@ class Exchange implements ConnectionUser, ResponseEvents, UpstreamResponse {
   /** Writes the queued body to the client; pauses the upstream while the client cannot take more. */
   private flush(): void {
     const out = this.out!;
+    if (this.wholeBuffer) {
+      if (this.ended) this.endWhole(out, this.wholeBuffer);
+      return;
+    }
     const queue = this.queue;
     if (this.ended) {
       if (this.endWritten) return;
@@ -311,6 +330,18 @@ class Exchange implements ConnectionUser, ResponseEvents, UpstreamResponse {
         out.once('drain', this.onOutDrain);
       }
     }
+  }
+
+  /** Writes a collected body; its buffer is reused once the response has finished with it. */
+  private endWhole(out: ServerResponse, buf: Buffer): void {
+    if (this.endWritten) return;
+    this.endWritten = true;
+    const body = buf.subarray(0, this.wholeBytes);
+    // A response has handed every byte to its socket when it finishes (the callback); gzip, which wraps
+    // end(), has compressed the body by then. A response destroyed first leaves the buffer to the collector.
+    out.end(body, (err?: Error | null) => {
+      if (!err) releaseBodyBuffer(buf);
+    });
   }
 
   private readonly onOutDrain = () => {

@@ -1,7 +1,8 @@
 // A small, strict, incremental HTTP/1.x response parser (RFC 9112) for the proxy's upstream client: the
 // status line and header fields of one response (1xx interim answers skipped), then its body framed by
 // §6.3 — none, Content-Length, chunked (with trailers) or until the connection closes. Body bytes are
-// handed on as views of the received chunks, never copied. Anything malformed is an UpstreamProtocolError,
+// handed on as views of the received chunks, never copied; a chunk is not kept after execute() returns (the
+// client's read buffer is reused), so a partial head is copied. Anything malformed is an UpstreamProtocolError,
 // which the proxy answers with a 502: a confused upstream must not be guessed around.
 import type { IncomingHttpHeaders } from 'node:http';
 
@@ -27,7 +28,7 @@ export interface ResponseHead {
 
 export interface ResponseEvents {
   onHead(head: ResponseHead): void;
-  /** A part of the body: a view of the received chunk, valid as long as the caller keeps it. */
+  /** A part of the body: a view of the received chunk, valid only until execute() returns. */
   onBody(chunk: Buffer): void;
   /** The body ended as framed (or at close, for a close-delimited one). */
   onComplete(trailers: IncomingHttpHeaders | undefined): void;
@@ -94,6 +95,11 @@ export class ResponseParser {
 
   get complete(): boolean {
     return this.state === DONE;
+  }
+
+  /** After the head: the body's length if it is framed by Content-Length (and not empty), else -1. */
+  get fixedLength(): number {
+    return this.state === FIXED ? this.remaining : -1;
   }
 
   /** Consumes one received chunk, calling the events; throws UpstreamProtocolError on malformed input. */
@@ -232,7 +238,8 @@ export class ResponseParser {
       if (end < 0 || end + 4 - start + this.headBytes > MAX_HEAD_BYTES) {
         if (data.length - start + this.headBytes > MAX_HEAD_BYTES)
           throw protocolError('response head too large');
-        this.pending = start === 0 ? data : data.subarray(start);
+        // Kept past this chunk: a copy unless it is one already (the concatenation above).
+        this.pending = data === chunk ? Buffer.from(data.subarray(start)) : data.subarray(start);
         return -1;
       }
       const final = this.parseHead(data.toString('latin1', start, end + 2));

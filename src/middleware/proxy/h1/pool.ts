@@ -3,7 +3,9 @@
 // closed by the upstream), at most `keepalive` of them, each dropped after IDLE_SOCKET_MS or as soon as the
 // upstream closes it or sends anything while idle. Every socket has one set of listeners for its whole
 // life, which forwards events to the exchange using it (cheaper than adding and removing them per request).
+// Reads land in the process's shared READ_BUFFER (buffers.ts), not in a fresh buffer per read.
 import net, { type Socket } from 'node:net';
+import { READ_BUFFER } from './buffers.js';
 
 /**
  * How long an idle pooled connection is kept. Below Node's default server keepAliveTimeout (5 s) so we
@@ -13,6 +15,7 @@ export const IDLE_SOCKET_MS = 4000;
 
 /** What the exchange using a connection is told. Every socket event goes to it while it is attached. */
 export interface ConnectionUser {
+  /** Bytes received: a view of READ_BUFFER, valid only until this returns (copy what must outlive it). */
   onData(chunk: Buffer): void;
   /** The upstream finished sending (FIN). The socket closes next. */
   onEnd(): void;
@@ -37,14 +40,11 @@ export class UpstreamConnection {
   /** Did this connection carry a request before the current one? (Its failure may then be staleness.) */
   reused = false;
   idleSince = 0;
+  private readonly pool: ConnectionPool;
 
   constructor(socket: Socket, pool: ConnectionPool) {
     this.socket = socket;
-    socket.on('data', (chunk: Buffer) => {
-      if (this.user) this.user.onData(chunk);
-      // Bytes nobody asked for: the upstream is out of step with us.
-      else pool.discard(this);
-    });
+    this.pool = pool;
     socket.on('end', () => {
       if (this.user) this.user.onEnd();
       else pool.discard(this);
@@ -58,6 +58,13 @@ export class UpstreamConnection {
       else pool.discard(this);
     });
     socket.on('drain', () => this.user?.onDrain());
+  }
+
+  /** The socket's `onread` callback: `length` bytes arrived in READ_BUFFER. */
+  onRead(length: number): void {
+    if (this.user) this.user.onData(READ_BUFFER.subarray(0, length));
+    // Bytes nobody asked for: the upstream is out of step with us.
+    else this.pool.discard(this);
   }
 }
 
@@ -105,8 +112,18 @@ export class ConnectionPool {
    * `timeoutMs` destroys it with ETIMEDOUT, as Caddy's `timeout` (a dial timeout only).
    */
   connect(timeoutMs: number, user: ConnectionUser): UpstreamConnection {
-    const socket = net.connect(this.dialOptions);
-    const conn = new UpstreamConnection(socket, this);
+    let conn: UpstreamConnection | undefined;
+    const socket = net.connect({
+      ...this.dialOptions,
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (length: number) => {
+          conn!.onRead(length);
+          return true;
+        },
+      },
+    });
+    conn = new UpstreamConnection(socket, this);
     conn.user = user;
     if (timeoutMs > 0) {
       const timer = setTimeout(() => {

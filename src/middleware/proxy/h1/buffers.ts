@@ -1,0 +1,61 @@
+// The upstream client's memory: one read buffer shared by every upstream socket of the process, and reused
+// buffers for whole response bodies.
+//
+// Why: a Node socket allocates a fresh 64 KB buffer for every read. Proxying 100 KB pages at a few thousand
+// a second per worker, those reads (and the copies made of them) were hundreds of MB a second of garbage
+// outside the JS heap, freed only when V8 next collected; the worker's malloc heap grew to ~50 MB of it.
+// Now a read lands in READ_BUFFER (sockets are created with `onread`), the parser hands out views of it that
+// are valid only until the read callback returns, and whatever must outlive that is copied: into a body
+// buffer taken here when the length is known and small (given back once the client response has finished
+// with it), else into a buffer of its own.
+/** Every upstream read of this process lands here; its contents are valid only during the read callback. */
+export const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
+
+/** Bodies of a known length up to this are collected whole in a reused buffer and written in one go. */
+export const WHOLE_BODY_LIMIT = 256 * 1024;
+/** Smaller bodies take a plain buffer (Node's own pool serves the smallest): not worth keeping. */
+const SMALLEST_KEPT = 8 * 1024;
+/** Sizes of the kept buffers: powers of two from 16 KB to WHOLE_BODY_LIMIT. */
+const SIZES = [16, 32, 64, 128, 256].map((k) => k * 1024);
+/** Idle buffers kept, in bytes over all sizes; the rest are left to the garbage collector. */
+const MAX_IDLE_BYTES = 4 * 1024 * 1024;
+/** Idle buffers unused for this long are dropped. */
+const IDLE_MS = 30_000;
+
+const idle: Buffer[][] = SIZES.map(() => []);
+let idleBytes = 0;
+let lastUse = 0;
+let trimTimer: NodeJS.Timeout | undefined;
+
+/** A buffer for a body of `length` bytes (WHOLE_BODY_LIMIT at most): the body is its first `length` bytes. */
+export function takeBodyBuffer(length: number): Buffer {
+  if (length <= SMALLEST_KEPT) return Buffer.allocUnsafe(length);
+  const i = SIZES.findIndex((size) => size >= length);
+  lastUse = Date.now();
+  const kept = idle[i].pop();
+  if (kept) {
+    idleBytes -= kept.length;
+    return kept;
+  }
+  return Buffer.allocUnsafeSlow(SIZES[i]);
+}
+
+/** Gives back a buffer from takeBodyBuffer once nothing reads it any more (smaller ones are ignored). */
+export function releaseBodyBuffer(buf: Buffer): void {
+  const i = SIZES.indexOf(buf.length);
+  if (i < 0 || idleBytes + buf.length > MAX_IDLE_BYTES) return;
+  idle[i].push(buf);
+  idleBytes += buf.length;
+  if (!trimTimer) {
+    trimTimer = setInterval(trimIdle, IDLE_MS);
+    trimTimer.unref();
+  }
+}
+
+function trimIdle(): void {
+  if (Date.now() - lastUse < IDLE_MS) return;
+  for (const list of idle) list.length = 0;
+  idleBytes = 0;
+  clearInterval(trimTimer);
+  trimTimer = undefined;
+}
