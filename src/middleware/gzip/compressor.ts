@@ -283,7 +283,7 @@ export function compressResponse(ctx: RequestContext, encoding: Encoding, settin
       collectedBytes += buf.length;
       // More than the Content-Length said: stream it after all rather than hold an unbounded body.
       if (collectedBytes > WHOLE_BODY_LIMIT) spill();
-      if (typeof cb === 'function') process.nextTick(cb as Callback);
+      if (typeof cb === 'function') process.nextTick(cb);
       return true;
     }
     const c = compressor();

@@ -112,18 +112,18 @@ export class ConnectionPool {
    * `timeoutMs` destroys it with ETIMEDOUT, as Caddy's `timeout` (a dial timeout only).
    */
   connect(timeoutMs: number, user: ConnectionUser): UpstreamConnection {
-    let conn: UpstreamConnection | undefined;
     const socket = net.connect({
       ...this.dialOptions,
       onread: {
         buffer: READ_BUFFER,
+        // Called only once connected: `conn` is set by then.
         callback: (length: number) => {
-          conn!.onRead(length);
+          conn.onRead(length);
           return true;
         },
       },
     });
-    conn = new UpstreamConnection(socket, this);
+    const conn = new UpstreamConnection(socket, this);
     conn.user = user;
     if (timeoutMs > 0) {
       const timer = setTimeout(() => {
