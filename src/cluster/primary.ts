@@ -18,12 +18,22 @@ import { listenError } from '../core/listener.js';
 const ANSWER_TIMEOUT_MS = 60_000;
 
 /**
- * glibc malloc for workers, unless the user set it: two arenas instead of one per thread-pool thread (zlib
- * and fs work fragmented them; about 8 MB less RSS per busy worker with gzip on proxied pages, no measured
- * cost). A smaller V8 young generation (--max-semi-space-size=8) was tried too: it saved ~10 MB on the proxy
- * but promoted more and cost ~15 MB on directory listings, so V8's default stays.
+ * Memory settings for workers, unless the user gave their own (measured with `npm run bench`, see
+ * bench/README.md): V8's young generation capped at 2 x 4 MB semi-spaces (Node lets it grow to 2 x 16 MB
+ * under load: up to 24 MB more RSS per busy worker; the extra scavenges measured 0.3 µs per static file and
+ * a few µs per proxied request at most, within the noise), and two glibc malloc arenas instead of one per
+ * thread-pool thread (zlib and fs work fragmented them).
  */
+const WORKER_V8_FLAGS = ['--max-semi-space-size=4'];
 const WORKER_ENV = { MALLOC_ARENA_MAX: '2' };
+
+/** The primary's own node flags, and WORKER_V8_FLAGS the user did not set (on the command line or NODE_OPTIONS). */
+function workerExecArgv(): string[] {
+  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+  const flags = WORKER_V8_FLAGS.filter((f) => !given.some((g) => g.startsWith(f.split('=')[0])));
+  return [...process.execArgv, ...flags];
+}
+
 /** A worker that dies sooner than this after its start counts as a crash loop and backs off. */
 const STABLE_AFTER_MS = 5_000;
 const MAX_BACKOFF_MS = 10_000;
@@ -63,6 +73,7 @@ export class ClusterEngine implements Engine {
     this.log = options.log;
     if (!process.env.NODE_CLUSTER_SCHED_POLICY)
       cluster.schedulingPolicy = options.scheduling === 'rr' ? cluster.SCHED_RR : cluster.SCHED_NONE;
+    cluster.setupPrimary({ execArgv: workerExecArgv() });
     // A run directory given in the environment is shared with other nodecaddy processes (several servers
     // serving one tunnel name): use it and leave it in place. Otherwise a private one, removed at exit.
     const given = process.env.NODECADDY_RUN_DIR;

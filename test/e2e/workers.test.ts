@@ -130,25 +130,29 @@ describe('-workers 2', () => {
     }
   });
 
-  test('workers get two malloc arenas unless the user set MALLOC_ARENA_MAX', async () => {
+  test('workers get two malloc arenas and a 4 MB young generation unless the user set their own', async () => {
     const port = await freePort();
     const conf = path.join(dir, 'Caddyfile.memory');
     writeFileSync(conf, site(port, 'one.txt'));
     const environ = (pid: number) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     const plain = await startNodecaddy(['-conf', conf, '-workers', '2']);
     try {
       for (const pid of await workersOf(plain)) {
         assert.ok(environ(pid).includes('MALLOC_ARENA_MAX=2'));
+        assert.ok(cmdline(pid).includes('--max-semi-space-size=4'), cmdline(pid).join(' '));
       }
     } finally {
       assert.equal(await plain.stop(), 0);
     }
     const own = await startNodecaddy(['-conf', conf, '-workers', '2'], {
-      env: { MALLOC_ARENA_MAX: '1' },
+      env: { MALLOC_ARENA_MAX: '1', NODE_OPTIONS: '--max-semi-space-size=16' },
     });
     try {
       for (const pid of await workersOf(own)) {
         assert.ok(environ(pid).includes('MALLOC_ARENA_MAX=1'));
+        assert.ok(environ(pid).includes('NODE_OPTIONS=--max-semi-space-size=16'));
+        assert.ok(!cmdline(pid).some((a) => a.startsWith('--max-semi-space-size')), cmdline(pid).join(' '));
       }
     } finally {
       assert.equal(await own.stop(), 0);
