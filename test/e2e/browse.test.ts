@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { request } from '../helpers/http.js';
+import { request, waitFor } from '../helpers/http.js';
 import { runNodecaddy, startNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
 
 let dir: string;
@@ -192,6 +192,37 @@ describe('browse', () => {
     assert.equal(head.status, 200);
     assert.equal(head.body, '');
     assert.ok(Number(head.headers['content-length']) > 1000);
+  });
+
+  test('a listing is sent again as rendered before only while its entries stay the same', async () => {
+    const sub = path.join(root, 'changing');
+    mkdirSync(sub);
+    writeFileSync(path.join(sub, 'f.txt'), 'one');
+    utimesSync(path.join(sub, 'f.txt'), 1000, 1000);
+    const sizeOf = async () => (await json('/changing/')).find((i) => i.Name === 'f.txt')?.Size;
+    const first = await get('/changing/');
+    assert.equal((await get('/changing/')).body, first.body);
+    assert.equal(await sizeOf(), 3, 'JSON and HTML of one directory are kept apart');
+    assert.match((await get('/changing/')).body, /data-name="f.txt"/);
+    // Bigger, then the same size with another time, then a new entry: each shows at once.
+    writeFileSync(path.join(sub, 'f.txt'), 'three');
+    utimesSync(path.join(sub, 'f.txt'), 1000, 1000);
+    await waitFor(async () => (await sizeOf()) === 5, 5000, 'the new size in JSON');
+    await waitFor(async () => (await get('/changing/')).body.includes('5 B'), 5000, 'the new size in HTML');
+    utimesSync(path.join(sub, 'f.txt'), 2000, 2000);
+    await waitFor(
+      async () => (await get('/changing/')).body.includes('1970-01-01 00:33'),
+      5000,
+      'the new time',
+    );
+    writeFileSync(path.join(sub, 'g.txt'), 'g');
+    await waitFor(
+      async () => names((await get('/changing/')).body).join() === 'f.txt,g.txt',
+      5000,
+      'the new entry',
+    );
+    assert.deepEqual(names((await get('/changing/?sort=name&order=desc')).body), ['g.txt', 'f.txt']);
+    assert.deepEqual(names((await get('/changing/?sort=name&order=asc')).body), ['f.txt', 'g.txt']);
   });
 
   test('a custom template for its own path', async () => {

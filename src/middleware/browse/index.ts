@@ -11,6 +11,7 @@ import { siteFiles, type FileInfo, type SiteFiles } from '../../core/files/index
 import { compilePathMatcher, pathMatches } from '../../core/pathmatch.js';
 import { DEFAULT_TEMPLATE } from './default-template.js';
 import { readItems, sortItems, SORTS } from './listing.js';
+import { RenderedListings } from './rendered.js';
 import { compileTemplate, type Template, TemplateError } from './template.js';
 import { listingJson, listingView, LISTING_SCHEMA } from './view.js';
 
@@ -54,7 +55,11 @@ export const browse = defineDirective<BrowseConfig[]>({
     const files = siteFiles(site);
     const indexFiles = [...site.indexFiles];
     const prefix = site.address.path === '/' ? '' : site.address.path;
-    const matchers = configs.map((c) => ({ ...c, matches: compilePathMatcher(c.scope) }));
+    const matchers = configs.map((c) => ({
+      ...c,
+      matches: compilePathMatcher(c.scope),
+      rendered: new RenderedListings(),
+    }));
     const middleware: Middleware = (next) => async (ctx) => {
       const config = matchers.find((m) => m.matches(ctx.path));
       if (!config) return next(ctx);
@@ -85,7 +90,7 @@ async function list(
   ctx: RequestContext,
   files: SiteFiles,
   dir: FileInfo,
-  config: BrowseConfig,
+  config: BrowseConfig & { readonly rendered: RenderedListings },
   prefix: string,
   all: readonly BrowseConfig[],
 ): Promise<void> {
@@ -131,35 +136,38 @@ async function list(
     limitedTo = limit;
   }
 
-  let body: string;
-  let type: string;
-  if (acceptsJson(req.headers.accept)) {
-    body = listingJson(items);
-    type = 'application/json; charset=utf-8';
-  } else {
-    const displayPath = prefix + ctx.path;
-    const trimmed = ctx.path.replace(/\/+$/, '');
-    const parent = path.posix.dirname(trimmed || '/');
-    const canGoUp = trimmed !== '' && all.some((c) => pathMatches(parent, c.scope));
-    body = config.template.render(
-      listingView({
-        displayPath,
-        canGoUp,
-        items,
-        numDirs,
-        numFiles,
-        sort,
-        order,
-        limitedTo,
-        limitParam: limit,
-      }),
-    );
-    type = 'text/html; charset=utf-8';
+  const json = acceptsJson(req.headers.accept);
+  const displayPath = prefix + ctx.path;
+  const trimmed = ctx.path.replace(/\/+$/, '');
+  const parent = path.posix.dirname(trimmed || '/');
+  const canGoUp = trimmed !== '' && all.some((c) => pathMatches(parent, c.scope));
+  // Everything the page is made of besides the items (see rendered.ts).
+  const key = [json, displayPath, canGoUp, sort, order, limit, numDirs, numFiles].join('\0');
+  let body = config.rendered.get(key, items);
+  if (!body) {
+    const text = json
+      ? listingJson(items)
+      : config.template.render(
+          listingView({
+            displayPath,
+            canGoUp,
+            items,
+            numDirs,
+            numFiles,
+            sort,
+            order,
+            limitedTo,
+            limitParam: limit,
+          }),
+        );
+    body = Buffer.from(text);
+    config.rendered.set(key, items, body);
   }
+  const type = json ? 'application/json; charset=utf-8' : 'text/html; charset=utf-8';
   if (setCookies.length) res.setHeader('Set-Cookie', setCookies);
   res.writeHead(200, {
     'Content-Type': type,
-    'Content-Length': Buffer.byteLength(body),
+    'Content-Length': body.length,
     'Cache-Control': 'no-cache',
     'X-Content-Type-Options': 'nosniff',
     Vary: 'Accept, Cookie',

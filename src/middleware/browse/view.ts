@@ -82,17 +82,20 @@ export function listingView(input: ListingInput): Record<string, unknown> {
     sort,
     order,
     breadcrumbs,
-    items: input.items.map((item) => ({
-      name: item.name,
-      url: item.url,
-      size: item.size,
-      humanSize: item.isDir ? '—' : humanSize(item.size),
-      modTime: new Date(item.mtimeMs).toISOString(),
-      modTimeText: new Date(item.mtimeMs).toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
-      isDir: item.isDir,
-      isSymlink: item.isSymlink,
-      mode: item.mode,
-    })),
+    items: input.items.map((item) => {
+      const modTime = new Date(item.mtimeMs).toISOString();
+      return {
+        name: item.name,
+        url: item.url,
+        size: item.size,
+        humanSize: item.isDir ? '—' : humanSize(item.size),
+        modTime,
+        modTimeText: `${modTime.slice(0, 10)} ${modTime.slice(11, 16)} UTC`,
+        isDir: item.isDir,
+        isSymlink: item.isSymlink,
+        mode: item.mode,
+      };
+    }),
     columns: {
       name: col('name'),
       size: col('size'),
