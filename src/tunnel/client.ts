@@ -19,7 +19,7 @@ import {
   PROTOCOL_VERSION,
   TUNNEL_PATH,
 } from './protocol.js';
-import { acceptH2, heartbeat, splice } from './transport.js';
+import { acceptH2, heartbeat, ignoreError, splice } from './transport.js';
 
 export interface TunnelClientOptions {
   /** The public server, `https://tunnel.example.com` (user:pass@ for a basicauth-guarded site). */
@@ -183,7 +183,7 @@ export class TunnelClient {
     const protocol = headers[':protocol'];
     const out = plainHeaders(headers);
     out.host = this.hostFor(headers);
-    stream.on('error', () => undefined);
+    stream.on('error', ignoreError);
     const log = (status: number | string) =>
       this.o.request?.(
         `${protocol ? 'GET' : method} ${path} ${status} ${Math.round(performance.now() - started)}ms`,

@@ -6,6 +6,14 @@ import type { Duplex } from 'node:stream';
 import { createWebSocketStream, type WebSocket } from 'ws';
 import { H2_SESSION_OPTIONS, H2_SESSION_WINDOW } from './protocol.js';
 
+/**
+ * The error listener of a per-request stream whose failures surface elsewhere (its 'close', the session).
+ * A module-level function on purpose: an inline `() => undefined` would hold its whole enclosing scope (the
+ * request, the response, their headers) for as long as the stream object lives, and an HTTP/2 stream object
+ * lives on after its request (Node keeps it reachable from old-generation objects until a full GC).
+ */
+export function ignoreError(): void {}
+
 /** The WebSocket as a byte stream. Never object mode: HTTP/2's stream wrapper rejects string chunks. */
 function wsStream(ws: WebSocket): Duplex {
   const duplex = createWebSocketStream(ws);

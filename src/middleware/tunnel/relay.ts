@@ -5,7 +5,7 @@ import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 import type { UpgradeRequest } from '../../core/upgrade.js';
 import { switchingProtocolsHead } from '../../tunnel/headers.js';
-import { splice } from '../../tunnel/transport.js';
+import { ignoreError, splice } from '../../tunnel/transport.js';
 
 /** A request as it crosses the tunnel: hop-by-hop fields gone, X-Forwarded-* already set. */
 export interface Forwarded {
@@ -80,8 +80,14 @@ export async function relay(
 /** Writes status, headers and the streamed body; a failure mid-body cuts the connection (never a short 200). */
 export function writeExchange(res: ServerResponse, ex: Exchange): Promise<void> {
   return new Promise((resolve) => {
-    ex.body.on('error', () => res.destroy());
+    const cut = () => res.destroy();
+    ex.body.on('error', ignoreError);
+    ex.body.on('error', cut);
     res.once('close', () => {
+      // The body must not keep the response reachable once it is over: an HTTP/2 stream object outlives its
+      // request in memory (Node's ClientHttp2Session.request leaves it reachable from old-generation objects
+      // until the next full GC) and would drag the response and its request into the old generation.
+      ex.body.off('error', cut);
       if (!ex.body.readableEnded) ex.body.destroy();
       resolve();
     });

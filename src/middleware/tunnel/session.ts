@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { h2RequestHeaders, plainHeaders } from '../../tunnel/headers.js';
 import { H_DETAIL, H_ERROR } from '../../tunnel/protocol.js';
-import { heartbeat } from '../../tunnel/transport.js';
+import { heartbeat, ignoreError } from '../../tunnel/transport.js';
 import { TunnelError, type Exchange, type Forwarded, type Upgraded, type Upstream } from './relay.js';
 import type { TunnelSettings } from './options.js';
 
@@ -116,7 +116,7 @@ export class TunnelSession implements Upstream {
     }
     this.active++;
     stream.once('close', () => this.active--);
-    stream.on('error', () => undefined);
+    stream.on('error', ignoreError);
     if (settings.idleTimeoutMs > 0) {
       stream.setTimeout(settings.idleTimeoutMs, () => stream.close(http2.constants.NGHTTP2_CANCEL));
     }
