@@ -15,8 +15,18 @@ import { H2_SESSION_OPTIONS, H2_SESSION_WINDOW } from './protocol.js';
 export function ignoreError(): void {}
 
 /** The WebSocket as a byte stream. Never object mode: HTTP/2's stream wrapper rejects string chunks. */
-function wsStream(ws: WebSocket): Duplex {
+export function wsStream(ws: WebSocket): Duplex {
   const duplex = createWebSocketStream(ws);
+  // nghttp2 hands each flush over as several buffers (frame headers, DATA payloads, several streams' frames),
+  // written corked; without _writev every buffer became a WebSocket message of its own (about five per
+  // request, each a frame header, a socket write and, on the client, a masking copy). One message per flush
+  // instead: HTTP/2 is a byte stream, message boundaries carry no meaning on this link.
+  duplex._writev = (chunks, callback) => {
+    const data =
+      chunks.length === 1 ? (chunks[0].chunk as Buffer) : Buffer.concat(chunks.map((c) => c.chunk as Buffer));
+    // 'buffer' is what Writable itself passes along with Buffer chunks (the typings only list text encodings).
+    duplex._write(data, 'buffer' as BufferEncoding, callback);
+  };
   // Errors surface through the session and the WebSocket's close; an unhandled stream error must not crash.
   duplex.on('error', () => undefined);
   return duplex;
