@@ -14,18 +14,31 @@ import { H2_SESSION_OPTIONS, H2_SESSION_WINDOW } from './protocol.js';
  */
 export function ignoreError(): void {}
 
+/** Flushes up to this size are coalesced into one WebSocket message. */
+const MAX_COALESCED_BYTES = 256 * 1024;
+
 /** The WebSocket as a byte stream. Never object mode: HTTP/2's stream wrapper rejects string chunks. */
 export function wsStream(ws: WebSocket): Duplex {
   const duplex = createWebSocketStream(ws);
   // nghttp2 hands each flush over as several buffers (frame headers, DATA payloads, several streams' frames),
   // written corked; without _writev every buffer became a WebSocket message of its own (about five per
   // request, each a frame header, a socket write and, on the client, a masking copy). One message per flush
-  // instead: HTTP/2 is a byte stream, message boundaries carry no meaning on this link.
+  // instead: HTTP/2 is a byte stream, message boundaries carry no meaning on this link. A big flush (bulk
+  // DATA) goes buffer by buffer as before: no copy, and no message near the peer's maxPayload.
   duplex._writev = (chunks, callback) => {
-    const data =
-      chunks.length === 1 ? (chunks[0].chunk as Buffer) : Buffer.concat(chunks.map((c) => c.chunk as Buffer));
+    const buffers = chunks.map((c) => c.chunk as Buffer);
+    let total = 0;
+    for (const b of buffers) total += b.length;
     // 'buffer' is what Writable itself passes along with Buffer chunks (the typings only list text encodings).
-    duplex._write(data, 'buffer' as BufferEncoding, callback);
+    if (total <= MAX_COALESCED_BYTES) {
+      duplex._write(Buffer.concat(buffers, total), 'buffer' as BufferEncoding, callback);
+      return;
+    }
+    // ws sends in order and fails every later send once one failed: the last callback speaks for all.
+    const last = buffers.length - 1;
+    buffers.forEach((b, i) =>
+      duplex._write(b, 'buffer' as BufferEncoding, i === last ? callback : ignoreError),
+    );
   };
   // Errors surface through the session and the WebSocket's close; an unhandled stream error must not crash.
   duplex.on('error', () => undefined);

@@ -73,3 +73,28 @@ test('buffers written corked (one nghttp2 flush) travel as one WebSocket message
     await pair.close();
   }
 });
+
+test('a big flush (bulk DATA) goes buffer by buffer, uncopied and far from the peer maxPayload', async () => {
+  const pair = await wsPair();
+  try {
+    const stream = wsStream(pair.client);
+    const a = Buffer.alloc(200 * 1024, 'a');
+    const b = Buffer.alloc(200 * 1024, 'b');
+    await new Promise<void>((resolve, reject) => {
+      stream.cork();
+      stream.write(a);
+      stream.write(b, (err) => (err ? reject(err) : resolve()));
+      stream.uncork();
+    });
+    await pair.waitFor(2);
+    assert.deepEqual(
+      pair.received.map((m) => [m.length, m[0]]),
+      [
+        [a.length, 'a'.charCodeAt(0)],
+        [b.length, 'b'.charCodeAt(0)],
+      ],
+    );
+  } finally {
+    await pair.close();
+  }
+});
