@@ -59,8 +59,10 @@ test('a broken imported file is reported at its own path and line, and changes n
 });
 
 test('a save that changes nothing is not a reload', async () => {
+  const start = reloads();
   writeFileSync(imported(), 'index c.txt\n');
   await waitFor(async () => (await body()) === 'c', 10_000, 'reload after fix');
+  await waitFor(() => reloads() === start + 1, 10_000, 'the reload logged');
   const before = reloads();
   const unchanged = count(/"msg":"config unchanged, not reloaded"/);
   writeFileSync(imported(), 'index c.txt\n');
@@ -75,6 +77,7 @@ test('a save that changes nothing is not a reload', async () => {
   // A real change afterwards proves the watcher was listening the whole time.
   writeFileSync(imported(), 'index d.txt\n');
   await waitFor(async () => (await body()) === 'd', 10_000, 'reload after the real change');
+  await waitFor(() => reloads() >= before + 1, 10_000, 'the reload logged');
   assert.equal(reloads(), before + 1, 'only the real change reloaded');
 });
 
