@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import v8 from 'node:v8';
 import { after, before, describe, test } from 'node:test';
 import { request, waitFor } from '../helpers/http.js';
 import { freePort, startNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
@@ -130,7 +131,7 @@ describe('-workers 2', () => {
     }
   });
 
-  test('workers get two malloc arenas and a 4 MB young generation unless the user set their own', async () => {
+  test('workers get two malloc arenas, a 4 MB young generation and a 2 GB heap unless the user set their own', async () => {
     const port = await freePort();
     const conf = path.join(dir, 'Caddyfile.memory');
     writeFileSync(conf, site(port, 'one.txt'));
@@ -141,18 +142,21 @@ describe('-workers 2', () => {
       for (const pid of await workersOf(plain)) {
         assert.ok(environ(pid).includes('MALLOC_ARENA_MAX=2'));
         assert.ok(cmdline(pid).includes('--max-semi-space-size=4'), cmdline(pid).join(' '));
+        // Only where V8's default limit (a quarter of the RAM, up to 4 GB) is above 2 GB.
+        if (v8.getHeapStatistics().heap_size_limit > 2175 * 1024 ** 2)
+          assert.ok(cmdline(pid).includes('--max-old-space-size=2047'), cmdline(pid).join(' '));
       }
     } finally {
       assert.equal(await plain.stop(), 0);
     }
     const own = await startNodecaddy(['-conf', conf, '-workers', '2'], {
-      env: { MALLOC_ARENA_MAX: '1', NODE_OPTIONS: '--max-semi-space-size=16' },
+      env: { MALLOC_ARENA_MAX: '1', NODE_OPTIONS: '--max-semi-space-size=16 --max-old-space-size=3000' },
     });
     try {
       for (const pid of await workersOf(own)) {
         assert.ok(environ(pid).includes('MALLOC_ARENA_MAX=1'));
-        assert.ok(environ(pid).includes('NODE_OPTIONS=--max-semi-space-size=16'));
-        assert.ok(!cmdline(pid).some((a) => a.startsWith('--max-semi-space-size')), cmdline(pid).join(' '));
+        assert.ok(environ(pid).includes('NODE_OPTIONS=--max-semi-space-size=16 --max-old-space-size=3000'));
+        assert.ok(!cmdline(pid).some((a) => a.startsWith('--max-')), cmdline(pid).join(' '));
       }
     } finally {
       assert.equal(await own.stop(), 0);
