@@ -35,7 +35,7 @@ const WORKER_V8_FLAGS = ['--max-semi-space-size=4'];
 const OLD_SPACE_MB = 2047;
 const WORKER_ENV = { MALLOC_ARENA_MAX: '2' };
 
-/** The primary's own node flags, and the workers' memory flags the user did not set (argv or NODE_OPTIONS). */
+/** The primary's own node flags, and the workers' memory flags the user did not set (argv, NODE_OPTIONS). */
 function workerExecArgv(): string[] {
   const flags = [...WORKER_V8_FLAGS];
   // The primary runs with V8's default limit (or the user's, then the flag is not added below).

@@ -3,7 +3,7 @@
 // Rendering the page (a view object per entry, two dates, HTML escaping, one string of ~35 KB for 100 files)
 // was over a third of a listing's CPU. The entries are still read and checked on every request (readdir and
 // the file cache's stats): when every entry's name, size, time and mode equal those the kept page was made
-// from, under the same sort, order, limit and path, the kept bytes are sent again. Anything else renders anew.
+// from, under the same sort, order, limit and path, the kept bytes are sent again. Else it renders anew.
 import type { Item } from './listing.js';
 
 /** Listings kept per site (the least recently used goes first): ~35 KB each for 100 entries. */

@@ -9,10 +9,10 @@
 // the response when zlib drains; when the socket is full, zlib's output is paused until the response drains,
 // so zlib's input fills and the producer is told to wait. A slow reader never makes us buffer the whole body.
 //
-// A body of known length up to WHOLE_BODY_LIMIT (a proxied page, a file beyond the cache) is collected and
-// compressed in one go, like a body given whole to end(): one pass through the thread pool, one write to the
-// socket. Streamed in bursts it cost about twice the CPU (a thread-pool round trip and a socket write for
-// every burst and every flush).
+// A body of known length up to WHOLE_BODY_LIMIT written in parts (from an https upstream or php-fpm, a file
+// beyond the cache) is collected and compressed in one go, like a body given whole to end(): one pass through
+// the thread pool, one write to the socket. Streamed in bursts it cost about twice the CPU (a thread-pool
+// round trip and a socket write for every burst and every flush).
 //
 // Other bodies are streamed. A body of unknown length arrives as it is written: after every burst of writes
 // (one turn of the event loop) the compressor is flushed (Z_SYNC_FLUSH / BROTLI_OPERATION_FLUSH, which keeps
@@ -35,7 +35,7 @@ export interface CompressSettings {
 }
 
 /** Bodies of a known length up to this are compressed whole (see the top of the file). */
-export const WHOLE_BODY_LIMIT = 256 * 1024;
+const WHOLE_BODY_LIMIT = 256 * 1024;
 
 type Compressor = zlib.Gzip | zlib.BrotliCompress;
 type Callback = (err?: Error | null) => void;

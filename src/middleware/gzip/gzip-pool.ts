@@ -98,8 +98,3 @@ function compress(level: number, body: Buffer, done: (err: Error | null, out: Bu
     done(null, out.length === 1 ? out[0] : Buffer.concat(out));
   });
 }
-
-/** Idle compressors per level (for tests). */
-export function idleGzipCount(level: number): number {
-  return idle.get(level)?.length ?? 0;
-}

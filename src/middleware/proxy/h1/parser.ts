@@ -1,9 +1,9 @@
 // A small, strict, incremental HTTP/1.x response parser (RFC 9112) for the proxy's upstream client: the
 // status line and header fields of one response (1xx interim answers skipped), then its body framed by
 // §6.3 — none, Content-Length, chunked (with trailers) or until the connection closes. Body bytes are
-// handed on as views of the received chunks, never copied; a chunk is not kept after execute() returns (the
-// client's read buffer is reused), so a partial head is copied. Anything malformed is an UpstreamProtocolError,
-// which the proxy answers with a 502: a confused upstream must not be guessed around.
+// handed on as views of the received chunks, never copied; no chunk is kept after execute() returns (the
+// client's read buffer is reused), so a partial head is copied. Anything malformed is an
+// UpstreamProtocolError, which the proxy answers with a 502: a confused upstream must not be guessed around.
 import type { IncomingHttpHeaders } from 'node:http';
 
 /** The most bytes a response head (or the trailer section) may take; more is a 502 (as Go's 1 MB, nginx's 4–8 KB). */
