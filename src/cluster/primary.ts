@@ -19,8 +19,8 @@ import { listenError } from '../core/listener.js';
 const ANSWER_TIMEOUT_MS = 60_000;
 
 /**
- * Memory settings for workers, unless the user gave their own (measured with `npm run bench`, see
- * bench/README.md):
+ * Memory settings for workers, unless the user gave their own (measured with `npm run bench`; the README's
+ * section on workers says the same):
  * - V8's young generation capped at 2 x 4 MB semi-spaces. Node lets it grow to 2 x 16 MB under load: up to
  *   24 MB more RSS per busy worker. The extra scavenges measured 0.3 µs per static file and a few µs per
  *   proxied request at most, within the noise.
