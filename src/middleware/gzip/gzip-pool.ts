@@ -10,6 +10,7 @@
 // libuv's thread pool runs four jobs at a time. So under any load this process holds at most MAX_BUSY
 // compressors (about 270 KB each), not one per response in flight.
 import zlib from 'node:zlib';
+import { IdleTrim } from '../../core/idle-trim.js';
 
 /** Bodies compressed at once (by this module); compressors kept idle per level, at most. */
 const MAX_BUSY = 8;
@@ -28,18 +29,12 @@ interface Job {
 /** Bodies waiting for a compressor, first come first served. */
 const waiting: Job[] = [];
 let busy = 0;
-let lastUse = 0;
-let trimTimer: NodeJS.Timeout | undefined;
-
-function trim(): void {
-  if (Date.now() - lastUse < IDLE_MS) return;
+const trim = new IdleTrim(IDLE_MS, () => {
   for (const list of idle.values()) for (const z of list.splice(0)) z.close();
-  clearInterval(trimTimer);
-  trimTimer = undefined;
-}
+});
 
 function take(level: number): Gzip {
-  lastUse = Date.now();
+  trim.used();
   return idle.get(level)?.pop() ?? (zlib.createGzip({ level }) as Gzip);
 }
 
@@ -55,10 +50,7 @@ function release(level: number, z: Gzip): void {
   }
   z.reset();
   list.push(z);
-  if (!trimTimer) {
-    trimTimer = setInterval(trim, IDLE_MS);
-    trimTimer.unref();
-  }
+  trim.arm();
 }
 
 /** gzip of `body` at `level`, in the thread pool; the same bytes zlib.gzip would give. */

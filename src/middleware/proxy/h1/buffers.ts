@@ -8,6 +8,8 @@
 // are valid only until the read callback returns, and whatever must outlive that is copied: into a body
 // buffer taken here when the length is known and small (given back once the client response has finished
 // with it), else into a buffer of its own.
+import { IdleTrim } from '../../../core/idle-trim.js';
+
 /** Every upstream read of this process lands here; its contents are valid only during the read callback. */
 export const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
 
@@ -24,14 +26,16 @@ const IDLE_MS = 30_000;
 
 const idle: Buffer[][] = SIZES.map(() => []);
 let idleBytes = 0;
-let lastUse = 0;
-let trimTimer: NodeJS.Timeout | undefined;
+const trim = new IdleTrim(IDLE_MS, () => {
+  for (const list of idle) list.length = 0;
+  idleBytes = 0;
+});
 
 /** A buffer for a body of `length` bytes (WHOLE_BODY_LIMIT at most): the body is its first `length` bytes. */
 export function takeBodyBuffer(length: number): Buffer {
   if (length <= SMALLEST_KEPT) return Buffer.allocUnsafe(length);
   const i = SIZES.findIndex((size) => size >= length);
-  lastUse = Date.now();
+  trim.used();
   const kept = idle[i].pop();
   if (kept) {
     idleBytes -= kept.length;
@@ -46,16 +50,5 @@ export function releaseBodyBuffer(buf: Buffer): void {
   if (i < 0 || idleBytes + buf.length > MAX_IDLE_BYTES) return;
   idle[i].push(buf);
   idleBytes += buf.length;
-  if (!trimTimer) {
-    trimTimer = setInterval(trimIdle, IDLE_MS);
-    trimTimer.unref();
-  }
-}
-
-function trimIdle(): void {
-  if (Date.now() - lastUse < IDLE_MS) return;
-  for (const list of idle) list.length = 0;
-  idleBytes = 0;
-  clearInterval(trimTimer);
-  trimTimer = undefined;
+  trim.arm();
 }
