@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Site } from './site.js';
 import { HttpError } from './errors.js';
+import { bodyBytesSent } from './response.js';
 import { silentLogger, type Logger } from './logger.js';
 
 const SILENT = silentLogger();
@@ -83,8 +84,10 @@ export class RequestContext {
     return (this.customVars ??= new Map());
   }
   private customVars: Map<string, string> | undefined;
-  /** Body bytes written to the client, for `{size}` (kept by whoever wraps the response; 0 if nobody does). */
-  bytesWritten = 0;
+  /** Body bytes written to the client so far (after compression), for `{size}`. */
+  get bytesWritten(): number {
+    return bodyBytesSent(this.res);
+  }
   /** The `limits` body size for this request (Infinity: none). Read bodies through core/body.ts requestBody(). */
   maxBodyBytes = Infinity;
   /** The process log, for middleware that reports what a backend said (e.g. FastCGI stderr). Set by dispatch. */

@@ -10,7 +10,7 @@ import { parseAbsoluteForm, rawPathOf } from './context.js';
 import { writeDefaultError } from './errors.js';
 import { InFlight } from './inflight.js';
 import { applyListenerSettings, type ListenerSettings } from './listener-settings.js';
-import { HookedResponse } from './response-hooks.js';
+import { HookedResponse } from './response.js';
 
 /** What a config generation hands a listener: how to route, and how to run a routed request. */
 export interface RoutingTable {

@@ -18,7 +18,6 @@ import {
 import { acquireLogOutput, type LogOutput } from '../../core/logfile/writer.js';
 import { compilePathMatcher } from '../../core/pathmatch.js';
 import { compileTemplate, type Template } from '../../core/replacer.js';
-import { countBytesWritten } from '../../core/response-bytes.js';
 import { remoteIp } from '../../core/replacer-values.js';
 import { makeMask, maskIp, parseV4Mask, parseV6Mask, type IpMask } from './ipmask.js';
 
@@ -142,7 +141,6 @@ export const log = defineDirective<LogRule[]>({
         const remote = ctx.vars.get('remote') ?? remoteIp(ctx);
         ctx.vars.set('remote', remote);
         if (!ctx.vars.has('port')) ctx.vars.set('port', String(ctx.req.socket.remotePort ?? ''));
-        countBytesWritten(ctx);
         ctx.res.once('close', () => writeLines(ctx, entries, remote));
         return next(ctx);
       },

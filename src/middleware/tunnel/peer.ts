@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
 import { withoutHopByHop } from '../../core/forwarded.js';
-import { HookedResponse } from '../../core/response-hooks.js';
+import { HookedResponse } from '../../core/response.js';
 import { upgradeResponse } from '../../core/upgrade.js';
 import { H_DETAIL, H_ERROR, H_TOKEN } from '../../tunnel/protocol.js';
 import { relay, TunnelError, type Exchange, type Forwarded, type Upgraded, type Upstream } from './relay.js';
