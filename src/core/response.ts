@@ -13,11 +13,41 @@
 // gzip), for `{size}` and metrics. The state lives in fields of our response classes: a per-response closure
 // or property added after construction made V8 promote request garbage under load (measured: gzip on a
 // cached page went from ~33k to ~13k req/s with one worker).
+import type { EventEmitter } from 'node:events';
 import { ServerResponse, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { Http2ServerResponse } from 'node:http2';
 
-/** A response of either protocol, as the chain sees it. */
-export type HttpResponse = ServerResponse | Http2ServerResponse;
+/**
+ * A response of either protocol, as the chain sees it: what ServerResponse (HTTP/1.1) and Http2ServerResponse
+ * (HTTP/2) have in common. Code that needs one protocol's extras (the socket of an HTTP/1.1 upgrade) checks
+ * the class.
+ */
+export interface HttpResponse extends Pick<EventEmitter, 'on' | 'once' | 'off' | 'emit' | 'removeListener'> {
+  statusCode: number;
+  statusMessage: string;
+  readonly headersSent: boolean;
+  readonly req: { readonly method?: string | undefined };
+  readonly destroyed: boolean;
+  readonly writableEnded: boolean;
+  readonly writableFinished: boolean;
+  setHeader(name: string, value: number | string | readonly string[]): unknown;
+  appendHeader(name: string, value: string | readonly string[]): unknown;
+  getHeader(name: string): number | string | string[] | undefined;
+  getHeaders(): OutgoingHttpHeaders;
+  getHeaderNames(): string[];
+  hasHeader(name: string): boolean;
+  removeHeader(name: string): void;
+  writeHead(statusCode: number, headers?: OutgoingHttpHeaders): unknown;
+  writeHead(statusCode: number, statusMessage: string, headers?: OutgoingHttpHeaders): unknown;
+  write(chunk: string | Uint8Array, callback?: WriteDone): boolean;
+  write(chunk: string | Uint8Array, encoding: BufferEncoding, callback?: WriteDone): boolean;
+  end(callback?: () => void): unknown;
+  end(chunk: string | Uint8Array, callback?: () => void): unknown;
+  end(chunk: string | Uint8Array, encoding: BufferEncoding, callback?: () => void): unknown;
+  flushHeaders(): void;
+  addTrailers(headers: OutgoingHttpHeaders): void;
+  destroy(error?: Error): unknown;
+}
 
 /** Called once a written chunk is no longer referenced (Node's write callback). */
 export type WriteDone = (err?: Error | null) => void;
@@ -81,7 +111,7 @@ interface Hooked {
   ncBytes: number;
 }
 
-type HookedResponseLike = HttpResponse & Hooked;
+type HookedResponseLike = (HookedResponse | HookedHttp2Response) & Hooked;
 
 interface BaseMethods {
   writeHead: (...args: unknown[]) => unknown;
@@ -119,7 +149,9 @@ export class HookedResponse<Request extends IncomingMessage = IncomingMessage>
 }
 
 /** The response class of nodecaddy's HTTP/2 servers (`Http2ServerResponse` option of createSecureServer). */
-export class HookedHttp2Response extends Http2ServerResponse implements Hooked {
+export class HookedHttp2Response extends Http2ServerResponse implements Hooked, HttpResponse {
+  /** Node has it (as ServerResponse does); @types/node for Node 20 does not declare it. */
+  declare flushHeaders: () => void;
   ncLayers: Layer[] | undefined = undefined;
   ncTop: BodyOut | undefined = undefined;
   ncHeadSent = false;
@@ -139,7 +171,7 @@ function install(proto: object, base: BaseMethods): void {
 install(HookedResponse.prototype, H1);
 install(HookedHttp2Response.prototype, H2);
 
-function isHooked(res: HttpResponse): res is HookedResponseLike {
+function isHooked(res: HttpResponse): res is HookedResponse | HookedHttp2Response {
   return res instanceof HookedResponse || res instanceof HookedHttp2Response;
 }
 
@@ -179,7 +211,8 @@ export function bodyBytesSent(res: HttpResponse): number {
 
 /** Whether the transport below the response is full (a 'drain' is due). */
 export function transportFull(res: HttpResponse): boolean {
-  return res instanceof Http2ServerResponse ? res.stream.writableNeedDrain : res.writableNeedDrain;
+  if (res instanceof Http2ServerResponse) return res.stream.writableNeedDrain;
+  return (res as ServerResponse).writableNeedDrain;
 }
 
 function filterOut(filter: ResponseFilter, below: BodyOut): BodyOut {

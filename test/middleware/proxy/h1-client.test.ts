@@ -123,6 +123,40 @@ describe('proxy h1 client and pool', () => {
     assert.equal((await get(port, '/c')).status, 200);
   });
 
+  test('a pooled connection reset on reuse: a POST is not sent again (502) unless it has an Idempotency-Key', async () => {
+    const up = await rawUpstream((socket, _head, n) => (n === 1 ? ok(socket) : socket.resetAndDestroy()));
+    const port = await site(`proxy / ${up.addr}`);
+    const post = (path: string, headers: Record<string, string> = {}) =>
+      new Promise<number>((resolve, reject) => {
+        http
+          .request({ host: '127.0.0.1', port, method: 'POST', path, headers, agent: false }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          })
+          .on('error', reject)
+          .end();
+      });
+    assert.equal((await get(port, '/seed')).body, 'ok');
+    assert.equal(await post('/once'), 502);
+    assert.equal(up.heads.filter((h) => h.startsWith('POST /once ')).length, 1, 'the POST went out once');
+    assert.equal((await get(port, '/seed2')).body, 'ok');
+    assert.equal(await post('/keyed', { 'Idempotency-Key': 'k1' }), 200);
+    assert.equal(up.heads.filter((h) => h.startsWith('POST /keyed ')).length, 2, 'retried on a fresh one');
+  });
+
+  test('a transfer coding other than chunked (gzip, chunked) is a 502, never raw bytes under a wrong label', async () => {
+    const up = await rawUpstream((socket) =>
+      socket.write(
+        'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: gzip, chunked\r\n\r\n' +
+          '3\r\n\x1f\x8b\x08\r\n0\r\n\r\n',
+      ),
+    );
+    const port = await site(`proxy / ${up.addr}`);
+    const r = await get(port, '/');
+    assert.equal(r.status, 502);
+    assert.ok(!r.body.includes('\u001f'), 'no gzip bytes reach the client');
+  });
+
   test('bytes after the end of a response: that connection is not reused', async () => {
     const up = await rawUpstream((socket) =>
       socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n\r\n'),
