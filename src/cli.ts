@@ -3,8 +3,9 @@
 import cluster from 'node:cluster';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { caddyfileToJson, jsonToCaddyfile } from './caddyfile/index.js';
-import { loadConfig, type Config } from './app.js';
+import { defaultDataDir, loadConfig, type Config } from './app.js';
 import { loadEnvFile } from './cli/envfile.js';
 import { durationFlag, FlagError, formatUsage, parseFlags } from './cli/flags.js';
 import { FLAGS, USAGE_HEAD } from './cli/options.js';
@@ -57,6 +58,10 @@ async function main(argv: string[]): Promise<void> {
     root: flag('root'),
     host: flag('host'),
     port: flag('port'),
+    httpPort: portFlag('http-port', flag('http-port')),
+    httpsPort: portFlag('https-port', flag('https-port')),
+    http2: bool('http2'),
+    dataDir: flag('data') ? path.resolve(cwd, flag('data')) : defaultDataDir(process.env),
     cwd,
     env: process.env,
     log,
@@ -143,6 +148,13 @@ function graceFlag(value: string): number {
   } catch (err) {
     fatal((err as Error).message, 2);
   }
+}
+
+/** -http-port, -https-port: a port number (0 lets the system pick, for tests). */
+function portFlag(name: string, value: string): string {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535)
+    fatal(`invalid value "${value}" for flag -${name}: must be a port number`, 2);
+  return String(Number(value));
 }
 
 /** -workers: a positive integer; empty means one per CPU. */

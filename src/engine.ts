@@ -2,10 +2,11 @@
 // LocalEngine serves in this process; src/cluster/primary.ts has one that drives worker processes.
 // A switch has two phases, so that several processes can switch together or not at all:
 // prepare() builds and binds beside the running config, commit() switches, abort() undoes.
-import { Generation } from './core/generation.js';
+import { Generation, type GenerationListener } from './core/generation.js';
 import { Listener } from './core/listener.js';
 import type { Logger } from './core/logger.js';
 import type { Config } from './app.js';
+import { buildCertificates } from './certs/index.js';
 
 /** What a switch changed, for the "config reloaded" log line. */
 export interface ApplySummary {
@@ -52,8 +53,21 @@ export class LocalEngine implements Engine {
 
   /** Starts the config's resources and new listeners; on any failure undoes them and changes nothing. */
   async prepare(config: Config): Promise<Prepared> {
-    const sitesByListener = new Map([...config.listeners].map(([key, spec]) => [key, spec.sites]));
-    const generation = new Generation(++this.generationIds, sitesByListener, config.instances, this.log);
+    for (const [key, spec] of config.listeners) {
+      const running = this.listeners.get(key);
+      if (running && running.secure !== (spec.tls !== undefined))
+        throw new Error(
+          `port ${spec.port} would switch between HTTP and HTTPS: a reload cannot do that; restart nodecaddy`,
+        );
+    }
+    // Certificates first: a config whose certificates cannot be made changes nothing.
+    const certs = await buildCertificates(config.listeners.values(), config.dataDir);
+    const listeners = new Map<string, GenerationListener>();
+    for (const [key, spec] of config.listeners) {
+      const index = certs.get(key);
+      listeners.set(key, { sites: spec.sites, tls: spec.tls && index && { certs: index, policy: spec.tls } });
+    }
+    const generation = new Generation(++this.generationIds, listeners, config.instances, this.log);
     await generation.start();
     const opened: Listener[] = [];
     try {
@@ -61,10 +75,18 @@ export class LocalEngine implements Engine {
         if (this.listeners.has(key)) continue;
         const listener = new Listener(
           key,
-          { host: spec.host, port: spec.port, log: this.log },
+          { host: spec.host, port: spec.port, log: this.log, tls: spec.tls !== undefined },
           generation.table(key),
         );
-        await listener.listen();
+        try {
+          await listener.listen();
+        } catch (err) {
+          // A redirect listener nobody asked for (port 80 without the right to bind it): serve without it.
+          if (!spec.optional) throw err;
+          this.log.warn(`${(err as Error).message}: no HTTP → HTTPS redirects on port ${spec.port}`);
+          await listener.close(0);
+          continue;
+        }
         opened.push(listener);
       }
     } catch (err) {

@@ -1,12 +1,15 @@
 // The startup listing: one line per listener, then one per site, with the port actually bound.
 import { isIP } from 'node:net';
 import type { Config } from '../app.js';
+import { localRootFile } from '../certs/local-ca.js';
 
 export function startupLines(config: Config, boundPorts: ReadonlyMap<string, number>): string[] {
   const lines: string[] = [];
   for (const spec of config.listeners.values()) {
-    const port = boundPorts.get(spec.key) ?? spec.port;
-    lines.push(`Serving HTTP on ${spec.host ? `${spec.host}:` : 'port '}${port}`);
+    const port = boundPorts.get(spec.key);
+    // A redirect listener that could not be bound (port 80 without the right) is left out.
+    if (port === undefined) continue;
+    lines.push(`Serving ${spec.tls ? 'HTTPS' : 'HTTP'} on ${spec.host ? `${spec.host}:` : 'port '}${port}`);
     for (const site of spec.sites) {
       const a = site.config.address;
       const host = a.host.includes(':') ? `[${a.host}]` : a.host;
@@ -15,6 +18,11 @@ export function startupLines(config: Config, boundPorts: ReadonlyMap<string, num
     }
     lines.push('');
   }
+  if (config.sites.some((s) => s.config.certSource?.kind === 'internal'))
+    lines.push(
+      `Local CA root certificate (trust it to avoid warnings): ${localRootFile(config.dataDir)}`,
+      '',
+    );
   return lines.slice(0, -1);
 }
 

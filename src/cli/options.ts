@@ -1,4 +1,4 @@
-// The flags nodecaddy accepts (Caddy v1's, less ACME/TLS/telemetry, plus -watch).
+// The flags nodecaddy accepts (Caddy v1's, less ACME and telemetry, plus -watch and -data).
 import type { FlagSpec } from './flags.js';
 
 export const FLAGS: readonly FlagSpec[] = [
@@ -16,6 +16,26 @@ export const FLAGS: readonly FlagSpec[] = [
   },
   { name: 'host', type: 'string', default: '', usage: 'Default host for addresses without one' },
   { name: 'port', type: 'string', default: '2015', usage: 'Default port for addresses without one' },
+  {
+    name: 'http-port',
+    type: 'string',
+    default: '80',
+    usage: 'The port that means plain HTTP (http:// addresses), where HTTP → HTTPS redirects listen',
+  },
+  {
+    name: 'https-port',
+    type: 'string',
+    default: '443',
+    usage: 'The port that means HTTPS (https:// addresses)',
+  },
+  { name: 'http2', type: 'bool', default: 'true', usage: 'Offer HTTP/2 on HTTPS listeners (ALPN h2)' },
+  {
+    name: 'data',
+    type: 'string',
+    default: '',
+    usage:
+      'Folder for certificates and the local CA (default $NODECADDY_DATA, else ~/.local/share/nodecaddy)',
+  },
   {
     name: 'grace',
     type: 'string',

@@ -1,16 +1,17 @@
 // Runs a site's chain for one request, and turns whatever escapes it into a response.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { RequestContext } from './context.js';
 import { HttpError, writeDefaultError } from './errors.js';
 import type { Logger } from './logger.js';
+import type { HttpResponse } from './response.js';
 import type { Site } from './site.js';
 import type { UpgradeRequest } from './upgrade.js';
 
 export async function dispatch(
   site: Site,
   req: IncomingMessage,
-  res: ServerResponse,
+  res: HttpResponse,
   log: Logger,
   upgrade?: UpgradeRequest,
 ): Promise<void> {

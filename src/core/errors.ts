@@ -1,5 +1,6 @@
 // HttpError means "nothing written yet": whoever catches it (errors directive or the default) renders the page.
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { HttpResponse } from './response.js';
 
 export class HttpError extends Error {
   readonly status: number;
@@ -40,7 +41,7 @@ export const ENTITY_HEADERS: readonly string[] = [
 
 /** Caddy's DefaultErrorFunc: "<code> <StatusText>\n" as plain text, nosniff. */
 export function writeDefaultError(
-  res: ServerResponse,
+  res: HttpResponse,
   status: number,
   headers: Readonly<Record<string, string>> = {},
   detail?: string,

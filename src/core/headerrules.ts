@@ -1,7 +1,8 @@
 // Header rules shared by `header`, `proxy` (header_upstream / header_downstream) and `tunnel`:
 // `Name value` sets, `+Name value` adds, `-Name` removes, `Name <regex> <replacement>` edits a value in place.
 // Compiled once per config; values take placeholders, rendered per request.
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { HttpResponse } from './response.js';
 import type { RequestContext } from './context.js';
 import { compileTemplate, type Template } from './replacer.js';
 
@@ -38,7 +39,7 @@ export function objectHeaderBag(headers: OutgoingHttpHeaders): HeaderBag {
   };
 }
 
-export function responseHeaderBag(res: ServerResponse): HeaderBag {
+export function responseHeaderBag(res: HttpResponse): HeaderBag {
   return {
     get: (name) => res.getHeader(name),
     set: (name, value) => {

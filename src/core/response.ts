@@ -13,7 +13,6 @@
 // gzip), for `{size}` and metrics. The state lives in fields of our response classes: a per-response closure
 // or property added after construction made V8 promote request garbage under load (measured: gzip on a
 // cached page went from ~33k to ~13k req/s with one worker).
-import type { EventEmitter } from 'node:events';
 import { ServerResponse, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { Http2ServerResponse } from 'node:http2';
 
@@ -22,7 +21,7 @@ import { Http2ServerResponse } from 'node:http2';
  * (HTTP/2) have in common. Code that needs one protocol's extras (the socket of an HTTP/1.1 upgrade) checks
  * the class.
  */
-export interface HttpResponse extends Pick<EventEmitter, 'on' | 'once' | 'off' | 'emit' | 'removeListener'> {
+export interface HttpResponse extends NodeJS.WritableStream {
   statusCode: number;
   statusMessage: string;
   readonly headersSent: boolean;
@@ -39,11 +38,9 @@ export interface HttpResponse extends Pick<EventEmitter, 'on' | 'once' | 'off' |
   removeHeader(name: string): void;
   writeHead(statusCode: number, headers?: OutgoingHttpHeaders): unknown;
   writeHead(statusCode: number, statusMessage: string, headers?: OutgoingHttpHeaders): unknown;
-  write(chunk: string | Uint8Array, callback?: WriteDone): boolean;
-  write(chunk: string | Uint8Array, encoding: BufferEncoding, callback?: WriteDone): boolean;
-  end(callback?: () => void): unknown;
-  end(chunk: string | Uint8Array, callback?: () => void): unknown;
-  end(chunk: string | Uint8Array, encoding: BufferEncoding, callback?: () => void): unknown;
+  end(callback?: () => void): this;
+  end(chunk: string | Uint8Array | undefined, callback?: () => void): this;
+  end(chunk: string | Uint8Array, encoding: BufferEncoding, callback?: () => void): this;
   flushHeaders(): void;
   addTrailers(headers: OutgoingHttpHeaders): void;
   destroy(error?: Error): unknown;
@@ -253,11 +250,31 @@ function wireOut(res: HookedResponseLike): BodyOut {
 
 function makeWriteHead(base: BaseMethods) {
   return function writeHead(this: HookedResponseLike, ...args: unknown[]): unknown {
-    const layers = this.ncLayers;
-    if (layers === undefined || this.ncHeadSent) return Reflect.apply(base.writeHead, this, args);
+    // HTTP/2 heads always pass runHead: it drops the connection-specific headers Node would throw on.
+    if ((this.ncLayers === undefined && base !== H2) || this.ncHeadSent)
+      return Reflect.apply(base.writeHead, this, args);
     runHead(this, args, false);
     return this;
   };
+}
+
+/**
+ * Connection-specific fields have no meaning in HTTP/2 (RFC 9113 §8.2.2) and Node throws on them
+ * (ERR_HTTP2_INVALID_CONNECTION_HEADERS): a proxied or FastCGI answer may well carry them.
+ */
+const H2_FORBIDDEN = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+];
+
+function dropConnectionHeaders(res: HttpResponse): void {
+  for (const name of H2_FORBIDDEN) if (res.hasHeader(name)) res.removeHeader(name);
+  const te = res.getHeader('te');
+  if (te !== undefined && String(te).toLowerCase() !== 'trailers') res.removeHeader('te');
 }
 
 /**
@@ -272,7 +289,7 @@ function runHead(res: HookedResponseLike, args: readonly unknown[], emptyBody: b
   if (typeof status === 'number') res.statusCode = status;
   if (reason !== undefined) res.statusMessage = reason;
   if (res.ncHeld) return;
-  const layers = res.ncLayers!;
+  const layers = res.ncLayers ?? [];
   const info: HeadInfo = { emptyBody };
   for (let i = layers.length - 1; i >= 0; i--) {
     const filter = layers[i].filter;
@@ -282,7 +299,10 @@ function runHead(res: HookedResponseLike, args: readonly unknown[], emptyBody: b
     }
   }
   res.ncHeadSent = true;
-  const message = res instanceof HookedHttp2Response ? undefined : res.statusMessage || undefined;
+  const h2 = res instanceof HookedHttp2Response;
+  if (h2) dropConnectionHeaders(res);
+  // HTTP/2 has no reason phrase (Node warns when one is given).
+  const message = h2 ? undefined : res.statusMessage || undefined;
   Reflect.apply(
     baseOf(res).writeHead,
     res,

@@ -1,5 +1,6 @@
 // What a site is after its directives have configured it. Produced by app.ts from a server block key.
 import type { Handler } from './chain.js';
+import type { CertSource, SiteTls } from './tls/config.js';
 
 /** A parsed site address `[scheme://][host][:port][/path]`, with defaults filled in. */
 export interface SiteAddress {
@@ -17,7 +18,8 @@ export interface SiteAddress {
 
 /** Settings that config-only directives (root, index, bind, limits, timeouts) adjust during setup. */
 export interface SiteConfig {
-  readonly address: SiteAddress;
+  /** Its scheme becomes `https` when the site turns out to be served over TLS (after every setup ran). */
+  address: SiteAddress;
   /** Absolute path of the document root. */
   root: string;
   /** Index file names tried in a directory, in order. */
@@ -32,6 +34,10 @@ export interface SiteConfig {
   timeouts?: Partial<Record<TimeoutKind, number>>;
   /** Name of the Caddyfile this site came from (for messages). */
   readonly sourceFile: string;
+  /** The `tls` directive's settings, if the site has one. */
+  tls?: SiteTls;
+  /** Where the certificate comes from when the site is served over HTTPS (set by app.ts); undefined: plain. */
+  certSource?: CertSource;
 }
 
 export type TimeoutKind = 'read' | 'header' | 'write' | 'idle';
@@ -42,4 +48,6 @@ export interface Site {
   readonly handler: Handler;
   /** `http://host:port/path` for startup messages. */
   readonly label: string;
+  /** Not written in the Caddyfile: made by nodecaddy (the HTTP → HTTPS redirects). */
+  readonly implicit?: boolean;
 }

@@ -20,6 +20,7 @@ import { rewrite } from './rewrite.js';
 import { root } from './root.js';
 import { status } from './status.js';
 import { timeouts } from './timeouts.js';
+import { tls } from './tls.js';
 import { tunnel } from './tunnel/index.js';
 
 export const directives: readonly Directive<unknown>[] = [
@@ -28,6 +29,7 @@ export const directives: readonly Directive<unknown>[] = [
   bind,
   limits,
   timeouts,
+  tls,
   log,
   rewrite,
   ext,

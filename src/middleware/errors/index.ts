@@ -4,7 +4,7 @@
 // the default text), any other throw is logged with its stack to the error log and answered with a 500 page.
 // `visible` (for development) puts the error text and stack into the response instead of the log.
 import { promises as fs, statSync } from 'node:fs';
-import type { ServerResponse } from 'node:http';
+import type { HttpResponse } from '../../core/response.js';
 import path from 'node:path';
 import type { RequestContext } from '../../core/context.js';
 import { defineDirective } from '../../core/directive.js';
@@ -114,7 +114,7 @@ export const errors = defineDirective<ErrorsOptions>({
       res.end(ctx.req.method === 'HEAD' ? undefined : body);
     }
 
-    function sendVisible(res: ServerResponse, status: number, text: string): void {
+    function sendVisible(res: HttpResponse, status: number, text: string): void {
       for (const name of ENTITY_HEADERS) res.removeHeader(name);
       res.statusCode = status;
       res.setHeader('Content-Type', 'text/plain; charset=utf-8');

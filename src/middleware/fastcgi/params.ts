@@ -105,8 +105,9 @@ export function buildParams(
   const seen = new Set<string>();
   for (let i = 0; i < raw.length; i += 2) {
     const lower = raw[i].toLowerCase();
-    // httpoxy (CVE-2016-5385): a `Proxy:` request header must never become HTTP_PROXY.
-    if (lower === 'proxy' || seen.has(lower)) continue;
+    // httpoxy (CVE-2016-5385): a `Proxy:` request header must never become HTTP_PROXY. HTTP/2 pseudo-headers
+    // (`:authority`, …) are not headers; HTTP_HOST comes from Host, which the listener sets from :authority.
+    if (lower === 'proxy' || lower.charCodeAt(0) === 0x3a || seen.has(lower)) continue;
     seen.add(lower);
     p.set(cgiHeaderName(lower), header(ctx, lower));
   }

@@ -1,7 +1,8 @@
 // Relaying one visitor request to whatever holds its tunnel (a session in this process, or the process that
 // holds it), and writing the answer back: through res.writeHead/write/end so outer directives (log, gzip,
 // header) see it, or by taking the socket over when an Upgrade was accepted.
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { HttpResponse } from '../../core/response.js';
 import type { Duplex, Readable } from 'node:stream';
 import type { UpgradeRequest } from '../../core/upgrade.js';
 import { switchingProtocolsHead } from '../../tunnel/headers.js';
@@ -55,7 +56,7 @@ export class TunnelError extends Error {
  * Rejects with TunnelError only while nothing has been written.
  */
 export async function relay(
-  res: ServerResponse,
+  res: HttpResponse,
   upgrade: UpgradeRequest | undefined,
   fwd: Forwarded,
   body: Readable | null,
@@ -78,7 +79,7 @@ export async function relay(
 }
 
 /** Writes status, headers and the streamed body; a failure mid-body cuts the connection (never a short 200). */
-export function writeExchange(res: ServerResponse, ex: Exchange): Promise<void> {
+export function writeExchange(res: HttpResponse, ex: Exchange): Promise<void> {
   return new Promise((resolve) => {
     const cut = () => res.destroy();
     ex.body.on('error', ignoreError);
