@@ -19,12 +19,14 @@ import { redir } from './redir.js';
 import { rewrite } from './rewrite.js';
 import { root } from './root.js';
 import { status } from './status.js';
+import { symlinks } from './symlinks.js';
 import { timeouts } from './timeouts.js';
 import { tunnel } from './tunnel/index.js';
 
 export const directives: readonly Directive<unknown>[] = [
   root,
   index,
+  symlinks,
   bind,
   limits,
   timeouts,

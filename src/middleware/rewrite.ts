@@ -9,7 +9,8 @@ import type { RequestContext } from '../core/context.js';
 import { defineDirective } from '../core/directive.js';
 import { compilePathMatcher } from '../core/pathmatch.js';
 import { compileTemplate, type Template } from '../core/replacer.js';
-import { escapeDecodedPath, realRootOf, statUnderRoot } from '../core/rootfile.js';
+import { siteFiles } from '../core/files/index.js';
+import { escapeDecodedPath, lookupFile } from '../core/rootfile.js';
 
 const SIMPLE_FORM = 'rewrite [not] <regex> <to>…';
 const BLOCK_FORM = 'rewrite [<base>] { r <regex>  ext <ext>…  to <dest>…  if <a> <op> <b>  if_op and|or }';
@@ -98,15 +99,14 @@ export const rewrite = defineDirective<RuleOptions[]>({
       skip: o.base.endsWith('/') ? o.base.length - 1 : o.base.length,
       to: o.to.map((t) => compileTemplate(t)),
     }));
-    const root = site.root;
-    const realRoot = realRootOf(root);
+    const files = siteFiles(site);
     const prefix = site.address.path === '/' ? '' : site.address.path;
 
     /** Caddy's candidate check: a trailing `/` asks for a directory, anything else for a file. */
     const exists = async (candidate: string) => {
-      const stat = await statUnderRoot(root, realRoot, candidate);
-      if (!stat) return false;
-      return candidate.endsWith('/') ? stat.isDirectory() : !stat.isDirectory();
+      const info = await lookupFile(files, candidate);
+      if (!info) return false;
+      return candidate.endsWith('/') ? info.isDir : !info.isDir;
     };
 
     const middleware: Middleware = (next) => async (ctx) => {

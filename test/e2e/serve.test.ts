@@ -50,6 +50,7 @@ a.test:${portA}/api {
 }
 :${portA} {
 	root ${catchAll}
+	symlinks inside
 }
 127.0.0.1:${portB}, localhost:${portB} {
 	bind 127.0.0.1

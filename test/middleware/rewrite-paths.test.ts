@@ -45,6 +45,7 @@ before(async () => {
     conf,
     `127.0.0.1:0 {
 	root ${www}
+	symlinks inside
 	rewrite ^/blog/(\\d+)/(\\w+)$ /posts/{2}-{1}.html
 	rewrite /app {
 		to {path} {path}/ /app/index.txt?from={path}&{query}
