@@ -3,12 +3,13 @@
 import cluster from 'node:cluster';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { isatty } from 'node:tty';
 import { caddyfileToJson, jsonToCaddyfile } from './caddyfile/index.js';
 import { loadConfig, type CaddyfileInput, type Config } from './app.js';
 import { loadEnvFile } from './cli/envfile.js';
 import { durationFlag, FlagError, formatUsage, parseFlags } from './cli/flags.js';
 import { FLAGS, USAGE_HEAD } from './cli/options.js';
-import { inputLoader } from './cli/input.js';
+import { inputLoader, PIPE_HINT } from './cli/input.js';
 import { startupLines } from './cli/banner.js';
 import { createProcessLogger, type Logger } from './core/logger.js';
 import { Runtime } from './runtime.js';
@@ -23,7 +24,9 @@ function version(): string {
   return pkg.version;
 }
 
+/** All of standard input, for `-conf stdin`: a terminal would wait for a Caddyfile nobody is typing. */
 function readStdin(): string {
+  if (isatty(0)) throw new Error(`-conf stdin: standard input is a terminal; ${PIPE_HINT}`);
   return readFileSync(0, 'utf8');
 }
 

@@ -79,7 +79,7 @@ describe('virtual hosts', () => {
       `http://a.test:${portA}`,
       `http://*.wild.test:${portA}`,
       `http://a.test:${portA}/api`,
-      `http://:${portA}`,
+      `http://localhost:${portA}`,
       `http://127.0.0.1:${portB}`,
     ]) {
       assert.ok(out.split('\n').includes(label), `${label} in ${out}`);
