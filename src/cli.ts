@@ -4,17 +4,19 @@ import cluster from 'node:cluster';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { isatty } from 'node:tty';
 import { caddyfileToJson, jsonToCaddyfile } from './caddyfile/index.js';
-import { defaultDataDir, loadConfig, type Config } from './app.js';
+import { defaultDataDir, loadConfig, type CaddyfileInput, type Config } from './app.js';
 import { loadEnvFile } from './cli/envfile.js';
 import { durationFlag, FlagError, formatUsage, parseFlags } from './cli/flags.js';
 import { FLAGS, USAGE_HEAD } from './cli/options.js';
-import { inputLoader } from './cli/input.js';
+import { inputLoader, PIPE_HINT } from './cli/input.js';
 import { startupLines } from './cli/banner.js';
 import { createProcessLogger, type Logger } from './core/logger.js';
 import { Runtime } from './runtime.js';
 import { ClusterEngine } from './cluster/primary.js';
 import { runWorker } from './cluster/worker.js';
+import { SUBCOMMANDS } from './cli/subcommands.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -23,7 +25,9 @@ function version(): string {
   return pkg.version;
 }
 
+/** All of standard input, for `-conf stdin`: a terminal would wait for a Caddyfile nobody is typing. */
 function readStdin(): string {
+  if (isatty(0)) throw new Error(`-conf stdin: standard input is a terminal; ${PIPE_HINT}`);
   return readFileSync(0, 'utf8');
 }
 
@@ -33,7 +37,8 @@ function fatal(message: string, code = 1): never {
   process.exit(code);
 }
 
-async function main(argv: string[]): Promise<void> {
+/** Serves the Caddyfile the flags say; `preset` is a Caddyfile a subcommand made (file-server, reverse-proxy). */
+async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
   let flags;
   try {
     flags = parseFlags(FLAGS, argv);
@@ -102,7 +107,9 @@ async function main(argv: string[]): Promise<void> {
   let readInput;
   let config: Config;
   try {
-    readInput = inputLoader({ ...loadOptions, conf: flag('conf'), positional: flags.positional, readStdin });
+    readInput = preset
+      ? () => preset
+      : inputLoader({ ...loadOptions, conf: flag('conf'), positional: flags.positional, readStdin });
     config = loadConfig(readInput(), loadOptions);
   } catch (err) {
     fatal((err as Error).message);
@@ -221,7 +228,9 @@ function cleanupPidfile(pidfile: string): void {
 }
 
 const argv = process.argv.slice(2);
-if (argv[0] === 'tunnel') {
-  const { tunnelMain } = await import('./cli/tunnel.js');
-  await tunnelMain(argv.slice(1));
-} else await main(argv);
+const subcommand = SUBCOMMANDS.find((s) => s.name === argv[0]);
+if (!subcommand) await main(argv);
+else {
+  const serve = await subcommand.run(argv.slice(1));
+  if (serve) await main(serve.argv, serve.input);
+}

@@ -21,10 +21,7 @@ async function generateKeys(
     const namedCurve = type === 'P256' ? 'P-256' : 'P-384';
     const hash = type === 'P256' ? 'SHA-256' : 'SHA-384';
     const algorithm = { name: 'ECDSA', namedCurve, hash };
-    const keys = (await webcrypto.subtle.generateKey(algorithm, true, [
-      'sign',
-      'verify',
-    ]));
+    const keys = await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']);
     return { keys, algorithm };
   }
   const algorithm = {
@@ -33,10 +30,7 @@ async function generateKeys(
     publicExponent: new Uint8Array([1, 0, 1]),
     hash: 'SHA-256',
   };
-  const keys = (await webcrypto.subtle.generateKey(algorithm, true, [
-    'sign',
-    'verify',
-  ]));
+  const keys = await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']);
   return { keys, algorithm };
 }
 

@@ -1,5 +1,6 @@
 // The flags nodecaddy accepts (Caddy v1's, less ACME and telemetry, plus -watch and -data).
 import type { FlagSpec } from './flags.js';
+import { SUBCOMMANDS } from './subcommands.js';
 
 export const FLAGS: readonly FlagSpec[] = [
   {
@@ -86,11 +87,23 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'json-to-caddyfile', type: 'bool', default: 'false', usage: 'From JSON stdin to Caddyfile stdout' },
 ];
 
+/** One line per subcommand, for the usage text and `nodecaddy help`. */
+export function commandList(): string {
+  const width = Math.max(...SUBCOMMANDS.map((c) => c.name.length));
+  return SUBCOMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n');
+}
+
 export const USAGE_HEAD = `Usage: nodecaddy [flags] [directive lines...]
+       nodecaddy <command> [flags]
 
 Serves the sites of a Caddyfile (Caddy v1 syntax). With no Caddyfile and no
 arguments it serves the current directory on :2015. Positional arguments form a
 short Caddyfile, one directive per argument: nodecaddy "root ./public" browse
+
+Commands:
+${commandList()}
+
+"nodecaddy help <command>" (or "nodecaddy <command> -h") shows a command's flags.
 
 Flags:
 `;

@@ -1,6 +1,7 @@
 // What a site is after its directives have configured it. Produced by app.ts from a server block key.
 import type { Handler } from './chain.js';
 import type { CertSource, SiteTls } from './tls/config.js';
+import type { Logger } from './logger.js';
 
 /** A parsed site address `[scheme://][host][:port][/path]`, with defaults filled in. */
 export interface SiteAddress {
@@ -32,12 +33,21 @@ export interface SiteConfig {
   maxHeaderBytes?: number;
   /** `timeouts`, in ms (0 = none); a missing one means the default. See core/listener-settings.ts. */
   timeouts?: Partial<Record<TimeoutKind, number>>;
+  /** `symlinks inside|owner`: the symlinks the file server, browse, rewrite and ext follow (default: all). */
+  symlinks?: SymlinkRule;
   /** Name of the Caddyfile this site came from (for messages). */
   readonly sourceFile: string;
   /** The `tls` directive's settings, if the site has one. */
   tls?: SiteTls;
   /** Where the certificate comes from when the site is served over HTTPS (set by app.ts); undefined: plain. */
   certSource?: CertSource;
+}
+
+/** Which symlinks below root a site follows, and where a refused one is reported. */
+export interface SymlinkRule {
+  /** `inside`: only those whose target stays inside the real root; `owner`: only those owned by their target's owner. */
+  readonly mode: 'inside' | 'owner';
+  readonly log: Logger;
 }
 
 export type TimeoutKind = 'read' | 'header' | 'write' | 'idle';

@@ -19,6 +19,7 @@ import { redir } from './redir.js';
 import { rewrite } from './rewrite.js';
 import { root } from './root.js';
 import { status } from './status.js';
+import { symlinks } from './symlinks.js';
 import { timeouts } from './timeouts.js';
 import { tls } from './tls.js';
 import { tunnel } from './tunnel/index.js';
@@ -26,6 +27,7 @@ import { tunnel } from './tunnel/index.js';
 export const directives: readonly Directive<unknown>[] = [
   root,
   index,
+  symlinks,
   bind,
   limits,
   timeouts,

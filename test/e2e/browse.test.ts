@@ -45,7 +45,7 @@ before(async () => {
   const conf = path.join(root, 'Caddyfile');
   writeFileSync(
     conf,
-    `127.0.0.1:0 {\n\troot ${root}\n\timport snippet.conf\n\tbrowse /pub/tpl ${path.join(dir, 'custom.tpl')}\n\tbrowse /\n}\n`,
+    `127.0.0.1:0 {\n\troot ${root}\n\tsymlinks inside\n\timport snippet.conf\n\tbrowse /pub/tpl ${path.join(dir, 'custom.tpl')}\n\tbrowse /\n}\n`,
   );
   nc = await startNodecaddy(['-conf', conf]);
   port = nc.ports[0];

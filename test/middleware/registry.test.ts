@@ -6,6 +6,7 @@ import { directiveNames } from '../../src/middleware/index.js';
 const CADDY_ORDER = [
   'root',
   'index',
+  'symlinks', // ours: which symlinks the file server follows (config only)
   'bind',
   'limits',
   'timeouts',
