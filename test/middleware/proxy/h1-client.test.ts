@@ -6,7 +6,7 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { pino } from 'pino';
-import { waitFor } from '../../helpers/http.js';
+import { rawRequest, waitFor } from '../../helpers/http.js';
 import { get, startSite, type Site } from './helpers.js';
 
 interface RawUpstream {
@@ -196,6 +196,21 @@ describe('proxy h1 client and pool', () => {
     const body = up.received.slice(up.received.indexOf('\r\n\r\n') + 4);
     const decoded = body.replace(/([0-9a-f]+)\r\n([^]*?)\r\n/g, (_m, _n: string, data: string) => data);
     assert.equal(decoded, 'first second');
+  });
+
+  test('response headers named after inherited properties pass as they are', async () => {
+    const up = await rawUpstream((socket) =>
+      socket.write(
+        'HTTP/1.1 200 OK\r\nConstructor: c\r\n__proto__: p\r\nToString: t\r\nContent-Length: 2\r\n\r\nok',
+      ),
+    );
+    const port = await site(`proxy / ${up.addr}`);
+    const answer = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+    assert.match(answer, /^HTTP\/1\.1 200 /);
+    assert.match(answer, /^constructor: c\r$/im);
+    assert.match(answer, /^__proto__: p\r$/im);
+    assert.match(answer, /^tostring: t\r$/im);
+    assert.doesNotMatch(answer, /native code|object Object/);
   });
 
   test('CR or LF in a header value never reaches the upstream: a 502, logged, nothing sent', async () => {
