@@ -18,6 +18,7 @@ import {
 import { acquireLogOutput, type LogOutput } from '../../core/logfile/writer.js';
 import { compilePathMatcher } from '../../core/pathmatch.js';
 import { compileTemplate, type Template } from '../../core/replacer.js';
+import { escapeControl } from '../../core/replacer-format.js';
 import { countBytesWritten } from '../../core/response-bytes.js';
 import { remoteIp } from '../../core/replacer-values.js';
 import { makeMask, maskIp, parseV4Mask, parseV6Mask, type IpMask } from './ipmask.js';
@@ -115,7 +116,8 @@ export const log = defineDirective<LogRule[]>({
       matches: compilePathMatcher(r.scope),
       entries: r.entries.map((e): Entry => ({
         options: e,
-        template: compileTemplate(e.format, { emptyValue: '-' }),
+        // A decoded `{path}` or `{?q}` may hold CR/LF: escaped, it cannot forge a line.
+        template: compileTemplate(e.format, { emptyValue: '-', escape: escapeControl }),
         excepted: e.except.map(compilePathMatcher),
         output: undefined,
       })),
