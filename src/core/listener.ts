@@ -8,6 +8,7 @@ import type { Site } from './site.js';
 import { VhostRouter } from './vhost.js';
 import { parseAbsoluteForm, rawPathOf } from './context.js';
 import { writeDefaultError } from './errors.js';
+import { closeIfBodyUnread } from './unread-body.js';
 import { InFlight } from './inflight.js';
 import { applyListenerSettings, type ListenerSettings } from './listener-settings.js';
 import { HookedResponse } from './response-hooks.js';
@@ -113,6 +114,7 @@ export class Listener {
     const site = table.router.route(req.headers.host, rawPathOf(req.url ?? '/'));
     if (!site) {
       const body = `404 Site ${req.headers.host ?? ''} is not served on this interface\n`;
+      closeIfBodyUnread(res);
       res.writeHead(404, {
         'Content-Type': 'text/plain; charset=utf-8',
         'X-Content-Type-Options': 'nosniff',

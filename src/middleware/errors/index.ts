@@ -19,6 +19,7 @@ import {
 } from '../../core/logfile/options.js';
 import { acquireLogOutput, type LogOutput } from '../../core/logfile/writer.js';
 import { escapeControl } from '../../core/replacer-format.js';
+import { closeIfBodyUnread } from '../../core/unread-body.js';
 
 export interface ErrorsOptions {
   /** Absolute page paths by status; 0 is the `*` page. */
@@ -117,6 +118,7 @@ export const errors = defineDirective<ErrorsOptions>({
       for (const name of ENTITY_HEADERS) res.removeHeader(name);
       res.statusCode = status;
       for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+      closeIfBodyUnread(res);
       res.setHeader('Content-Type', 'text/html; charset=utf-8');
       res.setHeader('Content-Length', body.length);
       res.end(ctx.req.method === 'HEAD' ? undefined : body);
@@ -125,6 +127,7 @@ export const errors = defineDirective<ErrorsOptions>({
     function sendVisible(res: ServerResponse, status: number, text: string): void {
       for (const name of ENTITY_HEADERS) res.removeHeader(name);
       res.statusCode = status;
+      closeIfBodyUnread(res);
       res.setHeader('Content-Type', 'text/plain; charset=utf-8');
       res.setHeader('X-Content-Type-Options', 'nosniff');
       const body = `${text}\n`;
