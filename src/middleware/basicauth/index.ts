@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { Middleware } from '../../core/chain.js';
 import { defineDirective } from '../../core/directive.js';
 import { HttpError } from '../../core/errors.js';
+import { hideFile } from '../../core/files/hidden.js';
 import { compilePathMatcher } from '../../core/pathmatch.js';
 import { remoteIp } from '../../core/replacer-values.js';
 import { CredentialChecker } from './checker.js';
@@ -33,6 +34,7 @@ export const basicauth = defineDirective<AuthRule[]>({
     const passwordCheck = (user: string, pass: string): PasswordCheck => {
       if (!pass.startsWith('htpasswd=')) return plainCheck(pass);
       const file = path.resolve(ctx.site.root, pass.slice('htpasswd='.length));
+      hideFile(ctx.site, file);
       let users = files.get(file);
       if (!users) {
         let text: string;

@@ -11,6 +11,7 @@ import { defineDirective } from '../../core/directive.js';
 import { ENTITY_HEADERS, HttpError, writeDefaultError } from '../../core/errors.js';
 import {
   defaultRoll,
+  hideLogTarget,
   isRollerSubdirective,
   parseRollerLine,
   parseTarget,
@@ -97,6 +98,7 @@ export const errors = defineDirective<ErrorsOptions>({
         pages.set(code, file);
       }
     }
+    hideLogTarget(ctx.site, target);
     return { pages, target, roll, visible };
   },
   build(opts) {

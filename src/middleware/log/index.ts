@@ -9,6 +9,7 @@ import type { RequestContext } from '../../core/context.js';
 import { defineDirective } from '../../core/directive.js';
 import {
   defaultRoll,
+  hideLogTarget,
   ROLLER_SUBDIRECTIVES,
   parseRollerLine,
   parseTarget,
@@ -92,8 +93,10 @@ export const log = defineDirective<LogRule[]>({
             .replaceAll('{common}', COMMON_LOG_FORMAT)
             .replaceAll('{combined}', COMBINED_LOG_FORMAT);
       }
+      const target = parseTargetAt(d, output, ctx.cwd);
+      hideLogTarget(ctx.site, target);
       const entry: EntryOptions = {
-        target: parseTargetAt(d, output, ctx.cwd),
+        target,
         roll,
         format,
         ipMask,
