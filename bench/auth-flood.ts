@@ -1,4 +1,4 @@
-// node build/bench/auth-flood.js [--seconds 10] [--clients 50] [--one-address]
+// node build/bench/auth-flood.js [--seconds 10] [--clients 50] [--one-address] [--apr1]
 //
 // How long an unrelated static request takes while many clients send wrong basicauth passwords that are
 // checked against a bcrypt hash (cost 10) on the same nodecaddy process (-workers 1). Each flooding client
@@ -16,8 +16,10 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // build/bench
 const cli = path.resolve(here, '../src/cli.js');
-/** bcrypt of "secret", cost 10. */
-const HASH = '$2b$10$Id4Q/xMIeXUhPyw3t4HWvuqYBv2UnxMr8kfHyJqL.OwiJ4Stxe0ru';
+/** "secret" as bcrypt (cost 10), or with --apr1 as Apache's MD5-crypt (checked on the event loop). */
+const HASH = process.argv.includes('--apr1')
+  ? '$apr1$GJmbIZ6L$LMSIC0xYRvpQbzABM4vug1'
+  : '$2b$10$Id4Q/xMIeXUhPyw3t4HWvuqYBv2UnxMr8kfHyJqL.OwiJ4Stxe0ru';
 
 function flag(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
