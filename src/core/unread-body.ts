@@ -48,7 +48,7 @@ export function boundUnreadBody(req: IncomingMessage, res: ServerResponse): void
       done();
       req.socket.destroy();
     };
-    const timer = setTimeout(cut, UNREAD_BODY_MS);
+    const timer = setTimeout(cut, UNREAD_BODY_MS).unref();
     const count = (chunk: Buffer) => {
       left -= chunk.length;
       if (left < 0) cut();
@@ -58,10 +58,12 @@ export function boundUnreadBody(req: IncomingMessage, res: ServerResponse): void
       req.off('data', count);
       req.off('end', done);
       req.off('error', done);
+      req.off('close', done);
     };
     req.on('data', count);
     req.once('end', done);
     req.once('error', done);
+    req.once('close', done);
     req.resume();
   });
 }

@@ -73,6 +73,12 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
 
+/** A path below the root with a segment starting with `.`, other than a leading `.well-known`. */
+function isDotPath(below: string): boolean {
+  if (below.includes('/.')) return true;
+  return below.startsWith('.') && below !== '.well-known' && !below.startsWith('.well-known/');
+}
+
 /** Whether the file server and browse must pretend a path does not exist, for one site. Built once per site. */
 export class HiddenRules {
   private readonly root: string;
@@ -96,12 +102,12 @@ export class HiddenRules {
   hides(file: { readonly path: string; readonly real: string }): boolean {
     if (this.files.has(file.path) || this.files.has(file.real)) return true;
     const below = this.below(file.path);
-    if (below !== undefined && (this.dotfiles || this.names.length > 0)) {
-      const segments = below.split('/');
-      for (let i = 0; i < segments.length; i++) {
-        const s = segments[i];
-        if (this.dotfiles && s.startsWith('.') && !(i === 0 && s === '.well-known')) return true;
-        for (const name of this.names) if (name.test(s)) return true;
+    if (below !== undefined) {
+      // On every lookup: no allocation unless there are name patterns.
+      if (this.dotfiles && isDotPath(below)) return true;
+      if (this.names.length > 0) {
+        for (const segment of below.split('/'))
+          for (const name of this.names) if (name.test(segment)) return true;
       }
     }
     for (const p of this.paths) {
