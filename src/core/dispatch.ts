@@ -1,6 +1,7 @@
 // Runs a site's chain for one request, and turns whatever escapes it into a response.
 import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { boundUnreadBody } from './unread-body.js';
 import { RequestContext } from './context.js';
 import { HttpError, writeDefaultError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -16,6 +17,7 @@ export async function dispatch(
   upgrade?: UpgradeRequest,
 ): Promise<void> {
   const start = performance.now();
+  if (!upgrade) boundUnreadBody(req, res);
   let ctx: RequestContext;
   try {
     ctx = new RequestContext(req, res, site, start);

@@ -1,6 +1,7 @@
 // HttpError means "nothing written yet": whoever catches it (errors directive or the default) renders the page.
 import { STATUS_CODES } from 'node:http';
 import type { HttpResponse } from './response.js';
+import { closeIfBodyUnread } from './unread-body.js';
 
 export class HttpError extends Error {
   readonly status: number;
@@ -56,6 +57,7 @@ export function writeDefaultError(
   for (const name of ENTITY_HEADERS) if (res.hasHeader(name)) res.removeHeader(name);
   res.statusCode = status;
   for (const k in headers) res.setHeader(k, headers[k]);
+  closeIfBodyUnread(res);
   res.setHeader('Content-Type', 'text/plain; charset=utf-8');
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('Content-Length', Buffer.byteLength(body));

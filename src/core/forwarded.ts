@@ -37,7 +37,8 @@ export function connectionTokens(value: string | string[] | number | undefined):
  */
 export function withoutHopByHop(headers: IncomingHttpHeaders | OutgoingHttpHeaders): OutgoingHttpHeaders {
   const named = connectionTokens(headers.connection);
-  const out: OutgoingHttpHeaders = {};
+  // No prototype: a field named `__proto__` (HTTP/2 and parsed upstream heads keep one) is copied as a field.
+  const out = Object.create(null) as OutgoingHttpHeaders;
   for (const key of Object.keys(headers)) {
     const lower = key.toLowerCase();
     if (

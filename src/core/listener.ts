@@ -12,6 +12,7 @@ import type { Site } from './site.js';
 import { VhostRouter } from './vhost.js';
 import { parseAbsoluteForm, rawPathOf } from './context.js';
 import { writeDefaultError } from './errors.js';
+import { closeIfBodyUnread } from './unread-body.js';
 import { InFlight } from './inflight.js';
 import { applyListenerSettings, type ListenerSettings } from './listener-settings.js';
 import { RequestGate, checkRequestHead } from './request-gate.js';
@@ -169,7 +170,9 @@ export class Listener {
       // On HTTP/2 a browser may reuse a connection for another name the certificate covers: 421 tells it to
       // open one for that name (RFC 9110 §15.5.20), as Caddy does.
       const status = req.httpVersionMajor === 2 ? 421 : 404;
-      const body = `${status} Site ${req.headers.host ?? ''} is not served on this interface\n`;
+      const body = `${status} Site ${req.headers.host ?? ''} is not served on this interface
+`;
+      closeIfBodyUnread(res);
       res.writeHead(status, {
         'Content-Type': 'text/plain; charset=utf-8',
         'X-Content-Type-Options': 'nosniff',

@@ -1,6 +1,7 @@
 // The process log (not the access log): pino, to stderr by default, or stdout, a file, or nowhere.
 // JSON lines for machines; on a terminal, Caddy-style text lines for the person watching.
 import { pino, type Logger } from 'pino';
+import { escapeControl } from './replacer-format.js';
 
 export type { Logger };
 
@@ -32,9 +33,11 @@ export function formatTextLine(json: string): string {
     .filter(([k]) => !OMIT.has(k))
     .map(
       ([k, v]) =>
-        `${k}=${typeof v === 'string' ? (/[\s"=]/.test(v) ? JSON.stringify(v) : v) : JSON.stringify(v)}`,
+        `${k}=${typeof v === 'string' ? (/[\s"=]/.test(v) ? JSON.stringify(v) : escapeControl(v)) : JSON.stringify(v)}`,
     );
-  return `${when} [${level}] ${typeof rec.msg === 'string' ? rec.msg : ''}${fields.length ? ` ${fields.join(' ')}` : ''}\n`;
+  // A message can carry request data (a URI in an error): its control characters are shown, not obeyed.
+  const msg = typeof rec.msg === 'string' ? escapeControl(rec.msg) : '';
+  return `${when} [${level}] ${msg}${fields.length ? ` ${fields.join(' ')}` : ''}\n`;
 }
 
 /**

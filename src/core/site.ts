@@ -27,8 +27,16 @@ export interface SiteConfig {
   indexFiles: string[];
   /** Interface to listen on; undefined = all interfaces. */
   bindHost: string | undefined;
-  /** Absolute paths that are never served or listed (the Caddyfile and its imports). */
+  /**
+   * Absolute paths that are never served or listed: the Caddyfile and its imports, and files directives use
+   * (htpasswd, logs, keys), added in setup with core/files/hidden.ts hideFile(). Shared by every site of a
+   * config: a file one site uses is hidden from all of them.
+   */
   hiddenFiles: string[];
+  /** `hide` patterns and patterns directives add (see core/files/hidden.ts). */
+  hidePatterns?: string[];
+  /** `dotfiles allow`: names starting with `.` are served and listed (hidden by default, except `/.well-known/`). */
+  dotfiles?: 'allow';
   /** `limits header`: the largest request head (target, header names and values) the site accepts. */
   maxHeaderBytes?: number;
   /** `timeouts`, in ms (0 = none); a missing one means the default. See core/listener-settings.ts. */

@@ -9,6 +9,7 @@ import { ext } from './ext.js';
 import { fastcgi } from './fastcgi/index.js';
 import { gzip } from './gzip/index.js';
 import { header } from './header.js';
+import { dotfiles, hide } from './hidefiles.js';
 import { index } from './indexfiles.js';
 import { internal } from './internal.js';
 import { limits } from './limits.js';
@@ -32,6 +33,8 @@ export const directives: readonly Directive<unknown>[] = [
   limits,
   timeouts,
   tls,
+  dotfiles,
+  hide,
   log,
   rewrite,
   ext,

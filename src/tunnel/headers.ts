@@ -16,7 +16,7 @@ export function h2RequestHeaders(
   headers: OutgoingHttpHeaders,
   protocol?: string,
 ): H2Out {
-  const out: H2Out = {};
+  const out = Object.create(null) as H2Out; // a `__proto__` field is a field, not a prototype
   for (const key of Object.keys(headers)) {
     if (REQUEST_DROP.includes(key) || key.startsWith(':')) continue;
     out[key] = headers[key];
@@ -44,7 +44,7 @@ export function h2ResponseHeaders(status: number, headers: IncomingHttpHeaders):
 
 /** The regular (non-pseudo) headers of an HTTP/2 header block, as HTTP/1.1 headers. */
 export function plainHeaders(headers: H2Headers): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
+  const out = Object.create(null) as OutgoingHttpHeaders; // as in h2RequestHeaders
   for (const key of Object.keys(headers)) {
     if (key.startsWith(':')) continue;
     const value = headers[key];

@@ -144,6 +144,21 @@ describe('browse', () => {
     assert.match(page.body, /class="name sorted asc" aria-sort="ascending"/);
   });
 
+  test('a sort or order named after an inherited property is an unknown one, never a 500', async () => {
+    const plain = names((await get('/?sort=bogus')).body);
+    for (const value of ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf']) {
+      for (const res of [
+        await get(`/?sort=${value}`),
+        await get(`/?sort=${value}&order=${value}`),
+        await get('/', { Cookie: `sort=${value}; order=${value}` }),
+      ]) {
+        assert.equal(res.status, 200, value);
+        assert.equal(res.headers['set-cookie'], undefined, value);
+        assert.deepEqual(names(res.body), plain, `${value}: the file system's order`);
+      }
+    }
+  });
+
   test('limit cuts after sorting; a non-integer limit is a 400', async () => {
     const res = await get('/?sort=name&limit=3');
     assert.equal(names(res.body).length, 3);

@@ -11,6 +11,8 @@ const CADDY_ORDER = [
   'limits',
   'timeouts',
   'tls',
+  'dotfiles', // ours: config only, read by the file server and browse
+  'hide', // ours, as Caddy 2's file_server hide
   'log',
   'rewrite',
   'ext',

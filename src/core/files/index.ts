@@ -3,6 +3,7 @@
 // that serves that root).
 import type { SiteConfig, SymlinkRule } from '../site.js';
 import { FileCache, type FileInfo } from './cache.js';
+import { HiddenRules } from './hidden.js';
 import { joinUnderRoot } from './paths.js';
 
 export { SMALL_FILE, type FileInfo } from './cache.js';
@@ -23,6 +24,8 @@ function cacheFor(root: string): FileCache {
 }
 
 export class SiteFiles {
+  private readonly config: Readonly<SiteConfig>;
+  private rules: HiddenRules | undefined;
   readonly root: string;
   private readonly cache: FileCache;
   private readonly hidden: ReadonlySet<string>;
@@ -31,6 +34,7 @@ export class SiteFiles {
   private readonly reported = new Set<string>();
 
   constructor(config: Readonly<SiteConfig>) {
+    this.config = config;
     this.root = config.root;
     this.cache = cacheFor(config.root);
     this.hidden = new Set(config.hiddenFiles);
@@ -58,7 +62,9 @@ export class SiteFiles {
   }
 
   isHidden(info: FileInfo): boolean {
-    return this.hidden.size !== 0 && (this.hidden.has(info.real) || this.hidden.has(info.path));
+    if (this.hidden.size !== 0 && (this.hidden.has(info.real) || this.hidden.has(info.path))) return true;
+    // Made on first use, when every site of the config has added its files (hideFile), not at build time.
+    return (this.rules ??= new HiddenRules(this.config)).hides(info);
   }
 
   private visible(info: FileInfo | null): FileInfo | null {

@@ -114,9 +114,15 @@ export function buildParams(
   return p;
 }
 
-/** A request header's value, repeated values joined with `, ` (as Caddy). */
+/**
+ * A request header's value, repeated values joined with `, ` (as Caddy). The name comes from the raw
+ * header list, so it may be one that Node leaves out of `req.headers` (`__proto__`): it is looked up as
+ * the header's own entry, never as something the object inherits.
+ */
 function header(ctx: RequestContext, name: string): string {
-  const v = ctx.req.headers[name];
+  const headers = ctx.req.headers;
+  if (!Object.hasOwn(headers, name)) return ctx.req.headersDistinct[name]?.join(', ') ?? '';
+  const v = headers[name];
   if (v === undefined) return '';
   return Array.isArray(v) ? v.join(', ') : v;
 }

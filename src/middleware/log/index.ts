@@ -9,6 +9,7 @@ import type { RequestContext } from '../../core/context.js';
 import { defineDirective } from '../../core/directive.js';
 import {
   defaultRoll,
+  hideLogTarget,
   ROLLER_SUBDIRECTIVES,
   parseRollerLine,
   parseTarget,
@@ -18,6 +19,7 @@ import {
 import { acquireLogOutput, type LogOutput } from '../../core/logfile/writer.js';
 import { compilePathMatcher } from '../../core/pathmatch.js';
 import { compileTemplate, type Template } from '../../core/replacer.js';
+import { escapeControl } from '../../core/replacer-format.js';
 import { remoteIp } from '../../core/replacer-values.js';
 import { makeMask, maskIp, parseV4Mask, parseV6Mask, type IpMask } from './ipmask.js';
 
@@ -90,8 +92,10 @@ export const log = defineDirective<LogRule[]>({
             .replaceAll('{common}', COMMON_LOG_FORMAT)
             .replaceAll('{combined}', COMBINED_LOG_FORMAT);
       }
+      const target = parseTargetAt(d, output, ctx.cwd);
+      hideLogTarget(ctx.site, target);
       const entry: EntryOptions = {
-        target: parseTargetAt(d, output, ctx.cwd),
+        target,
         roll,
         format,
         ipMask,
@@ -114,7 +118,8 @@ export const log = defineDirective<LogRule[]>({
       matches: compilePathMatcher(r.scope),
       entries: r.entries.map((e): Entry => ({
         options: e,
-        template: compileTemplate(e.format, { emptyValue: '-' }),
+        // A decoded `{path}` or `{?q}` may hold CR/LF: escaped, it cannot forge a line.
+        template: compileTemplate(e.format, { emptyValue: '-', escape: escapeControl }),
         excepted: e.except.map(compilePathMatcher),
         output: undefined,
       })),

@@ -284,7 +284,7 @@ export class ResponseParser {
     const status = parseStatusLine(text.slice(0, lineEnd));
     const switching = status.code === 101 && this.upgradeRequest;
     const rawHeaders: string[] = [];
-    const headers: IncomingHttpHeaders = {};
+    const headers = fieldMap();
     let contentLength = -1;
     let transferEncoding: string | undefined;
     let close = false;
@@ -354,7 +354,7 @@ export class ResponseParser {
     // text is CRLF, the field lines (each ending in CRLF), CRLF, and maybe the start of what follows.
     const end = text.indexOf('\r\n\r\n');
     if (end <= 0) return undefined;
-    const trailers: IncomingHttpHeaders = {};
+    const trailers = fieldMap();
     for (let pos = 2; pos < end + 2;) {
       const lineEnd = text.indexOf('\r\n', pos);
       const [name, value] = parseFieldLine(text, pos, lineEnd);
@@ -414,6 +414,14 @@ function parseContentLength(value: string, previous: number): number {
     result = n;
   }
   return result;
+}
+
+/**
+ * An empty field map with no prototype: an upstream's `Constructor` or `__proto__` field is a field like
+ * any other, never merged with (or assigned over) what a plain object inherits.
+ */
+function fieldMap(): IncomingHttpHeaders {
+  return Object.create(null) as IncomingHttpHeaders;
 }
 
 /** Adds a field the way IncomingMessage does: set-cookie a list, single-valued ones first-wins, else joined. */
