@@ -282,6 +282,9 @@ function buildSite(block: ServerBlock, key: string, keyToken: Token, load: LoadS
   if (source) {
     config.certSource = source;
     config.address = httpsAddress(address);
+  } else if (address.scheme === 'https') {
+    // `tls off` on an https:// address: served (and listed) as what it is, plain HTTP.
+    config.address = { ...address, scheme: 'http' };
   }
   const middlewares: Middleware[] = [];
   for (const { build, options: opts } of setups) {

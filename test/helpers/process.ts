@@ -79,7 +79,7 @@ export async function startNodecaddy(args: string[], opts: StartOptions = {}): P
   await waitFor(
     () => {
       if (exitedEarly !== undefined) throw new Error(`nodecaddy exited (${exitedEarly}): ${nc.stderr()}`);
-      const ports = [...nc.stdout().matchAll(/^Serving HTTP on (?:port |.*:)(\d+)$/gm)].map((m) =>
+      const ports = [...nc.stdout().matchAll(/^Serving HTTPS? on (?:port |.*:)(\d+)$/gm)].map((m) =>
         Number(m[1]),
       );
       if (ports.length < want) return false;

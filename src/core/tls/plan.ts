@@ -36,7 +36,7 @@ export function siteCertSource(
   if (tls?.off) return undefined;
   const plainByAddress = address.scheme === 'http' || address.port === ports.http;
   if (plainByAddress) {
-    if (tls?.source) warn(`TLS disabled for ${address.original}: the address says plain HTTP (${tls.where})`);
+    if (tls?.source) warn(`TLS disabled: the address says plain HTTP (${tls.where})`);
     return undefined;
   }
   if (address.scheme === 'https' || address.port === ports.https)
