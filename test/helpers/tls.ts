@@ -100,7 +100,7 @@ function h2Request(port: number, r: TlsRequest): Promise<TlsResponse> {
     let headers: http2.IncomingHttpHeaders = {};
     stream.on('response', (h) => (headers = h));
     stream.on('data', (c: Buffer) => parts.push(c));
-    stream.on('error', (err) => {
+    stream.on('error', (err: Error) => {
       session.close();
       reject(err);
     });
