@@ -14,6 +14,8 @@ import { createProcessLogger, type Logger } from './core/logger.js';
 import { Runtime } from './runtime.js';
 import { ClusterEngine } from './cluster/primary.js';
 import { runWorker } from './cluster/worker.js';
+import { SUBCOMMANDS } from './cli/subcommands.js';
+import { observePrimary, observeWorker, parseAdminAddress, type AdminAddress } from './admin/index.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -52,6 +54,9 @@ async function main(argv: string[]): Promise<void> {
   }
   const log = createProcessLogger(flag('log'), logFormat);
   const graceMs = graceFlag(flag('grace'));
+  const admin = adminFlag(
+    flags.set.has('admin') ? flag('admin') : process.env.NODECADDY_ADMIN || flag('admin'),
+  );
   const cwd = process.cwd();
   const loadOptions = {
     root: flag('root'),
@@ -62,7 +67,10 @@ async function main(argv: string[]): Promise<void> {
     log,
   };
   // A worker was forked by a primary that already did everything below (the env file is in its env).
-  if (cluster.isWorker) return runWorker(loadOptions, log, graceMs);
+  if (cluster.isWorker) {
+    observeWorker(admin);
+    return runWorker(loadOptions, log, graceMs);
+  }
 
   const workers = workersFlag(flag('workers'));
   if (flag('envfile')) {
@@ -111,6 +119,7 @@ async function main(argv: string[]): Promise<void> {
   // With several workers, this process only supervises: it loads and validates every config (so a bad one
   // fails here, once), and the workers serve it. SCHED_NONE: see bench/README.md for the measurement.
   const engine = workers > 1 ? new ClusterEngine({ workers, log, scheduling: 'none' }) : undefined;
+  const serveAdmin = observePrimary(admin, log);
   const runtime = new Runtime(
     { ...loadOptions, log, graceMs, readInput, watch: bool('watch') && config.files.length > 0 },
     engine,
@@ -128,6 +137,7 @@ async function main(argv: string[]): Promise<void> {
   installSignals(runtime, log, graceMs, pidfile, () => engine?.kill());
   if (!bool('quiet')) process.stdout.write(startupLines(config, runtime.boundPorts()).join('\n') + '\n');
   log.info({ sites: config.sites.map((s) => s.label) }, 'serving');
+  await serveAdmin(runtime, cwd);
   if (pidfile) {
     try {
       writeFileSync(pidfile, `${process.pid}\n`, { mode: 0o644 });
@@ -140,6 +150,15 @@ async function main(argv: string[]): Promise<void> {
 function graceFlag(value: string): number {
   try {
     return durationFlag('grace', value);
+  } catch (err) {
+    fatal((err as Error).message, 2);
+  }
+}
+
+/** -admin (or $NODECADDY_ADMIN): host:port, :port, or off. */
+function adminFlag(value: string): AdminAddress | undefined {
+  try {
+    return parseAdminAddress(value);
   } catch (err) {
     fatal((err as Error).message, 2);
   }
@@ -209,7 +228,6 @@ function cleanupPidfile(pidfile: string): void {
 }
 
 const argv = process.argv.slice(2);
-if (argv[0] === 'tunnel') {
-  const { tunnelMain } = await import('./cli/tunnel.js');
-  await tunnelMain(argv.slice(1));
-} else await main(argv);
+const subcommand = SUBCOMMANDS.find((s) => s.name === argv[0]);
+if (subcommand) await subcommand.run(argv.slice(1));
+else await main(argv);

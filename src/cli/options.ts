@@ -1,4 +1,5 @@
 // The flags nodecaddy accepts (Caddy v1's, less ACME/TLS/telemetry, plus -watch).
+import { DEFAULT_ADMIN } from '../admin/address.js';
 import type { FlagSpec } from './flags.js';
 
 export const FLAGS: readonly FlagSpec[] = [
@@ -39,6 +40,13 @@ export const FLAGS: readonly FlagSpec[] = [
     type: 'string',
     default: '',
     usage: 'Worker processes that serve (node:cluster); 1 serves in this process (default: number of CPUs)',
+  },
+  {
+    name: 'admin',
+    type: 'string',
+    default: DEFAULT_ADMIN,
+    usage:
+      'Admin endpoint (metrics, upstreams, config, POST /load): host:port, or off; $NODECADDY_ADMIN sets the default',
   },
   { name: 'pidfile', type: 'string', default: '', usage: 'Path to write the process id to' },
   {
