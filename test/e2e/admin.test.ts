@@ -3,6 +3,7 @@
 // warning. Which worker served a connection is read from /proc (test/helpers/workers.ts).
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -130,6 +131,52 @@ describe('admin endpoint with -workers 2', () => {
     assert.equal(body.file, conf);
     assert.match(body.fingerprint, /^[0-9a-f]{64}$/);
     assert.ok(Math.abs(Date.parse(body.loaded) - Date.now()) < 120_000, body.loaded);
+  });
+});
+
+describe('response sizes', () => {
+  test('a streamed body of unknown length is measured as sent when it is counted (log); requests always', async () => {
+    const backend = http.createServer((_req, res) => {
+      res.write('a'.repeat(3000));
+      setImmediate(() => res.end('b'.repeat(2000)));
+    });
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+    const up = `127.0.0.1:${(backend.address() as net.AddressInfo).port}`;
+    const [logged, bare] = [await freePort(), await freePort()];
+    const file = path.join(dir, 'Caddyfile.stream');
+    writeFileSync(
+      file,
+      `:${logged} {\n\tproxy / ${up}\n\tlog ${path.join(dir, 'stream.log')}\n}\n:${bare} {\n\tproxy / ${up}\n}\n`,
+    );
+    const other = await startNodecaddy(['-conf', file, '-workers', '1', '-admin', '127.0.0.1:0'], {
+      listeners: 2,
+    });
+    try {
+      const at = await adminPort(other);
+      for (const p of [logged, bare]) {
+        const res = await request(p, '/');
+        assert.equal(res.body.length, 5000);
+        assert.equal(res.headers['transfer-encoding'], 'chunked');
+      }
+      const samples = await waitFor(async () => {
+        const s = await scrape(at);
+        return (
+          s.get(sample('nodecaddy_http_response_size_bytes_count', { site: `http://:${logged}` })) === 1 && s
+        );
+      });
+      assert.equal(
+        samples.get(sample('nodecaddy_http_response_size_bytes_sum', { site: `http://:${logged}` })),
+        5000,
+      );
+      const site = `http://:${bare}`;
+      assert.equal(
+        samples.get(sample('nodecaddy_http_requests_total', { site, method: 'GET', code: '200' })),
+        1,
+      );
+    } finally {
+      await other.stop();
+      backend.close();
+    }
   });
 });
 
