@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { admin, adminPort, sample, scrape } from '../helpers/admin.js';
 import { request, waitFor } from '../helpers/http.js';
+import { phpFpmSkip, startPhpFpm } from '../helpers/phpfpm.js';
 import { freePort, startNodecaddy, tempDir } from '../helpers/process.js';
 
 let dir: string;
@@ -114,3 +115,31 @@ for (const workers of [2, 1]) {
     });
   });
 }
+
+describe('fastcgi upstreams', { skip: phpFpmSkip() }, () => {
+  test('a php-fpm upstream is listed and its responses counted', async () => {
+    const fpm = await startPhpFpm();
+    const port = await freePort();
+    const conf = path.join(dir, 'Caddyfile.php');
+    writeFileSync(path.join(dir, 'hello.php'), '<?php echo "hi";');
+    writeFileSync(conf, `:${port} {\n\troot ${dir}\n\tfastcgi / 127.0.0.1:${fpm.port} php\n}\n`);
+    const nc = await startNodecaddy(['-conf', conf, '-workers', '2', '-admin', '127.0.0.1:0']);
+    try {
+      const at = await adminPort(nc);
+      for (let i = 0; i < 3; i++) assert.equal((await request(port, '/hello.php')).body, 'hi');
+      const address = `127.0.0.1:${fpm.port}`;
+      const rows = JSON.parse((await admin(at, '/upstreams')).body) as Row[];
+      assert.deepEqual(rows, [
+        { address, healthy: true, num_requests: 0, fails: 0, failures_total: 0, requests_total: 3 },
+      ]);
+      const samples = await scrape(at);
+      assert.equal(
+        samples.get(sample('nodecaddy_upstream_requests_total', { upstream: address, code: '200' })),
+        3,
+      );
+    } finally {
+      await nc.stop();
+      await fpm.stop();
+    }
+  });
+});
