@@ -71,6 +71,7 @@ export class AdminServer {
         this.server.once('error', reject);
         this.server.listen({ host: address.host, port: address.port, exclusive: true }, () => {
           this.server.off('error', reject);
+          this.server.on('error', (err) => log.error({ err }, 'admin endpoint error'));
           resolve();
         });
       });
@@ -177,7 +178,9 @@ export class AdminServer {
     const input = { ...running.config.input, text };
     const force = /\bmust-revalidate\b/i.test(String(req.headers['cache-control'] ?? ''));
     const result = await this.options.runtime.reload({ force, trigger: 'POST /load', input });
-    if (!result.ok) throw new AdminError(400, result.error?.message ?? 'reload failed');
+    // Not changed and not ok: nothing was tried (the server is stopping).
+    if (!result.ok)
+      throw new AdminError(result.changed ? 400 : 503, result.error?.message ?? 'reload failed');
     sendJson(res, 200, { status: result.changed ? 'reloaded' : 'unchanged' });
   }
 }

@@ -45,6 +45,7 @@ export class UpstreamHost {
   /** Its config now serves: the host shows in /upstreams and the healthy gauge until taken out. */
   putInService(): void {
     this.stats.inService.add(this);
+    this.stats.everInService = true;
   }
 
   takeOutOfService(): void {

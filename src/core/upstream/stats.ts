@@ -16,6 +16,8 @@ export class UpstreamStats {
   checkedHealthy = true;
   /** Hosts of running configs that use this upstream (two during a reload, or two proxy lines). */
   readonly inService = new Set<UpstreamHost>();
+  /** Some running config used it: only then is it reported (not for a config that failed to load). */
+  everInService = false;
 
   constructor(name: string) {
     this.name = name;
@@ -101,6 +103,7 @@ function collect(): Family[] {
   for (const status of upstreamStatus())
     healthy.push({ labels: [status.address], value: status.healthy ? 1 : 0 });
   for (const stats of byName.values()) {
+    if (!stats.everInService) continue;
     failures.push({ labels: [stats.name], value: stats.failures });
     stats.responses.forEach((value, slot) => {
       if (value > 0) responses.push({ labels: [stats.name, CODE_LABELS[slot]], value });
