@@ -53,7 +53,8 @@ export function logHealthChanges(log: Logger): HealthLog {
 
 /** In a worker: tell the primary of every change of this worker's verdicts. */
 export function forwardHealthChanges(): void {
-  onUpstreamHealthChange((upstream, healthy) =>
-    process.send?.({ admin: 'health', upstream, healthy } satisfies AdminMessage),
-  );
+  onUpstreamHealthChange((upstream, healthy) => {
+    // A worker whose primary is gone is on its way out; the change has nobody to tell.
+    if (process.connected) process.send?.({ admin: 'health', upstream, healthy } satisfies AdminMessage);
+  });
 }

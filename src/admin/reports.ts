@@ -43,7 +43,9 @@ export function answerReportRequests(worker: string): void {
   process.on('message', (msg: unknown) => {
     if (!isAdminMessage(msg) || msg.admin !== 'report' || 'report' in msg) return;
     void localReport(worker).then(
-      (report) => process.send?.({ admin: 'report', id: msg.id, report } satisfies AdminMessage),
+      (report) => {
+        if (process.connected) process.send?.({ admin: 'report', id: msg.id, report } satisfies AdminMessage);
+      },
       () => undefined,
     );
   });
