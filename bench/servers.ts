@@ -75,7 +75,17 @@ export function startServer(server: ServerName, sc: Scenario, port: number, env:
     }
     case 'nodecaddy': {
       const conf = file(`nodecaddy-${sc.id}.caddy`, sc.nodecaddy!(port, env));
-      const args = ['-conf', conf, '-workers', String(p.workers), '-watch=false', '-quiet'];
+      // The admin endpoint on (metrics counted, as by default) but on a free port: :2019 may be taken.
+      const args = [
+        '-conf',
+        conf,
+        '-workers',
+        String(p.workers),
+        '-watch=false',
+        '-quiet',
+        '-admin',
+        '127.0.0.1:0',
+      ];
       return start('nodecaddy', process.execPath, [p.cli, ...args, '-log', `${p.dir}/nodecaddy.log`]);
     }
     case 'direct':

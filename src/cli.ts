@@ -17,6 +17,7 @@ import { Runtime } from './runtime.js';
 import { ClusterEngine } from './cluster/primary.js';
 import { runWorker } from './cluster/worker.js';
 import { SUBCOMMANDS } from './cli/subcommands.js';
+import { observePrimary, observeWorker, parseAdminAddress, type AdminAddress } from './admin/index.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -58,6 +59,9 @@ async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
   }
   const log = createProcessLogger(flag('log'), logFormat);
   const graceMs = graceFlag(flag('grace'));
+  const admin = adminFlag(
+    flags.set.has('admin') ? flag('admin') : process.env.NODECADDY_ADMIN || flag('admin'),
+  );
   const cwd = process.cwd();
   const loadOptions = {
     root: flag('root'),
@@ -72,7 +76,10 @@ async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
     log,
   };
   // A worker was forked by a primary that already did everything below (the env file is in its env).
-  if (cluster.isWorker) return runWorker(loadOptions, log, graceMs);
+  if (cluster.isWorker) {
+    observeWorker(admin);
+    return runWorker(loadOptions, log, graceMs);
+  }
 
   const workers = workersFlag(flag('workers'));
   if (flag('envfile')) {
@@ -123,6 +130,7 @@ async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
   // With several workers, this process only supervises: it loads and validates every config (so a bad one
   // fails here, once), and the workers serve it. SCHED_NONE: see bench/README.md for the measurement.
   const engine = workers > 1 ? new ClusterEngine({ workers, log, scheduling: 'none' }) : undefined;
+  const serveAdmin = observePrimary(admin, log);
   const runtime = new Runtime(
     { ...loadOptions, log, graceMs, readInput, watch: bool('watch') && config.files.length > 0 },
     engine,
@@ -140,6 +148,7 @@ async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
   installSignals(runtime, log, graceMs, pidfile, () => engine?.kill());
   if (!bool('quiet')) process.stdout.write(startupLines(config, runtime.boundPorts()).join('\n') + '\n');
   log.info({ sites: config.sites.map((s) => s.label) }, 'serving');
+  await serveAdmin(runtime, cwd);
   if (pidfile) {
     try {
       writeFileSync(pidfile, `${process.pid}\n`, { mode: 0o644 });
@@ -162,6 +171,15 @@ function portFlag(name: string, value: string): string {
   if (!/^\d{1,5}$/.test(value) || Number(value) > 65535)
     fatal(`invalid value "${value}" for flag -${name}: must be a port number`, 2);
   return String(Number(value));
+}
+
+/** -admin (or $NODECADDY_ADMIN): host:port, :port, or off. */
+function adminFlag(value: string): AdminAddress | undefined {
+  try {
+    return parseAdminAddress(value);
+  } catch (err) {
+    fatal((err as Error).message, 2);
+  }
 }
 
 /** -workers: a positive integer; empty means one per CPU. */

@@ -1,4 +1,5 @@
-// The flags nodecaddy accepts (Caddy v1's, less ACME and telemetry, plus -watch and -data).
+// The flags nodecaddy accepts (Caddy v1's, less ACME and telemetry, plus -watch, -data and -admin).
+import { DEFAULT_ADMIN } from '../admin/address.js';
 import type { FlagSpec } from './flags.js';
 import { SUBCOMMANDS } from './subcommands.js';
 
@@ -60,6 +61,13 @@ export const FLAGS: readonly FlagSpec[] = [
     type: 'string',
     default: '',
     usage: 'Worker processes that serve (node:cluster); 1 serves in this process (default: number of CPUs)',
+  },
+  {
+    name: 'admin',
+    type: 'string',
+    default: DEFAULT_ADMIN,
+    usage:
+      'Admin endpoint (metrics, upstreams, config, POST /load): host:port, or off; $NODECADDY_ADMIN sets the default',
   },
   { name: 'pidfile', type: 'string', default: '', usage: 'Path to write the process id to' },
   {

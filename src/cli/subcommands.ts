@@ -39,4 +39,9 @@ export const SUBCOMMANDS: readonly Subcommand[] = [
     summary: 'list the commands, or show the flags of one: nodecaddy help file-server',
     run: async (argv) => (await import('./help.js')).helpMain(argv),
   },
+  {
+    name: 'reload',
+    summary: 'load a Caddyfile into the running server through its admin endpoint',
+    run: async (argv) => (await import('./reload.js')).reloadMain(argv),
+  },
 ];

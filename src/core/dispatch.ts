@@ -6,6 +6,7 @@ import { RequestContext } from './context.js';
 import { HttpError, writeDefaultError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { HttpResponse } from './response.js';
+import { observeRequest } from './metrics/http.js';
 import type { Site } from './site.js';
 import type { UpgradeRequest } from './upgrade.js';
 
@@ -28,6 +29,7 @@ export async function dispatch(
     writeDefaultError(res, err instanceof HttpError ? err.status : 400);
     return;
   }
+  observeRequest(ctx);
   try {
     await site.handler(ctx);
   } catch (err) {

@@ -31,7 +31,8 @@ export interface StartOptions {
 export function spawnNodecaddy(args: string[], opts: StartOptions = {}): Nodecaddy {
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: opts.cwd,
-    env: { ...process.env, ...opts.env },
+    // No admin endpoint unless a test asks for one: tests run side by side and must not fight over :2019.
+    env: { NODECADDY_ADMIN: 'off', ...process.env, ...opts.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let out = '';

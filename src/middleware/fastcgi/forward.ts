@@ -87,6 +87,7 @@ async function send(
       const reused = conn.completed > 0;
       try {
         await exchange(ctx, conn, upstream.pool, params, body, rule.timeouts, upstream.host.name);
+        upstream.host.recordResponse(ctx.res.statusCode);
         return;
       } catch (err) {
         const retry =

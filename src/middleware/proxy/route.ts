@@ -64,12 +64,14 @@ export class ProxyRoute {
   }
 
   start(): void {
+    for (const h of this.hosts) h.putInService();
     this.health?.start();
   }
 
   close(): void {
     this.health?.stop();
     for (const b of this.backends) b.close();
+    for (const h of this.hosts) h.takeOutOfService();
   }
 
   async handle(ctx: RequestContext, fullRawPath: string): Promise<void> {
@@ -118,6 +120,8 @@ export class ProxyRoute {
           throw err;
         }
         if (result.kind !== 'error') {
+          if (result.kind !== 'client-gone')
+            host.recordResponse(result.kind === 'upgrade' ? 101 : result.res.statusCode);
           try {
             await this.deliver(ctx, result, backend);
           } finally {

@@ -3,6 +3,7 @@ import { hostOnly } from '../../core/vhost.js';
 import type { RequestContext } from '../../core/context.js';
 import { HttpError } from '../../core/errors.js';
 import { clientIp } from '../../core/forwarded.js';
+import { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   H_DETAIL,
@@ -19,6 +20,7 @@ import { connectH2 } from '../../tunnel/transport.js';
 import { secretId } from './options.js';
 import type { SiteTunnels } from './registry.js';
 import { TunnelSession } from './session.js';
+import { sessionTotals, trackSession } from './stats.js';
 
 // One WebSocket server for every tunnel site: it only performs handshakes (noServer), holds no sockets.
 const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
@@ -105,8 +107,12 @@ export async function acceptTunnel(ctx: RequestContext, site: SiteTunnels): Prom
     ws,
     h2,
     settings: () => site.settings,
+    wire: socket instanceof Socket ? socket : undefined,
   });
+  trackSession(session);
   site.attach(host, session);
   log.info({ host, remote }, 'tunnel connected');
-  session.onClose((_s, reason) => log.info({ host, remote, reason }, 'tunnel disconnected'));
+  session.onClose((s, reason) =>
+    log.info({ host, remote, reason, ...sessionTotals(s) }, 'tunnel disconnected'),
+  );
 }

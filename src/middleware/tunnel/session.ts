@@ -17,6 +17,10 @@ export class TunnelSession implements Upstream {
   /** Which configured secret the client presented (a hash), for the per-secret session limit. */
   readonly secretId: string;
   readonly remote: string;
+  /** When the client connected (ms since the epoch). */
+  readonly connectedAt = Date.now();
+  /** The client's connection: Node counts its bytes (what the tunnel carried, framing included). */
+  readonly wire: { readonly bytesRead: number; readonly bytesWritten: number } | undefined;
   private readonly ws: WebSocket;
   private readonly h2: ClientHttp2Session;
   private readonly settings: () => TunnelSettings;
@@ -33,11 +37,13 @@ export class TunnelSession implements Upstream {
     ws: WebSocket;
     h2: ClientHttp2Session;
     settings: () => TunnelSettings;
+    wire?: { readonly bytesRead: number; readonly bytesWritten: number };
   }) {
     this.host = init.host;
     this.token = init.token;
     this.secretId = init.secretId;
     this.remote = init.remote;
+    this.wire = init.wire;
     this.ws = init.ws;
     this.h2 = init.h2;
     this.settings = init.settings;
@@ -51,6 +57,11 @@ export class TunnelSession implements Upstream {
 
   get closed(): boolean {
     return this.closedFlag;
+  }
+
+  /** Requests (streams) being carried now. */
+  get streams(): number {
+    return this.active;
   }
 
   onClose(listener: (session: TunnelSession, reason: string) => void): void {
