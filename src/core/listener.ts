@@ -3,7 +3,12 @@
 // wholly by the old config or wholly by the new one; on a TLS listener the table also holds the certificates,
 // so new handshakes get the new ones while open connections keep theirs.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Http2SecureServer, ServerHttp2Session } from 'node:http2';
+import {
+  constants as http2constants,
+  type Http2SecureServer,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -64,14 +69,10 @@ export class Listener {
     const onRequest = (req: HttpRequest, res: HttpResponse) => this.onRequest(req, res);
     if (options.tls) {
       if (!table.tls) throw new Error(`listener ${key}: a TLS listener needs certificates`);
-      this.server = createSecureServer(
-        table.tls.policy,
-        table.settings?.maxHeaderSize ?? http.maxHeaderSize,
-        {
-          current: () => this.table.tls!,
-          onTlsError: (_err, socket, unknownName) => this.onTlsError(socket, unknownName),
-        },
-      );
+      this.server = createSecureServer(table.tls.policy, table.settings, {
+        current: () => this.table.tls!,
+        onTlsError: (_err, socket, unknownName) => this.onTlsError(socket, unknownName),
+      });
       this.server.on('request', onRequest);
       this.server.on('secureConnection', (socket: TLSSocket) => this.checkClientCertificate(socket));
       this.server.on('session', (session: ServerHttp2Session) => this.onSession(session));
@@ -229,6 +230,12 @@ export class Listener {
   private onSession(session: ServerHttp2Session): void {
     this.sessions.add(session);
     session.once('close', () => this.sessions.delete(session));
+    watchResets(session, () =>
+      this.options.log.warn(
+        { listener: this.key, remote: session.socket?.remoteAddress },
+        'HTTP/2 connection closed: too many streams reset (a "rapid reset" flood?)',
+      ),
+    );
     // An idle HTTP/2 connection is closed like an idle keep-alive one (`timeouts idle`), with a GOAWAY.
     const idle = this.table.settings?.timeouts.idle ?? 0;
     if (idle > 0) session.setTimeout(idle, () => session.close());
@@ -280,6 +287,33 @@ export class Listener {
     for (const socket of this.sockets) socket.destroy();
     await closed;
   }
+}
+
+/** Streams of one connection ended by a reset in one second before it is closed (a legitimate client resets few). */
+const MAX_RESETS_PER_SECOND = 200;
+
+/**
+ * Ends an HTTP/2 connection whose streams are being reset en masse (CVE-2023-44487, "rapid reset"). nghttp2 rate
+ * limits incoming RST_STREAM frames itself, but then only stops reading: the connection stayed open, doing
+ * nothing, until the idle timeout.
+ */
+function watchResets(session: ServerHttp2Session, onFlood: () => void): void {
+  let windowStart = 0;
+  let resets = 0;
+  session.on('stream', (stream: ServerHttp2Stream) =>
+    stream.once('close', () => {
+      if (stream.rstCode === http2constants.NGHTTP2_NO_ERROR || session.destroyed) return;
+      const now = Date.now();
+      if (now - windowStart > 1000) {
+        windowStart = now;
+        resets = 0;
+      }
+      if (++resets > MAX_RESETS_PER_SECOND) {
+        onFlood();
+        session.destroy();
+      }
+    }),
+  );
 }
 
 /** Answers on a raw socket (no response object: a bad request head, an upgrade we refuse) and closes it. */

@@ -10,8 +10,8 @@ import { after, before, describe, test } from 'node:test';
 import type { TLSSocket } from 'node:tls';
 import { signedBy, testCa, type KeyPair } from '../helpers/certs.js';
 import { request, waitFor } from '../helpers/http.js';
-import { startNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
-import { freePort, handshake, tlsRequest } from '../helpers/tls.js';
+import { freePort, startNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
+import { handshake, tlsRequest } from '../helpers/tls.js';
 
 let dir: string;
 let cleanup: () => void;

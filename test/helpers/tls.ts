@@ -3,7 +3,6 @@
 import { X509Certificate } from 'node:crypto';
 import https from 'node:https';
 import http2 from 'node:http2';
-import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 
 export interface TlsRequest {
@@ -94,6 +93,7 @@ function h2Request(port: number, r: TlsRequest): Promise<TlsResponse> {
       ':method': r.method ?? 'GET',
       ':path': r.path ?? '/',
       ':authority': r.host ?? r.servername,
+      ...(r.body !== undefined && { 'content-length': Buffer.byteLength(r.body) }),
       ...r.headers,
     });
     const parts: Buffer[] = [];
@@ -133,13 +133,4 @@ export function handshake(
     socket.once('error', reject);
     socket.setTimeout(10_000, () => socket.destroy(new Error('handshake timed out')));
   });
-}
-
-/** A port that was free a moment ago (for flags such as -http-port that must differ from the others). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
 }

@@ -2,7 +2,9 @@
 // ask for h2 by ALPN, HTTP/1.1 (with our response classes either way). Certificates are picked per handshake by
 // SNI from the listener's current routing table, so a reload (or a renewal) swaps them for new handshakes while
 // open connections keep theirs.
+import { maxHeaderSize as maxHeaderSizeDefault } from 'node:http';
 import http2 from 'node:http2';
+import type { ListenerSettings } from '../listener-settings.js';
 import { createSecureContext as tlsCreateSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import { HookedHttp2Response, HookedResponse } from '../response.js';
 import { contextOptionsOf, type TlsPolicy } from './config.js';
@@ -22,14 +24,17 @@ export interface SecureServerHooks {
  * and its 10 MB per-session memory cap stay on.
  */
 const MAX_CONCURRENT_STREAMS = 128;
-/** A client has this long to finish its TLS handshake (Node's default is 120 s). */
+/** A client has this long to finish its TLS handshake (Node's default is 120 s), or `timeouts header` if less. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export function createSecureServer(
   policy: TlsPolicy,
-  maxHeaderSize: number,
+  settings: ListenerSettings | undefined,
   hooks: SecureServerHooks,
 ): http2.Http2SecureServer {
+  const maxHeaderSize = settings?.maxHeaderSize ?? maxHeaderSizeDefault;
+  // A handshake counts as part of the request head: `timeouts header` shortens it too.
+  const header = settings?.timeouts.header ?? 0;
   const server = http2.createSecureServer({
     allowHTTP1: true,
     Http1ServerResponse: HookedResponse,
@@ -39,7 +44,7 @@ export function createSecureServer(
       enablePush: false,
       maxHeaderListSize: maxHeaderSize,
     },
-    handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+    handshakeTimeout: header > 0 ? Math.min(header, HANDSHAKE_TIMEOUT_MS) : HANDSHAKE_TIMEOUT_MS,
     ...clientAuthOptions(policy),
     ALPNCallback({ protocols }) {
       // ALPN by the listener's policy (`alpn`): our order of preference among what the client offers.

@@ -121,7 +121,9 @@ export function buildParams(
  */
 function header(ctx: RequestContext, name: string): string {
   const headers = ctx.req.headers;
-  if (!Object.hasOwn(headers, name)) return ctx.req.headersDistinct[name]?.join(', ') ?? '';
+  // An HTTP/2 request has no headersDistinct.
+  const distinct = ctx.req.headersDistinct as NodeJS.Dict<string[]> | undefined;
+  if (!Object.hasOwn(headers, name)) return distinct?.[name]?.join(', ') ?? '';
   const v = headers[name];
   if (v === undefined) return '';
   return Array.isArray(v) ? v.join(', ') : v;
