@@ -6,7 +6,8 @@ import { Generation, type GenerationListener } from './core/generation.js';
 import { Listener } from './core/listener.js';
 import type { Logger } from './core/logger.js';
 import type { Config } from './app.js';
-import { buildCertificates } from './certs/index.js';
+import { buildCertificates, renewMadeCertificates, RENEW_CHECK_MS } from './certs/index.js';
+import type { CertificateIndex } from './core/tls/sni.js';
 
 /** What a switch changed, for the "config reloaded" log line. */
 export interface ApplySummary {
@@ -35,7 +36,10 @@ export interface Prepared {
 
 export class LocalEngine implements Engine {
   private readonly listeners = new Map<string, Listener>();
-  private current: { config: Config; generation: Generation } | undefined;
+  private current:
+    { config: Config; generation: Generation; certs: Map<string, CertificateIndex> } | undefined;
+  /** Renews made certificates (self_signed, internal) of the running config before they expire. */
+  private renewTimer: NodeJS.Timeout | undefined;
   private generationIds = 0;
 
   constructor(
@@ -104,7 +108,7 @@ export class LocalEngine implements Engine {
       commit: () => {
         if (settled) throw new Error('prepared config already settled');
         settled = true;
-        return this.commit(config, generation, opened);
+        return this.commit(config, generation, opened, certs);
       },
       abort: async () => {
         if (settled) return;
@@ -115,7 +119,12 @@ export class LocalEngine implements Engine {
   }
 
   /** The switch: synchronous, so no request sees half of it. */
-  private commit(config: Config, generation: Generation, opened: Listener[]): ApplySummary {
+  private commit(
+    config: Config,
+    generation: Generation,
+    opened: Listener[],
+    certs: Map<string, CertificateIndex>,
+  ): ApplySummary {
     for (const key of config.listeners.keys()) this.listeners.get(key)?.setTable(generation.table(key));
     for (const l of opened) this.listeners.set(l.key, l);
     const closing: Listener[] = [];
@@ -125,7 +134,8 @@ export class LocalEngine implements Engine {
       closing.push(listener);
     }
     const previous = this.current;
-    this.current = { config, generation };
+    this.current = { config, generation, certs };
+    this.scheduleRenewal();
 
     const grace = this.graceMs;
     for (const l of closing)
@@ -142,7 +152,20 @@ export class LocalEngine implements Engine {
     };
   }
 
+  private scheduleRenewal(): void {
+    if (this.renewTimer || this.current?.certs.size === 0) return;
+    this.renewTimer = setInterval(() => {
+      const certs = this.current?.certs.values() ?? [];
+      renewMadeCertificates(certs).then(
+        (n) => n > 0 && this.log.info(`renewed ${n} self-signed or local-CA certificate(s)`),
+        (err: unknown) => this.log.error({ err }, 'renewing certificates failed'),
+      );
+    }, RENEW_CHECK_MS);
+    this.renewTimer.unref();
+  }
+
   async stop(graceMs: number): Promise<void> {
+    clearInterval(this.renewTimer);
     const listeners = [...this.listeners.values()];
     this.listeners.clear();
     await Promise.all(listeners.map((l) => l.close(graceMs)));

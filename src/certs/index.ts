@@ -63,7 +63,12 @@ function indexed(
     context: tls.createSecureContext({ ...contextOptionsOf(policy), key: pem.key, cert: pem.cert }),
     pem,
     notAfter,
-    renew: renew && (async () => indexed(await renew(), policy, Date.now() + MADE_LEAF_MS, renew)),
+    renew:
+      renew &&
+      (async () => {
+        const fresh = await renew();
+        return indexed(fresh, policy, notAfterOf(fresh.cert), renew);
+      }),
   };
 }
 
@@ -126,4 +131,27 @@ export async function buildCertificates(
     out.set(spec.key, index);
   }
   return out;
+}
+
+/** How often made certificates are checked for renewal. */
+export const RENEW_CHECK_MS = 60 * 60 * 1000;
+
+/**
+ * Replaces every made certificate (self_signed, internal) of these indexes that has less than a third of its
+ * life left; new handshakes get the new one at once. Certificates from files are renewed by whoever writes the
+ * files (a change reloads the config). Returns how many were renewed.
+ */
+export async function renewMadeCertificates(
+  indexes: Iterable<CertificateIndex>,
+  now = Date.now(),
+): Promise<number> {
+  let renewed = 0;
+  for (const index of indexes) {
+    for (const cert of index.all() as RenewableCert[]) {
+      if (!cert.renew || cert.notAfter - now > MADE_LEAF_MS / 3) continue;
+      index.replace(cert, await cert.renew());
+      renewed++;
+    }
+  }
+  return renewed;
 }
