@@ -13,6 +13,7 @@ import { FLAGS, USAGE_HEAD } from './cli/options.js';
 import { inputLoader, PIPE_HINT } from './cli/input.js';
 import { startupLines } from './cli/banner.js';
 import { createProcessLogger, type Logger } from './core/logger.js';
+import { handleProcessFaults } from './crash.js';
 import { Runtime } from './runtime.js';
 import { ClusterEngine } from './cluster/primary.js';
 import { runWorker } from './cluster/worker.js';
@@ -236,9 +237,7 @@ function installSignals(
     log.info('SIGUSR1: reloading');
     void runtime.reload({ force: true, trigger: 'SIGUSR1' });
   });
-  // Nothing a request does may take the process down; log it and keep serving.
-  process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception'));
-  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
+  handleProcessFaults(log, (drainMs) => runtime.stop(drainMs), graceMs);
 }
 
 function cleanupPidfile(pidfile: string): void {
