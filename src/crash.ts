@@ -22,7 +22,7 @@ export function handleProcessFaults(
     crashing = true;
     const drainMs = Math.min(graceMs, CRASH_DRAIN_MS);
     setTimeout(() => process.exit(CRASH_EXIT_CODE), drainMs + 500).unref();
-    stop(drainMs).finally(() => process.exit(CRASH_EXIT_CODE));
+    void stop(drainMs).finally(() => process.exit(CRASH_EXIT_CODE));
   });
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
 }
