@@ -223,7 +223,9 @@ export class TunnelClient {
       log(`101 ${protocol}`);
       void splice(stream, socket);
     });
+    let answer: IncomingMessage | undefined;
     req.on('response', (res) => {
+      answer = res;
       const status = res.statusCode ?? 502;
       if (stream.destroyed) {
         res.destroy();
@@ -238,9 +240,10 @@ export class TunnelClient {
         res.pipe(stream);
       }
     });
-    // The visitor went away (or the server cancelled): stop talking to the target.
+    // The visitor went away (or the server cancelled): stop talking to the target. A stream reset by the
+    // server counts as finished on our side, so what decides is whether the target's answer came in whole.
     stream.once('close', () => {
-      if (!req.writableFinished || !stream.writableFinished) req.destroy();
+      if (!req.writableFinished || !answer?.complete) req.destroy();
     });
     if (protocol) req.end();
     else stream.pipe(req);

@@ -43,6 +43,10 @@ export interface Target {
   server: http.Server;
   /** Resolvers for the SSE stream's next event: the test releases events one at a time. */
   sseNext: ((data: string) => void)[];
+  /** Request targets (`/path?query`) in the order they arrived. */
+  seen: string[];
+  /** Request targets whose response was cut (the connection closed) before it ended. */
+  cut: string[];
   close(): Promise<void>;
 }
 
@@ -52,8 +56,14 @@ export interface Target {
  */
 export async function startTarget(): Promise<Target> {
   const sseNext: ((data: string) => void)[] = [];
+  const seen: string[] = [];
+  const cut: string[] = [];
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
+    seen.push(req.url ?? '');
+    res.once('close', () => {
+      if (!res.writableFinished) cut.push(req.url ?? '');
+    });
     if (url.pathname === '/sha') {
       void sha256Of(req).then((hex) => res.end(hex));
       return;
@@ -64,6 +74,15 @@ export async function startTarget(): Promise<Target> {
       return;
     }
     if (url.pathname === '/hang') return; // never answers (the connection closes with the target)
+    if (url.pathname === '/tick') {
+      // An endless event stream, one event every 50 ms, until the connection goes.
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.write('data: 0\n\n');
+      let n = 0;
+      const timer = setInterval(() => res.write(`data: ${++n}\n\n`), 50);
+      res.once('close', () => clearInterval(timer));
+      return;
+    }
     if (url.pathname === '/sse') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       res.flushHeaders();
@@ -95,6 +114,8 @@ export async function startTarget(): Promise<Target> {
     port: (server.address() as AddressInfo).port,
     server,
     sseNext,
+    seen,
+    cut,
     async close() {
       for (const c of wss.clients) c.terminate();
       wss.close();

@@ -8,7 +8,15 @@ import type { WebSocket } from 'ws';
 import { h2RequestHeaders, plainHeaders } from '../../tunnel/headers.js';
 import { H_DETAIL, H_ERROR } from '../../tunnel/protocol.js';
 import { heartbeat, ignoreError } from '../../tunnel/transport.js';
-import { TunnelError, type Exchange, type Forwarded, type Upgraded, type Upstream } from './relay.js';
+import {
+  TunnelError,
+  visitorGone,
+  type Exchange,
+  type Forwarded,
+  type Upgraded,
+  type Upstream,
+  type Visitor,
+} from './relay.js';
 import type { TunnelSettings } from './options.js';
 
 export class TunnelSession implements Upstream {
@@ -70,18 +78,18 @@ export class TunnelSession implements Upstream {
     for (const listener of this.onClosed) listener(this, reason);
   }
 
-  request(fwd: Forwarded, body: Readable | null): Promise<Exchange> {
+  request(fwd: Forwarded, body: Readable | null, visitor: Visitor): Promise<Exchange> {
     const stream = this.open(fwd, body !== null);
     if (body) {
       body.on('error', () => stream.close(http2.constants.NGHTTP2_CANCEL));
       body.pipe(stream);
     }
-    return this.response(stream, () => body?.unpipe(stream));
+    return this.response(stream, visitor, () => body?.unpipe(stream));
   }
 
-  async upgrade(fwd: Forwarded): Promise<Upgraded | Exchange> {
+  async upgrade(fwd: Forwarded, visitor: Visitor): Promise<Upgraded | Exchange> {
     const stream = this.open(fwd, true);
-    const answer = await this.response(stream);
+    const answer = await this.response(stream, visitor);
     // Extended CONNECT succeeds with a 2xx; the client sends the target's 101 headers along.
     if (answer.status >= 200 && answer.status < 300) {
       return { status: 101, headers: answer.headers, stream };
@@ -123,18 +131,27 @@ export class TunnelSession implements Upstream {
     return stream;
   }
 
-  /** Waits for the response head (at most `timeout`); a stream error before it is a TunnelError. */
-  private response(stream: ClientHttp2Stream, abandon?: () => void): Promise<Exchange> {
+  /**
+   * Waits for the response head (at most `timeout`); a stream error before it is a TunnelError. A visitor who
+   * goes away meanwhile cancels the stream, and with it the request at the target.
+   */
+  private response(stream: ClientHttp2Stream, visitor: Visitor, abandon?: () => void): Promise<Exchange> {
     const timeoutMs = this.settings().responseTimeoutMs;
     return new Promise((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const fail = (err: TunnelError) => {
         clearTimeout(timer);
         stream.off('response', onResponse);
+        stream.off('close', onClose);
+        visitor.off('close', onGone);
         abandon?.();
         stream.close(http2.constants.NGHTTP2_CANCEL);
         reject(err);
       };
+      const onGone = () => fail(visitorGone(this.host));
+      visitor.once('close', onGone);
+      // Gone already (while the request was being prepared): its 'close' will not come again.
+      if (visitor.socket?.destroyed) queueMicrotask(onGone);
       if (timeoutMs > 0) {
         timer = setTimeout(
           () =>
@@ -150,6 +167,7 @@ export class TunnelSession implements Upstream {
       const onResponse = (headers: H2Headers) => {
         clearTimeout(timer);
         stream.off('close', onClose);
+        visitor.off('close', onGone);
         const code = headers[H_ERROR];
         if (typeof code === 'string') {
           stream.resume();
