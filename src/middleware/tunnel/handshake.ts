@@ -16,7 +16,7 @@ import {
   type RefusalCode,
 } from '../../tunnel/protocol.js';
 import { connectH2 } from '../../tunnel/transport.js';
-import { secretId } from './options.js';
+import { secretId, type TunnelSettings } from './options.js';
 import type { SiteTunnels } from './registry.js';
 import { TunnelSession } from './session.js';
 
@@ -41,8 +41,12 @@ function claimedHost(ctx: RequestContext): string | undefined {
   return undefined;
 }
 
-export async function acceptTunnel(ctx: RequestContext, site: SiteTunnels): Promise<void> {
-  const settings = site.settings;
+/** The handshake of a client on this site: `settings` are the site's own (its secrets open it, no other). */
+export async function acceptTunnel(
+  ctx: RequestContext,
+  site: SiteTunnels,
+  settings: TunnelSettings,
+): Promise<void> {
   const { log } = settings;
   const headers = ctx.req.headers;
   const remote = clientIp(ctx.req.socket.remoteAddress);

@@ -129,7 +129,7 @@ function refuse(res: ServerResponse, err: unknown): void {
     return;
   }
   const e = err instanceof TunnelError ? err : new TunnelError(502, 'no-tunnel', 'tunnel failed');
-  res.writeHead(e.status, { [H_ERROR]: e.code, [H_DETAIL]: e.message, 'content-length': 0 }).end();
+  res.writeHead(e.status, { ...e.headers, [H_ERROR]: e.code, [H_DETAIL]: e.message, 'content-length': 0 }).end();
 }
 
 function isLive(file: string): Promise<boolean> {
@@ -224,7 +224,9 @@ export class PeerUpstream implements Upstream {
         const code = res.headers[H_ERROR];
         if (typeof code === 'string') {
           res.resume();
-          reject(new TunnelError(res.statusCode ?? 502, code, String(res.headers[H_DETAIL] ?? '')));
+          const auth = res.headers['www-authenticate'];
+          const headers: Record<string, string> = auth ? { 'www-authenticate': auth } : {};
+          reject(new TunnelError(res.statusCode ?? 502, code, String(res.headers[H_DETAIL] ?? ''), headers));
           return;
         }
         resolve({ status: res.statusCode ?? 502, headers: withoutHopByHop(res.headers), body: res });

@@ -49,10 +49,17 @@ export interface Upstream {
 export class TunnelError extends Error {
   readonly status: number;
   readonly code: string;
-  constructor(status: number, code: string, detail: string) {
+  /** Headers that belong to the answer (WWW-Authenticate on a 401). */
+  readonly headers: Record<string, string>;
+  constructor(status: number, code: string, detail: string, headers: Record<string, string> = {}) {
+    // An expected condition (no client, a timeout, a visitor who left), not a bug: no stack trace to take.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(detail);
+    Error.stackTraceLimit = stackTraceLimit;
     this.status = status;
     this.code = code;
+    this.headers = headers;
   }
 }
 
