@@ -64,3 +64,27 @@ test('nodecaddy tunnel -h documents the flags; bad flags are usage errors', asyn
   ]);
   assert.match(badName.stderr, /-name must be one DNS label/);
 });
+
+test('a secret from an unset environment variable names the variable', () => {
+  assert.throws(
+    () => load('*.t.example.com {\n tunnel {\n  secret {$TUNNEL_SECRET}\n }\n}\n'),
+    /Caddyfile:3 - .*tunnel secret is empty: the environment variable \$TUNNEL_SECRET is not set/,
+  );
+  assert.throws(
+    () =>
+      loadConfig(
+        { text: '*.t.example.com {\n tunnel {\n  secret {$SHORT}\n }\n}\n', name: 'Caddyfile' },
+        { root: '.', host: '', port: '2015', cwd: process.cwd(), env: { SHORT: 'abc' } },
+      ),
+    /Caddyfile:3 - .*tunnel secret from \$SHORT must be at least 8 characters \(it has 3\)/,
+  );
+});
+
+test('nodecaddy tunnel -h shows no example secret shorter than the server accepts', async () => {
+  const help = await runNodecaddy(['tunnel', '-h']);
+  const examples = help.stdout.split('\n').filter((l) => l.trim().startsWith('nodecaddy tunnel '));
+  assert.ok(examples.length > 0);
+  for (const m of examples.join('\n').matchAll(/-secret (\S+)/g)) {
+    assert.ok(m[1].startsWith('"$') || m[1].length >= 8, `example secret ${m[1]}`);
+  }
+});

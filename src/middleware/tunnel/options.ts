@@ -59,7 +59,7 @@ export function parseTunnel(d: Dispenser, log: Logger): TunnelSettings {
       const arg = args[0];
       switch (name) {
         case 'secret':
-          if (arg.length < 8) throw d.err('tunnel secret must be at least 8 characters');
+          if (arg.length < 8) throw d.err(shortSecret(arg, d.written()));
           s.secrets.push(arg);
           break;
         case 'max_sessions':
@@ -87,9 +87,26 @@ export function parseTunnel(d: Dispenser, log: Logger): TunnelSettings {
   return s;
 }
 
+/** Why a secret is refused; names the environment variable when the secret came from an empty one. */
+function shortSecret(secret: string, written: string): string {
+  const names = [...written.matchAll(/\{\$([^}]+)\}|\{%([^%]+)%\}/g)].map((m) => m[1] ?? m[2]);
+  if (names.length > 0) {
+    const vars = names.map((n) => `$${n}`).join(', ');
+    return secret === ''
+      ? `tunnel secret is empty: the environment variable ${vars} is not set (or empty)`
+      : `tunnel secret from ${vars} must be at least 8 characters (it has ${secret.length})`;
+  }
+  return 'tunnel secret must be at least 8 characters';
+}
+
 /** A short stable id of a secret (never the secret itself), for counting sessions per secret. */
 export function secretId(secret: string): string {
   return createHash('sha256').update(secret).digest('hex').slice(0, 16);
+}
+
+/** One id for a set of secrets, whatever their order. */
+export function secretsKey(secrets: readonly string[]): string {
+  return [...new Set(secrets.map(secretId))].sort().join('+');
 }
 
 function positiveInt(d: Dispenser, name: string, arg: string): number {
