@@ -43,7 +43,7 @@ directive: requests for NAME.<server host> are forwarded to TARGET over one
 WebSocket. Prints the public URL, then one line per request. Reconnects by
 itself; Ctrl-C closes the tunnel.
 
-  nodecaddy tunnel -server https://tunnel.example.com -secret s3cret -name alice -to 3000
+  nodecaddy tunnel -server https://tunnel.example.com -secret "$TUNNEL_SECRET" -name alice -to 3000
 
 Flags:
 `;
@@ -62,6 +62,24 @@ export function parseTarget(value: string): { host: string; port: number } | und
   const port = Number(m[3]);
   if (port < 1 || port > 65535) return undefined;
   return { host: m[1] ?? m[2], port };
+}
+
+/** localhost, *.localhost, 127.0.0.0/8 and ::1: a connection that never leaves this machine. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return (
+    h === 'localhost' || h.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::1'
+  );
+}
+
+/** Plain http to another machine carries the secret (and every request) readable by anyone on the way. */
+function cleartextWarning(server: URL, dial: { host: string } | undefined): string | undefined {
+  if (server.protocol !== 'http:' && server.protocol !== 'ws:') return undefined;
+  if (isLoopback(dial?.host ?? server.hostname)) return undefined;
+  return (
+    `warning: -server ${server.protocol}//${server.host} is not encrypted: the tunnel secret and all ` +
+    'tunnelled traffic cross the network in clear text; use https://'
+  );
 }
 
 function duration(flag: string, value: string): number {
@@ -103,6 +121,8 @@ export async function tunnelMain(argv: string[]): Promise<void> {
     dial = parseTarget(flag('dial'));
     if (!dial) usageError(`-dial must be host:port (got "${flag('dial')}")`);
   }
+  const warning = cleartextWarning(server, dial);
+  if (warning) process.stderr.write(`${warning}\n`);
   const client = new TunnelClient({
     server,
     secret,

@@ -53,6 +53,7 @@ export class TunnelClient {
   private retryTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private connectedOnce = false;
+  private dnsHinted = false;
   private resolveDone!: (code: number) => void;
   /** Resolves with the exit code when the client stops (0 after stop(), 1 after a fatal refusal). */
   readonly done = new Promise<number>((resolve) => (this.resolveDone = resolve));
@@ -130,8 +131,17 @@ export class TunnelClient {
       } else this.retry(`refused: ${detail}`);
       ws.terminate();
     });
-    ws.on('error', (err) => {
-      if (!opened && !refused) this.retry(err.message);
+    ws.on('error', (err: NodeJS.ErrnoException) => {
+      if (opened || refused) return;
+      if ((err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') && !dial && !this.dnsHinted) {
+        // Retrying alone cannot fix this (unless DNS changes meanwhile): say what would.
+        this.dnsHinted = true;
+        this.o.info(
+          `${publicHost} does not resolve: add a wildcard DNS record *.${s.hostname} for the server, ` +
+            `or connect to it directly with -dial host:port`,
+        );
+      }
+      this.retry(err.message);
     });
     ws.on('open', () => {
       opened = true;
