@@ -67,9 +67,7 @@ export function parseTarget(value: string): { host: string; port: number } | und
 /** localhost, *.localhost, 127.0.0.0/8 and ::1: a connection that never leaves this machine. */
 export function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return (
-    h === 'localhost' || h.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::1'
-  );
+  return h === 'localhost' || h.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::1';
 }
 
 /** Plain http to another machine carries the secret (and every request) readable by anyone on the way. */

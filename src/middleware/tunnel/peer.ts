@@ -129,7 +129,9 @@ function refuse(res: ServerResponse, err: unknown): void {
     return;
   }
   const e = err instanceof TunnelError ? err : new TunnelError(502, 'no-tunnel', 'tunnel failed');
-  res.writeHead(e.status, { ...e.headers, [H_ERROR]: e.code, [H_DETAIL]: e.message, 'content-length': 0 }).end();
+  res
+    .writeHead(e.status, { ...e.headers, [H_ERROR]: e.code, [H_DETAIL]: e.message, 'content-length': 0 })
+    .end();
 }
 
 function isLive(file: string): Promise<boolean> {
