@@ -135,3 +135,22 @@ export function splice(a: Duplex, b: Duplex): Promise<void> {
     b.pipe(a);
   });
 }
+
+/**
+ * Joins two byte streams both ways for a TCP tunnel: backpressure by pipe, and half-close, so that either
+ * side's end (FIN, END_STREAM) ends only the other's sending side and the answer still flows back. A side
+ * that fails, or closes before both of its directions were done (a reset), destroys the other.
+ */
+export function joinHalfOpen(a: Duplex, b: Duplex): void {
+  const cut = (from: Duplex, to: Duplex) => () => {
+    if (!(from.readableEnded && from.writableFinished) && !to.destroyed) to.destroy();
+  };
+  for (const [from, to] of [
+    [a, b],
+    [b, a],
+  ] as const) {
+    from.on('error', ignoreError);
+    from.once('close', cut(from, to));
+    from.pipe(to);
+  }
+}

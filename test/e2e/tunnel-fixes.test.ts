@@ -2,8 +2,11 @@
 // secrets, a name that does not resolve, plain http to another machine, and the log of a name with no client.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { WebSocket } from 'ws';
 import { waitFor } from '../helpers/http.js';
 import { freePort, spawnNodecaddy, startNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
 import { startClient, startTarget, text, viaTunnel, type Target } from '../helpers/tunnel.js';
@@ -80,6 +83,8 @@ describe('tunnel fixes', () => {
         String(target.port),
         '-max-backoff',
         '1s',
+        '-inspect',
+        'off',
       ]),
     );
     await waitFor(() => /does not resolve/.test(client.stdout()), 10_000, 'the DNS hint');
@@ -95,6 +100,59 @@ describe('tunnel fixes', () => {
     await waitFor(() => (client.stdout().match(/reconnecting in/g) ?? []).length >= 2, 10_000, 'retries');
     assert.equal(client.stdout().match(/does not resolve/g)?.length, 1);
     await client.stop('SIGINT');
+  });
+
+  test('a client and a server of different protocol versions refuse each other, saying both versions', async () => {
+    const port = await freePort();
+    const conf = path.join(tmp.dir, 'versions');
+    writeFileSync(conf, `*.tunnel.localhost:${port} {\n\ttunnel {\n\t\tsecret test-secret-123\n\t}\n}\n`);
+    const server = track(await startNodecaddy(['-conf', conf, '-log-format', 'json'], { cwd: tmp.dir }));
+    // An older client (protocol 1) at this server.
+    const old = new WebSocket(`ws://127.0.0.1:${port}/_nodecaddy/tunnel`, {
+      headers: {
+        host: `alice.tunnel.localhost:${port}`,
+        'x-nodecaddy-tunnel-version': '1',
+        'x-nodecaddy-tunnel-secret': 'test-secret-123',
+        'x-nodecaddy-tunnel-token': 'a'.repeat(32),
+      },
+    });
+    const refusal = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      old.once('unexpected-response', (_req, res: http.IncomingMessage) => resolve(res));
+      old.once('open', () => reject(new Error('an old client was accepted')));
+      old.once('error', reject);
+    });
+    refusal.resume();
+    assert.equal(refusal.statusCode, 400);
+    assert.equal(refusal.headers['x-nodecaddy-tunnel-error'], 'bad-version');
+    assert.equal(
+      refusal.headers['x-nodecaddy-tunnel-detail'],
+      'this server speaks tunnel protocol 2 and the client speaks 1: run the same nodecaddy version on both ends',
+    );
+    await server.stop();
+
+    // This client at an older server, which answers as protocol 1 servers do.
+    const oldServer = http.createServer((_req, res) =>
+      res
+        .writeHead(400, {
+          'x-nodecaddy-tunnel-error': 'bad-version',
+          'x-nodecaddy-tunnel-detail': 'tunnel protocol version 1 required',
+        })
+        .end(),
+    );
+    await new Promise<void>((resolve) => oldServer.listen(0, '127.0.0.1', resolve));
+    try {
+      const client = track(
+        await startClient((oldServer.address() as AddressInfo).port, 'alice', target.port, { wait: false }),
+      );
+      await waitFor(() => client.child.exitCode !== null, 10_000, 'the client to give up');
+      assert.equal(client.child.exitCode, 1);
+      assert.match(
+        client.stdout(),
+        /tunnel refused by tunnel\.localhost:\d+: tunnel protocol version 1 required \(this client speaks tunnel protocol 2: run the same nodecaddy version on both ends\)/,
+      );
+    } finally {
+      oldServer.close();
+    }
   });
 
   test('plain http to this machine gives no warning', async () => {

@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
 import { WebSocketServer } from 'ws';
 import { waitFor } from './http.js';
 import { spawnNodecaddy, startNodecaddy, type Nodecaddy } from './process.js';
@@ -73,6 +74,14 @@ export async function startTarget(): Promise<Target> {
       patternStream(Number(url.searchParams.get('n')), 7).pipe(res);
       return;
     }
+    if (url.pathname === '/compressed') {
+      // JSON compressed as ?enc= says (gzip or br).
+      const json = JSON.stringify({ compressed: true, items: [1, 2, 3] });
+      const br = url.searchParams.get('enc') === 'br';
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': br ? 'br' : 'gzip' });
+      res.end(br ? zlib.brotliCompressSync(json) : zlib.gzipSync(json));
+      return;
+    }
     if (url.pathname === '/hang') return; // never answers (the connection closes with the target)
     if (url.pathname === '/tick') {
       // An endless event stream, one event every 50 ms, until the connection goes.
@@ -100,6 +109,7 @@ export async function startTarget(): Promise<Target> {
         'x-seen-xfp': String(req.headers['x-forwarded-proto'] ?? ''),
         'x-seen-custom': String(req.headers['x-custom'] ?? ''),
         'x-seen-method': req.method ?? '',
+        'x-seen-auth': String(req.headers.authorization ?? ''),
       });
       res.end(Buffer.concat(chunks));
     });
@@ -158,12 +168,15 @@ export async function startClient(
     opts.secret ?? SECRET,
     '-name',
     name,
-    '-to',
-    `127.0.0.1:${targetPort}`,
+    // A TCP tunnel given as -tcp takes no -to.
+    ...(opts.args?.includes('-tcp') ? [] : ['-to', `127.0.0.1:${targetPort}`]),
     '-ping',
     '2s',
     '-max-backoff',
     '1s',
+    // Tests run side by side (and beside other worktrees' tests): no one gets 127.0.0.1:4040 by chance.
+    '-inspect',
+    'off',
     ...(opts.args ?? []),
   ]);
   if (opts.wait !== false) {

@@ -19,6 +19,8 @@ export interface TunnelSettings {
   handshakeTimeoutMs: number;
   /** Heartbeat period; a session that misses one is dropped (0 = off). */
   pingIntervalMs: number;
+  /** Public ports handed to TCP tunnels (`tcp_ports 20000-20100`); none: TCP tunnels are refused. */
+  tcpPorts: { from: number; to: number } | undefined;
   log: Logger;
 }
 
@@ -39,13 +41,14 @@ const SUBDIRECTIVES = [
   'idle_timeout',
   'handshake_timeout',
   'ping_interval',
+  'tcp_ports',
 ];
 
 const FORM =
-  'tunnel { secret <secret>; max_sessions <n>; max_streams <n>; timeout <dur>; idle_timeout <dur>; handshake_timeout <dur>; ping_interval <dur> }';
+  'tunnel { secret <secret>; max_sessions <n>; max_streams <n>; timeout <dur>; idle_timeout <dur>; handshake_timeout <dur>; ping_interval <dur>; tcp_ports <from>-<to> }';
 
 export function parseTunnel(d: Dispenser, log: Logger): TunnelSettings {
-  const s: TunnelSettings = { secrets: [], ...DEFAULTS, log };
+  const s: TunnelSettings = { secrets: [], ...DEFAULTS, tcpPorts: undefined, log };
   let seen = false;
   while (d.next()) {
     if (seen) throw d.err('tunnel may appear only once per site');
@@ -80,6 +83,9 @@ export function parseTunnel(d: Dispenser, log: Logger): TunnelSettings {
         case 'ping_interval':
           s.pingIntervalMs = duration(d, name, arg);
           break;
+        case 'tcp_ports':
+          s.tcpPorts = portRange(d, arg);
+          break;
       }
     }
   }
@@ -107,6 +113,17 @@ export function secretId(secret: string): string {
 /** One id for a set of secrets, whatever their order. */
 export function secretsKey(secrets: readonly string[]): string {
   return [...new Set(secrets.map(secretId))].sort().join('+');
+}
+
+/** `20000-20100` or `20000`: ports 1-65535, the first not above the last. */
+function portRange(d: Dispenser, arg: string): { from: number; to: number } {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(arg);
+  const from = Number(m?.[1]);
+  const to = Number(m?.[2] ?? m?.[1]);
+  if (!m || from < 1 || to > 65535 || from > to) {
+    throw d.err(`tcp_ports: '${arg}' is not a port range like 20000-20100`);
+  }
+  return { from, to };
 }
 
 function positiveInt(d: Dispenser, name: string, arg: string): number {
