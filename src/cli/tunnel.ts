@@ -3,6 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { TunnelClient } from '../tunnel/client.js';
 import { jsonOutput, plainOutput, type Output } from '../tunnel/console/lines.js';
+import { CaptureStore } from '../tunnel/inspector/capture.js';
+import { isLoopbackAddress, startInspector, type Inspector } from '../tunnel/inspector/server.js';
 import { isValidName } from '../tunnel/protocol.js';
 import { durationFlag, FlagError, formatUsage, parseFlags } from './flags.js';
 import {
@@ -140,6 +142,8 @@ export async function tunnelMain(argv: string[]): Promise<void> {
   const warning = cleartextWarning(f.server, f.dial);
   if (warning) process.stderr.write(`${warning}\n`);
 
+  const capture = f.inspect && f.target.proto === 'http' ? new CaptureStore({ keep: f.keep }) : undefined;
+  let inspector: Inspector | undefined;
   const client = new TunnelClient({
     server: f.server,
     secret: f.secret,
@@ -152,15 +156,38 @@ export async function tunnelMain(argv: string[]): Promise<void> {
     pingIntervalMs: f.pingIntervalMs,
     handshakeTimeoutMs: f.handshakeTimeoutMs,
     maxBackoffMs: f.maxBackoffMs,
+    capture,
     events: {
       info: (line) => output.info(line),
       exchange: (s) => output.exchange(s),
       tcp: (s) => output.tcp(s),
       changed: () => {
         output.changed();
+        inspector?.changed();
       },
     },
   });
+  if (f.inspect) {
+    inspector = await startInspector(f.inspect, client, capture);
+    const where = `${f.inspect.host}:${f.inspect.port}${f.inspect.lastPort ? `-${f.inspect.lastPort}` : ''}`;
+    if (!inspector) {
+      if (!f.inspect.lastPort) {
+        output.close();
+        process.stderr.write(
+          `tunnel: the inspector cannot listen on ${where} (in use?); -inspect off to go without\n`,
+        );
+        process.exit(1);
+      }
+      output.info(`Inspector not started: ${where} are in use (-inspect ADDR to choose)`);
+    } else {
+      output.info(`Inspector ${inspector.url}`);
+      if (!isLoopbackAddress(f.inspect.host)) {
+        process.stderr.write(
+          `warning: the inspector on ${inspector.url} shows every request in full, and replays them, to anyone who can reach it\n`,
+        );
+      }
+    }
+  }
   let signals = 0;
   const onSignal = () => {
     if (++signals > 1) {
@@ -176,6 +203,7 @@ export async function tunnelMain(argv: string[]): Promise<void> {
   process.on('SIGTERM', onSignal);
   client.start();
   const code = await client.done;
+  await inspector?.close();
   output.close();
   process.exit(code);
 }
