@@ -1,8 +1,10 @@
 // `nodecaddy tunnel`: expose a local server (HTTP or any TCP service) through a public nodecaddy running the
 // `tunnel` directive, with an inspector and ngrok's agent API on 127.0.0.1:4040.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { TunnelClient } from '../tunnel/client.js';
 import { jsonOutput, plainOutput, type Output } from '../tunnel/console/lines.js';
+import { screenOutput } from '../tunnel/console/screen.js';
 import { CaptureStore } from '../tunnel/inspector/capture.js';
 import { isLoopbackAddress, startInspector, type Inspector } from '../tunnel/inspector/server.js';
 import { isValidName } from '../tunnel/protocol.js';
@@ -32,6 +34,13 @@ Ctrl-C closes the tunnel.
 
 Flags:
 `;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
 
 function usageError(message: string): never {
   process.stderr.write(`${message}\n${USAGE}${formatUsage(TUNNEL_FLAGS)}\n`);
@@ -138,7 +147,16 @@ function readFlags(argv: string[]) {
 export async function tunnelMain(argv: string[]): Promise<void> {
   const f = readFlags(argv);
   const write = (text: string) => process.stdout.write(text);
-  const output: Output = f.format === 'json' ? jsonOutput(write, f.quiet) : plainOutput(write, f.quiet);
+  // What the status screen shows, filled in as the client and the inspector come up.
+  const shown: { client?: TunnelClient; inspector?: Inspector } = {};
+  let output: Output;
+  if (f.format === 'json') output = jsonOutput(write, f.quiet);
+  else if (process.stdout.isTTY) {
+    const v = version();
+    output = screenOutput(process.stdout, f.quiet, () =>
+      shown.client ? { client: shown.client, version: v, inspectorUrl: shown.inspector?.url } : undefined,
+    );
+  } else output = plainOutput(write, f.quiet);
   const warning = cleartextWarning(f.server, f.dial);
   if (warning) process.stderr.write(`${warning}\n`);
 
@@ -169,6 +187,7 @@ export async function tunnelMain(argv: string[]): Promise<void> {
   });
   if (f.inspect) {
     inspector = await startInspector(f.inspect, client, capture);
+    shown.inspector = inspector;
     const where = `${f.inspect.host}:${f.inspect.port}${f.inspect.lastPort ? `-${f.inspect.lastPort}` : ''}`;
     if (!inspector) {
       if (!f.inspect.lastPort) {
@@ -201,6 +220,7 @@ export async function tunnelMain(argv: string[]): Promise<void> {
   process.on('uncaughtException', (err) => process.stderr.write(`tunnel: ${err.stack ?? err.message}\n`));
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  shown.client = client;
   client.start();
   const code = await client.done;
   await inspector?.close();
