@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
 import type { IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { WebSocket } from 'ws';
 import { forwardHttp, targetUrl, type ExchangeSummary, type HttpTarget } from './forward-http.js';
@@ -205,9 +206,11 @@ export class TunnelClient {
       }
       this.retry(err.message);
     });
+    let socket: Duplex | undefined;
+    ws.once('upgrade', (res: IncomingMessage) => (socket = res.socket));
     ws.on('open', () => {
       opened = true;
-      const session = acceptH2(ws);
+      const session = acceptH2(ws, socket);
       session.on('stream', (stream, headers) => this.onStream(stream, headers));
       stopHeartbeat = heartbeat(ws, this.o.pingIntervalMs, () => undefined);
       stopLatency = this.measureLatency(session);

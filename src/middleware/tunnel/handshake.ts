@@ -185,7 +185,7 @@ export async function acceptTunnel(
   ws.on('error', () => ws.terminate());
   let h2;
   try {
-    h2 = await connectH2(ws, settings.handshakeTimeoutMs);
+    h2 = await connectH2(ws, settings.handshakeTimeoutMs, socket);
   } catch (err) {
     await giveBack();
     log.warn({ host, remote, err: (err as Error).message }, 'tunnel handshake failed');
