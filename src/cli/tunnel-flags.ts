@@ -1,5 +1,8 @@
 // The flags of `nodecaddy tunnel`, and turning their text into checked values.
+import { isLoopback } from '../tunnel/transport.js';
 import type { FlagSpec } from './flags.js';
+
+export { isLoopback };
 
 export const TUNNEL_FLAGS: readonly FlagSpec[] = [
   {
@@ -102,12 +105,6 @@ export function parseListenAddress(value: string): { host: string; port: number 
   const port = Number(m[3]);
   if (port > 65535) return undefined;
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
-}
-
-/** localhost, *.localhost, 127.0.0.0/8 and ::1: a connection that never leaves this machine. */
-export function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::1';
 }
 
 /** Plain http to another machine carries the secret (and every request) readable by anyone on the way. */

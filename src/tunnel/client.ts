@@ -30,7 +30,7 @@ import {
   type ControlMessage,
   type TrafficCounters,
 } from './protocol.js';
-import { acceptH2, heartbeat, ignoreError } from './transport.js';
+import { acceptH2, heartbeat, ignoreError, isLoopback } from './transport.js';
 
 export interface TunnelClientOptions {
   /** The public server, `https://tunnel.example.com` (user:pass@ for a basicauth-guarded site). */
@@ -72,6 +72,10 @@ export type ClientState = 'connecting' | 'online' | 'reconnecting' | 'refused' |
 export type ServerTraffic = TrafficCounters & { since: string };
 
 const MIN_BACKOFF_MS = 250;
+
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}
 
 export class TunnelClient {
   readonly o: TunnelClientOptions;
@@ -173,6 +177,10 @@ export class TunnelClient {
     const dial = this.o.dial;
     const ws = new WebSocket(url, {
       perMessageDeflate: false,
+      // Masking stops a browser script from steering what a proxy in the path reads (RFC 6455 §10.3); inside
+      // TLS, or to this machine, no proxy reads the frames, so the mask is zero and ws sends the data as it
+      // is: no copy, no allocation, no masking pass per message.
+      ...((secure || isLoopback(dial?.host ?? s.hostname)) && { generateMask: zeroMask }),
       handshakeTimeout: this.o.handshakeTimeoutMs,
       maxPayload: 64 * 1024 * 1024,
       headers: this.handshakeHeaders(),

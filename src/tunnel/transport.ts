@@ -14,6 +14,12 @@ import { H2_SESSION_OPTIONS, H2_SESSION_WINDOW } from './protocol.js';
  */
 export function ignoreError(): void {}
 
+/** localhost, *.localhost, 127.0.0.0/8 and ::1: a connection that never leaves this machine. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::1';
+}
+
 /** A buffer of a flush this big goes as a WebSocket message of its own, uncopied (bulk DATA payloads). */
 const ALONE_BYTES = 16 * 1024;
 /** Smaller buffers are joined into messages of up to this size (frame headers, small frames). */
