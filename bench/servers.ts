@@ -114,7 +114,8 @@ export function nodecaddyCannot(sc: Scenario, env: Env, p: Paths): string | unde
   return undefined;
 }
 
-export function startTunnelClient(port: number, env: Env, p: Paths): Proc {
+/** The tunnel client: to the backend, or for a TCP scenario a TCP tunnel to the TCP source. */
+export function startTunnelClient(port: number, env: Env, p: Paths, tcp = false): Proc {
   return start('nodecaddy tunnel', process.execPath, [
     p.cli,
     'tunnel',
@@ -126,9 +127,15 @@ export function startTunnelClient(port: number, env: Env, p: Paths): Proc {
     env.tunnelSecret,
     '-name',
     TUNNEL_HOST.split('.')[0],
-    '-to',
-    `127.0.0.1:${env.backendPort}`,
+    ...(tcp ? ['-tcp', `127.0.0.1:${env.tcpSourcePort}`] : ['-to', `127.0.0.1:${env.backendPort}`]),
     '-quiet',
+  ]);
+}
+
+export function startTcpSource(port: number, p: Paths): Proc {
+  return start('tcp source', process.execPath, [
+    path.join(path.dirname(p.backend), 'tcpsource.js'),
+    String(port),
   ]);
 }
 

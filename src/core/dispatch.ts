@@ -40,7 +40,7 @@ export async function dispatch(
     }
     if (err instanceof HttpError) {
       // A gateway failure (proxy, fastcgi: 502, 504) says which upstream failed; nobody else logs it.
-      if (err.status >= 500) {
+      if (err.status >= 500 && !err.logged) {
         log.error({ err: err.cause ?? err, site: site.label, method: req.method, uri: req.url }, err.message);
       }
       writeDefaultError(res, err.status, err.headers, err.detail);

@@ -11,11 +11,13 @@ export class HttpError extends Error {
   override readonly cause: unknown;
   /** One line that is safe to show the client under the status line (e.g. "no tunnel client is connected"). */
   readonly detail: string | undefined;
+  /** The directive has said in the log what there is to say (an expected condition, not a fault). */
+  readonly logged: boolean;
 
   constructor(
     status: number,
     message?: string,
-    opts: { headers?: Record<string, string>; cause?: unknown; detail?: string } = {},
+    opts: { headers?: Record<string, string>; cause?: unknown; detail?: string; logged?: boolean } = {},
   ) {
     // An HttpError is control flow (a 404 is not a bug): skip the stack trace, which costs more than the response.
     const stackTraceLimit = Error.stackTraceLimit;
@@ -27,6 +29,7 @@ export class HttpError extends Error {
     this.headers = opts.headers ?? {};
     this.cause = opts.cause;
     this.detail = opts.detail;
+    this.logged = opts.logged ?? false;
   }
 }
 

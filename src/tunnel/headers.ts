@@ -3,7 +3,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { IncomingHttpHeaders as H2Headers, OutgoingHttpHeaders as H2Out } from 'node:http2';
 import { withoutHopByHop } from '../core/forwarded.js';
-import { H_DETAIL, H_ERROR } from './protocol.js';
+import { H_DETAIL, H_ERROR, HEADER_PREFIX } from './protocol.js';
 
 /** Headers that never cross the tunnel on a request (besides hop-by-hop ones). */
 const REQUEST_DROP = ['host', 'expect', 'http2-settings'];
@@ -18,7 +18,8 @@ export function h2RequestHeaders(
 ): H2Out {
   const out = Object.create(null) as H2Out; // a `__proto__` field is a field, not a prototype
   for (const key of Object.keys(headers)) {
-    if (REQUEST_DROP.includes(key) || key.startsWith(':')) continue;
+    // The tunnel's own headers (the control stream's mark) come from the server alone, never from a visitor.
+    if (REQUEST_DROP.includes(key) || key.startsWith(':') || key.startsWith(HEADER_PREFIX)) continue;
     out[key] = headers[key];
   }
   if (protocol) {

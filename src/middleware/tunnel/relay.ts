@@ -34,21 +34,41 @@ export interface Upgraded {
   stream: Duplex;
 }
 
+/**
+ * The visitor's side of a relay (its response): a 'close' before the answer came means the visitor went away,
+ * and the pending exchange is cancelled at the target.
+ */
+export type Visitor = Pick<HttpResponse, 'once' | 'off' | 'destroyed'>;
+
 /** Where a tunnel's requests go: the local session, or the peer process holding it. */
 export interface Upstream {
-  request(fwd: Forwarded, body: Readable | null): Promise<Exchange>;
-  upgrade(fwd: Forwarded): Promise<Upgraded | Exchange>;
+  request(fwd: Forwarded, body: Readable | null, visitor: Visitor): Promise<Exchange>;
+  upgrade(fwd: Forwarded, visitor: Visitor): Promise<Upgraded | Exchange>;
 }
 
 /** Why a request could not be relayed; nothing has been written to the visitor yet. */
 export class TunnelError extends Error {
   readonly status: number;
   readonly code: string;
-  constructor(status: number, code: string, detail: string) {
+  /** Headers that belong to the answer (WWW-Authenticate on a 401). */
+  readonly headers: Record<string, string>;
+  constructor(status: number, code: string, detail: string, headers: Record<string, string> = {}) {
+    // An expected condition (no client, a timeout, a visitor who left), not a bug: no stack trace to take.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(detail);
+    Error.stackTraceLimit = stackTraceLimit;
     this.status = status;
     this.code = code;
+    this.headers = headers;
   }
+}
+
+/** The status of an exchange the visitor gave up on before its answer (nginx's "client closed request"). */
+export const VISITOR_GONE = 499;
+
+export function visitorGone(host: string): TunnelError {
+  return new TunnelError(VISITOR_GONE, 'visitor-gone', `the visitor left before ${host} answered`);
 }
 
 /**
@@ -63,7 +83,7 @@ export async function relay(
   upstream: Upstream,
 ): Promise<void> {
   if (upgrade) {
-    const answer = await upstream.upgrade(fwd);
+    const answer = await upstream.upgrade(fwd, res);
     if (answer.status === 101) {
       const up = answer as Upgraded;
       // Set before the claim, which ends the response for the log: the access log must say 101, not 200.
@@ -75,7 +95,7 @@ export async function relay(
     }
     return writeExchange(res, answer as Exchange);
   }
-  return writeExchange(res, await upstream.request(fwd, body));
+  return writeExchange(res, await upstream.request(fwd, body, res));
 }
 
 /** Writes status, headers and the streamed body; a failure mid-body cuts the connection (never a short 200). */

@@ -4,31 +4,18 @@ import { registerCollector, registerStatus, type Family, type Series } from '../
 import type { TunnelSession } from './session.js';
 
 export interface SessionCounters {
-  /** Bytes received from the tunnel client (the local service's answers), on the wire. */
+  /** Bytes sent into the tunnel, to the client (the visitors' requests), on the wire. */
   bytesIn: number;
-  /** Bytes sent to the tunnel client (the visitors' requests), on the wire. */
+  /** Bytes that came out of the tunnel, from the client (the local service's answers), on the wire. */
   bytesOut: number;
-  /** Requests being carried now. */
+  /** Requests and TCP connections being carried now. */
   streams: number;
 }
 
-/** The one place that reads a session's counters. */
+/** The one place that reads a session's counters (the session's own traffic accounting). */
 export function sessionCounters(session: TunnelSession): SessionCounters {
-  return {
-    bytesIn: session.wire?.bytesRead ?? 0,
-    bytesOut: session.wire?.bytesWritten ?? 0,
-    streams: session.streams,
-  };
-}
-
-/** The fields of the log line when a session ends. */
-export function sessionTotals(session: TunnelSession): Record<string, number> {
-  const c = sessionCounters(session);
-  return {
-    seconds: Math.round((Date.now() - session.connectedAt) / 1000),
-    bytesIn: c.bytesIn,
-    bytesOut: c.bytesOut,
-  };
+  const t = session.traffic();
+  return { bytesIn: t.bytesIn, bytesOut: t.bytesOut, streams: t.openStreams };
 }
 
 /** Tunnel names kept for the bytes counter; beyond that, names that come and go count as `other`. */
@@ -61,14 +48,18 @@ export function trackSession(session: TunnelSession): void {
 
 registerStatus('tunnels', () =>
   [...live].map((s) => {
-    const c = sessionCounters(s);
+    const t = s.traffic();
     return {
       tunnel: s.host,
+      proto: t.proto,
+      ...(t.port !== undefined && { port: t.port }),
       remote: s.remote,
-      connected: new Date(s.connectedAt).toISOString(),
-      streams: c.streams,
-      bytes_in: c.bytesIn,
-      bytes_out: c.bytesOut,
+      connected: t.since.toISOString(),
+      requests: t.requests,
+      connections: t.connections,
+      streams: t.openStreams,
+      bytes_in: t.bytesIn,
+      bytes_out: t.bytesOut,
     };
   }),
 );
@@ -99,7 +90,7 @@ registerCollector((): Family[] => {
     },
     {
       name: 'nodecaddy_tunnel_bytes_total',
-      help: 'Bytes through tunnels, by tunnel name: in = from the tunnel client, out = to it (on the wire).',
+      help: 'Bytes through tunnels, by tunnel name: in = into the tunnel (requests), out = out of it (answers).',
       type: 'counter',
       labelNames: ['tunnel', 'direction'],
       merge: 'sum',
