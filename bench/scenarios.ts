@@ -123,6 +123,19 @@ export const SCENARIOS: Scenario[] = [
       `:${port} {\n  bind 127.0.0.1\n  proxy / 127.0.0.1:${e.backendPort} {\n    keepalive 64\n  }\n}\n`,
   },
   {
+    id: 'proxy-default',
+    title: "the same proxy in each server's default configuration",
+    path: '/',
+    needs: ['backend'],
+    check: (status) => ok200(status),
+    // nginx's default: HTTP/1.0 to the upstream, a new connection per request (no upstream keepalive).
+    nginx: (port, e) =>
+      `server {\n  listen 127.0.0.1:${port};\n  location / {\n    proxy_pass http://127.0.0.1:${e.backendPort};\n  }\n}\n`,
+    caddy: (port, e) =>
+      `http://:${port} {\n  bind 127.0.0.1\n  reverse_proxy 127.0.0.1:${e.backendPort}\n}\n`,
+    nodecaddy: (port, e) => `:${port} {\n  bind 127.0.0.1\n  proxy / 127.0.0.1:${e.backendPort}\n}\n`,
+  },
+  {
     id: 'fastcgi',
     title: 'FastCGI to php-fpm (echo)',
     path: '/index.php',

@@ -120,6 +120,28 @@ describe('proxy forwarding', () => {
     assert.equal(r.headers['x-extra'], 'a');
   });
 
+  test('by default 32 idle connections are kept: a second burst of 32 concurrent requests opens none', async () => {
+    // The backend holds each request until 32 are waiting, so the first burst needs 32 connections.
+    let held: (() => void)[] = [];
+    const busy = await startBackend('busy', (_req, res) => {
+      held.push(() => res.end('ok'));
+      if (held.length === 32) {
+        for (const release of held) release();
+        held = [];
+      }
+    });
+    try {
+      const port = await site(`proxy / ${busy.addr}`);
+      const burst = () => Promise.all(Array.from({ length: 32 }, () => get(port, '/')));
+      for (const r of await burst()) assert.equal(r.status, 200);
+      assert.equal(busy.connections, 32);
+      for (const r of await burst()) assert.equal(r.status, 200);
+      assert.equal(busy.connections, 32, 'the second burst reused every connection (Caddy v1 kept 2)');
+    } finally {
+      await busy.close();
+    }
+  });
+
   test('keep-alive pool: the upstream sees fewer connections than requests; keepalive 0 disables it', async () => {
     const pooled = await startBackend('pooled');
     const fresh = await startBackend('fresh');
