@@ -3,13 +3,11 @@
 // or with n bytes at /bytes?n= (big downloads, bench/cpu.ts), written from one reused buffer.
 // Run as its own process: node build/bench/backend.js <port>
 import http from 'node:http';
+import { benchPage } from './page.js';
 
 const body = Buffer.from('hello from the backend, a small and fast answer\n');
 const chunk = Buffer.alloc(256 * 1024, 'backend bytes ');
-const para = '<p>The quick brown fox jumps over the lazy dog, again and again, for the compressor.</p>\n';
-let html = '<!doctype html><html><head><title>bench</title></head><body>\n';
-for (let i = 0; html.length < 100 * 1024; i++) html += para.replace('again', `again ${i}`);
-const page = Buffer.from(`${html.slice(0, 100 * 1024 - 15)}</body></html>\n`);
+const page = benchPage();
 
 const server = http.createServer({ keepAlive: true }, (req, res) => {
   req.resume();

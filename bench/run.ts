@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { get, killAllNow, MemorySampler, stop, stopAll, waitReady, type Proc } from './procs.js';
 import { writeResults, writeSoak, type Row } from './report.js';
 import { SCENARIOS, type Env, type Scenario, type ServerName } from './scenarios.js';
+import { benchPage } from './page.js';
 import {
   machine,
   nodecaddyCannot,
@@ -103,10 +104,7 @@ function makeFiles(dir: string): Env {
   writeFileSync(path.join(files, '1k.html'), pattern(1024));
   writeFileSync(path.join(files, '100k.bin'), pattern(100 * 1024));
   writeFileSync(path.join(files, '10m.bin'), pattern(10 * 1024 * 1024));
-  const para = '<p>The quick brown fox jumps over the lazy dog, again and again, for the compressor.</p>\n';
-  let html = '<!doctype html><html><head><title>bench</title></head><body>\n';
-  for (let i = 0; html.length < 100 * 1024; i++) html += para.replace('again', `again ${i}`);
-  writeFileSync(path.join(files, 'page.html'), `${html.slice(0, 100 * 1024 - 15)}</body></html>\n`);
+  writeFileSync(path.join(files, 'page.html'), benchPage());
   for (let i = 0; i < 100; i++)
     writeFileSync(path.join(files, 'list', `file-${i}.txt`), `${i}\n`.repeat(i + 1));
   writeFileSync(
