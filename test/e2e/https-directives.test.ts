@@ -153,7 +153,7 @@ describe('every directive over HTTP/2 and HTTP/1.1', { skip: phpFpmSkip() }, () 
   test('WebSockets over HTTPS (an HTTP/1.1 upgrade on the TLS listener) through proxy', async () => {
     // ws passes TLS options on to tls.connect; its types leave servername out.
     const tlsOptions = { servername: 'h2.test', ca: ca.cert, headers: { host: 'h2.test' } };
-    const client = new WebSocket(`wss://127.0.0.1:${port}/ws`, tlsOptions as WebSocket.ClientOptions);
+    const client = new WebSocket(`wss://127.0.0.1:${port}/ws`, tlsOptions);
     const echoed = await new Promise<string>((resolve, reject) => {
       client.on('open', () => client.send('over wss'));
       client.on('message', (m: Buffer) => resolve(m.toString()));
