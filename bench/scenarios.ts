@@ -1,5 +1,7 @@
 // The scenarios, and for each one the equivalent site in nginx, Caddy 2 and nodecaddy syntax.
 // Access logs are off in all three servers; keep-alive is on; the same files and backends are used.
+import type { BenchCert } from './tls.js';
+import { TLS_SCENARIOS } from './scenarios-tls.js';
 
 export type ServerName = 'nginx' | 'caddy' | 'nodecaddy' | 'direct';
 
@@ -15,6 +17,8 @@ export interface Env {
   tcpSourcePort: number;
   /** Public ports the tunnel site hands to TCP tunnels. */
   tcpPorts: { from: number; to: number };
+  /** The certificate of the HTTPS scenarios (made only when one of them runs). */
+  cert: BenchCert | undefined;
 }
 
 export interface Scenario {
@@ -45,6 +49,16 @@ export interface Scenario {
   exclusive?: boolean;
   /** nodecaddy scenarios that need a `nodecaddy tunnel` client beside the server (-tcp for a TCP scenario). */
   tunnelClient?: boolean;
+  /** Served over HTTPS with the run's certificate (Env.cert). */
+  tls?: boolean;
+  /**
+   * The load: `wrk` (HTTP/1.1 keep-alive, the default), `h2load` (HTTP/2, `streams` per connection) or
+   * `handshakes` (a new TLS connection per request, bench/handshakes.ts).
+   */
+  load?: 'wrk' | 'h2load' | 'handshakes';
+  streams?: number;
+  /** The answer's body size, checked by a load that does not parse HTTP (handshakes). */
+  bytes?: number;
 }
 
 const ok200 = (status: number) => (status === 200 ? undefined : `status ${status}`);
@@ -191,4 +205,5 @@ export const SCENARIOS: Scenario[] = [
     nodecaddy: (port, e) =>
       `*.tunnel.localhost:${port} {\n  bind 127.0.0.1\n  tunnel {\n    secret ${e.tunnelSecret}\n    tcp_ports ${e.tcpPorts.from}-${e.tcpPorts.to}\n  }\n}\n`,
   },
+  ...TLS_SCENARIOS,
 ];

@@ -44,7 +44,8 @@ ${sc.nginx!(port, env)}}
 }
 
 export function caddyConf(sc: Scenario, port: number, env: Env): string {
-  // No admin endpoint (nothing on :2019), no HTTPS; Caddy 2 logs no access log unless asked.
+  // No admin endpoint (nothing on :2019), no automatic HTTPS (the HTTPS scenarios name their certificate);
+  // Caddy 2 logs no access log unless asked.
   return `{\n  admin off\n  auto_https off\n}\n${sc.caddy!(port, env)}`;
 }
 
@@ -86,6 +87,8 @@ export function startServer(server: ServerName, sc: Scenario, port: number, env:
         '-admin',
         '127.0.0.1:0',
       ];
+      // Certificates come from files, but keep anything nodecaddy would store out of the user's data folder.
+      if (sc.tls) args.push('-data', path.join(p.dir, 'nodecaddy-data'));
       return start('nodecaddy', process.execPath, [p.cli, ...args, '-log', `${p.dir}/nodecaddy.log`]);
     }
     case 'direct':
