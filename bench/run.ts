@@ -159,7 +159,7 @@ async function main(): Promise<void> {
     }
     if (chosen.some((s) => s.needs?.includes('php'))) {
       env.phpPort = await freePort();
-      extras.push(startPhpFpm(env.phpPort, paths));
+      extras.push(startPhpFpm(env.phpPort, paths, Math.max(4, o.connections)));
     }
     if (o.soak > 0) return await soak(o, chosen[0] ?? SCENARIOS[0], env, paths, facts);
 
