@@ -59,11 +59,16 @@ export class FcgiConnection {
     return !this.broken && !this.socket.destroyed && this.socket.writable;
   }
 
-  /** Starts a request: BEGIN_REQUEST and the encoded PARAMS stream, in one write. */
-  begin(params: Buffer, handlers: ExchangeHandlers): void {
+  /**
+   * Starts a request: BEGIN_REQUEST, the encoded PARAMS stream and, for a request without a body, the end of
+   * STDIN, in one write (a second one would wake the php-fpm worker, already waiting for STDIN, once more).
+   */
+  begin(params: Buffer, handlers: ExchangeHandlers, noBody = false): void {
     this.handlers = handlers;
     this.answered = false;
-    this.socket.write(Buffer.concat([encodeBeginRequest(REQUEST_ID), params]));
+    const parts = [encodeBeginRequest(REQUEST_ID), params];
+    if (noBody) parts.push(encodeRecord(RecordType.Stdin, REQUEST_ID));
+    this.socket.write(Buffer.concat(parts));
   }
 
   /** Writes body bytes as STDIN records; false when the socket wants a 'drain' first. */

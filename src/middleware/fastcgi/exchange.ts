@@ -212,17 +212,21 @@ export function exchange(
     }
 
     res.on('close', onClientClose);
-    conn.begin(params, {
-      onStdout,
-      onStderr: (data) => logStderr(data.toString('utf8'), false),
-      onEnd,
-      onError: (err) => fail(new ExchangeError(502, `FastCGI ${upstream}: ${err.message}`)),
-    });
+    conn.begin(
+      params,
+      {
+        onStdout,
+        onStderr: (data) => logStderr(data.toString('utf8'), false),
+        onEnd,
+        onError: (err) => fail(new ExchangeError(502, `FastCGI ${upstream}: ${err.message}`)),
+      },
+      body === undefined,
+    );
     armRead();
     if (body) {
       body.on('data', onBodyData);
       body.on('end', onBodyEnd);
       body.on('error', onBodyError);
-    } else conn.endStdin();
+    }
   });
 }
