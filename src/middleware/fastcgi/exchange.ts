@@ -5,7 +5,8 @@ import type { Readable } from 'node:stream';
 import type { RequestContext } from '../../core/context.js';
 import { HttpError } from '../../core/errors.js';
 import { applyCgiHead, findHeaderEnd, MAX_HEADER_BYTES, parseCgiHead } from './cgi-response.js';
-import type { FcgiConnection, FcgiPool } from './connection.js';
+import type { FcgiConnection } from './connection.js';
+import type { FcgiPool } from './pool.js';
 import { ProtocolStatus } from './protocol.js';
 
 export interface ExchangeTimeouts {

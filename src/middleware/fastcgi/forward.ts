@@ -5,7 +5,7 @@ import type { RequestContext } from '../../core/context.js';
 import { hasRequestBody, requestBody } from '../../core/body.js';
 import { HttpError } from '../../core/errors.js';
 import { selectHost, selectionInput, type Policy, type UpstreamHost } from '../../core/upstream/index.js';
-import { ConnectError, type FcgiPool } from './connection.js';
+import { ConnectError, type FcgiPool } from './pool.js';
 import { exchange, type ExchangeTimeouts } from './exchange.js';
 import { buildParams, splitEnd, type ParamRule } from './params.js';
 import { encodeParams } from './protocol.js';

@@ -134,6 +134,20 @@ export function encodeParams(requestId: number, params: Iterable<readonly [strin
   return Buffer.concat(records);
 }
 
+/** FCGI_GET_VALUES asking for these variables (the values are left empty, as the spec says). */
+export function encodeGetValues(names: readonly string[]): Buffer {
+  const params = encodeParams(
+    0,
+    names.map((n) => [n, ''] as const),
+  );
+  // encodeParams made a PARAMS record and its empty terminator: keep the first record's content.
+  return encodeRecord(
+    RecordType.GetValues,
+    0,
+    params.subarray(HEADER_LEN, HEADER_LEN + params.readUInt16BE(4)),
+  );
+}
+
 /** Decodes name-value pairs (for tests and GET_VALUES results). */
 export function decodePairs(content: Buffer): [string, string][] {
   const out: [string, string][] = [];
