@@ -24,8 +24,6 @@ import { parseFastcgi, type FastcgiRule } from './setup.js';
  * each process parks php-fpm workers only briefly; under load reuse is immediate.
  */
 const IDLE_TIMEOUT_MS = cluster.isWorker ? 250 : 15_000;
-/** Idle connections kept per upstream. */
-const MAX_IDLE = 32;
 /** A connection is closed after its first request past this age: see pool.ts. */
 const MAX_AGE_MS = 500;
 
@@ -68,7 +66,7 @@ function compile(rule: FastcgiRule, site: Readonly<SiteConfig>): CompiledRule {
     upstreams: rule.endpoints.map((ep) => {
       const handle = sharedPool(ep, {
         idleTimeoutMs: IDLE_TIMEOUT_MS,
-        maxIdle: MAX_IDLE,
+        maxIdle: rule.keepalive,
         maxAgeMs: MAX_AGE_MS,
       });
       return { host: new UpstreamHost(describe(ep)), pool: handle.pool, handle };

@@ -83,6 +83,12 @@ export class FcgiPool {
     this.opts = { probeGraceMs: 1000, ...opts };
   }
 
+  /** Idle connections kept at most from now on (the largest `keepalive` of the configs using the pool). */
+  setMaxIdle(maxIdle: number): void {
+    this.opts.maxIdle = maxIdle;
+    while (this.idle.length > maxIdle) this.idle.shift()!.conn.destroy();
+  }
+
   get idleCount(): number {
     return this.idle.length;
   }
@@ -298,8 +304,9 @@ export class FcgiPool {
  * One pool per endpoint for the whole process, shared by every rule and site (and by the old and new config
  * across a reload): only a pool that sees every connection to a php-fpm can queue its requests fairly.
  * A config retains the pools it uses in start() and releases them in close(); the last release closes.
+ * The pool keeps as many idle connections as the largest `keepalive` among the configs holding it.
  */
-const shared = new Map<string, { pool: FcgiPool; refs: number }>();
+const shared = new Map<string, { pool: FcgiPool; keep: number[] }>();
 
 export interface PoolHandle {
   readonly pool: FcgiPool;
@@ -310,7 +317,7 @@ export interface PoolHandle {
 export function sharedPool(endpoint: Endpoint, opts: PoolOptions): PoolHandle {
   const key = describe(endpoint);
   let entry = shared.get(key);
-  if (!entry) shared.set(key, (entry = { pool: new FcgiPool(endpoint, opts), refs: 0 }));
+  if (!entry) shared.set(key, (entry = { pool: new FcgiPool(endpoint, opts), keep: [] }));
   const e = entry;
   let held = false;
   return {
@@ -318,12 +325,17 @@ export function sharedPool(endpoint: Endpoint, opts: PoolOptions): PoolHandle {
     retain() {
       if (held) return;
       held = true;
-      e.refs++;
+      e.keep.push(opts.maxIdle);
+      e.pool.setMaxIdle(Math.max(...e.keep));
     },
     release() {
       if (!held) return;
       held = false;
-      if (--e.refs > 0) return;
+      e.keep.splice(e.keep.indexOf(opts.maxIdle), 1);
+      if (e.keep.length > 0) {
+        e.pool.setMaxIdle(Math.max(...e.keep));
+        return;
+      }
       e.pool.close();
       if (shared.get(key) === e) shared.delete(key);
     },

@@ -4,7 +4,12 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { afterEach, describe, test } from 'node:test';
 import type { ExchangeHandlers, FcgiConnection } from '../../../src/middleware/fastcgi/connection.js';
-import { ConnectError, FcgiPool, type PoolOptions } from '../../../src/middleware/fastcgi/pool.js';
+import {
+  ConnectError,
+  FcgiPool,
+  sharedPool,
+  type PoolOptions,
+} from '../../../src/middleware/fastcgi/pool.js';
 import { RecordParser, RecordType } from '../../../src/middleware/fastcgi/protocol.js';
 import { waitFor } from '../../helpers/http.js';
 import { FakeFpm } from './fake-fpm.js';
@@ -175,6 +180,26 @@ describe('FastCGI connection pool', () => {
     assert.equal(pool.idleCount, 1);
     await waitFor(() => fpm.all.filter((c) => c.socket.destroyed).length === 2, 5000, '2 connections closed');
     await waitFor(() => pool.idleCount === 0, 5000, 'the idle connection to expire');
+    await waitFor(() => fpm.all.every((c) => c.socket.destroyed), 5000, 'every connection closed');
+  });
+
+  test('a pool shared by configs keeps the largest keepalive among those holding it', async () => {
+    const fpm = await FakeFpm.start({ children: 3, hold: true });
+    cleanup.push(() => fpm.close());
+    const ep = { network: 'tcp', host: '127.0.0.1', port: fpm.port } as const;
+    const none = sharedPool(ep, { ...OPTS, maxIdle: 0 });
+    const two = sharedPool(ep, { ...OPTS, maxIdle: 2 });
+    assert.equal(none.pool, two.pool);
+    none.retain();
+    two.retain();
+    cleanup.push(() => none.release());
+    const results = Promise.all(Array.from({ length: 3 }, () => request(two.pool)));
+    await waitFor(() => fpm.heldCount === 3, 5000, '3 requests running');
+    for (let i = 0; i < 3; i++) fpm.releaseOne();
+    await results;
+    assert.equal(two.pool.idleCount, 2);
+    two.release(); // the config with keepalive 2 is gone: keepalive 0 is the largest left
+    assert.equal(none.pool.idleCount, 0);
     await waitFor(() => fpm.all.every((c) => c.socket.destroyed), 5000, 'every connection closed');
   });
 
