@@ -159,7 +159,7 @@ async function main(): Promise<void> {
     }
     if (chosen.some((s) => s.needs?.includes('php'))) {
       env.phpPort = await freePort();
-      extras.push(startPhpFpm(env.phpPort, paths, Math.max(4, o.connections)));
+      extras.push(startPhpFpm(env.phpPort, paths, 2 * Math.max(4, o.connections)));
     }
     if (o.soak > 0) return await soak(o, chosen[0] ?? SCENARIOS[0], env, paths, facts);
 
@@ -213,8 +213,7 @@ interface Running {
 /**
  * One scenario: starts every server at once (each on its own port, idle while the others are loaded), checks
  * and warms up each, then measures `runs` rounds, each round loading every server once in a rotating order,
- * so that a slow spell of the machine falls on all of them alike. Reports each server's median run. An
- * `exclusive` scenario (FastCGI) starts and stops its server around every run instead.
+ * so that a slow spell of the machine falls on all of them alike. Reports each server's median run.
  */
 async function measureScenario(
   sc: Scenario,
@@ -229,7 +228,7 @@ async function measureScenario(
   const load = (r: Running, seconds: number) =>
     wrk({ url: `http://127.0.0.1:${r.port}${sc.path}`, threads: o.threads, connections, headers, seconds });
   /** Starts one server (and the tunnel client), checks its first answer, warms it up. */
-  const bringUp = async (server: ServerName, into?: Running): Promise<Running> => {
+  const bringUp = async (server: ServerName): Promise<Running> => {
     const port = server === 'direct' ? env.backendPort : await freePort();
     let pid = backendPid;
     if (server !== 'direct') {
@@ -245,9 +244,8 @@ async function measureScenario(
       while (!client.output().includes('Forwarding') && Date.now() < until) await sleep(100);
     }
     const first = await get(port, sc.path, headers);
-    const r = into ?? { server, port, pid, note: undefined, runs: [], peakPssKb: 0, peakWorkerRssKb: 0 };
-    Object.assign(r, { port, pid });
-    r.note ??= sc.check?.(first.status, first.headers, first.bytes);
+    const note = sc.check?.(first.status, first.headers, first.bytes);
+    const r: Running = { server, port, pid, note, runs: [], peakPssKb: 0, peakWorkerRssKb: 0 };
     if (o.warmup > 0) await load(r, o.warmup);
     return r;
   };
@@ -256,28 +254,15 @@ async function measureScenario(
   };
   try {
     const running: Running[] = [];
-    if (sc.exclusive) {
-      for (const server of servers)
-        running.push({
-          server,
-          port: 0,
-          pid: undefined,
-          note: undefined,
-          runs: [],
-          peakPssKb: 0,
-          peakWorkerRssKb: 0,
-        });
-    } else for (const server of servers) running.push(await bringUp(server));
+    for (const server of servers) running.push(await bringUp(server));
     for (let round = 0; round < o.runs; round++) {
       for (let i = 0; i < running.length; i++) {
         const r = running[(i + round) % running.length];
-        if (sc.exclusive) await bringUp(r.server, r);
         const sampler = r.pid ? new MemorySampler(r.pid) : undefined;
         r.runs.push(await load(r, o.seconds));
         sampler?.stop();
         r.peakPssKb = Math.max(r.peakPssKb, sampler?.peakPssKb ?? 0);
         r.peakWorkerRssKb = Math.max(r.peakWorkerRssKb, sampler?.peakWorkerRssKb ?? 0);
-        if (sc.exclusive) await stopAllStarted();
       }
     }
     return running.map((r) => {

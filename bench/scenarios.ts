@@ -29,11 +29,6 @@ export interface Scenario {
   nginx?: (port: number, e: Env) => string;
   caddy?: (port: number, e: Env) => string;
   nodecaddy?: (port: number, e: Env) => string;
-  /**
-   * The servers may not run side by side: php-fpm ties a child to every open connection, so one server's idle
-   * keep-alive connections would starve the others. Each run then starts and stops its server.
-   */
-  exclusive?: boolean;
   /** nodecaddy scenarios that need a `nodecaddy tunnel` client beside the server. */
   tunnelClient?: boolean;
 }
@@ -118,7 +113,6 @@ export const SCENARIOS: Scenario[] = [
     title: 'FastCGI to php-fpm (echo)',
     path: '/index.php',
     needs: ['php'],
-    exclusive: true,
     check: (status) => ok200(status),
     nginx: (port, e) =>
       `upstream php {\n  server 127.0.0.1:${e.phpPort};\n  keepalive 16;\n}\nserver {\n  listen 127.0.0.1:${port};\n  root ${e.php};\n  location ~ \\.php$ {\n    include /etc/nginx/fastcgi_params;\n    fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n    fastcgi_keep_conn on;\n    fastcgi_pass php;\n  }\n}\n`,

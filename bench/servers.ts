@@ -127,12 +127,13 @@ export function startBackend(port: number, p: Paths): Proc {
 }
 
 /**
- * php-fpm with a child for every client connection wrk keeps open. A child serves one FastCGI connection at
- * a time, and nginx cannot queue: it opens an upstream connection per request in flight, and with fewer
- * children than that the surplus connections wait in php-fpm's listen queue while nginx's kept-alive
- * connections hold every child (measured with 4 children and `wrk -c50`: 4 connections served, 46 waiting
- * with their request, wrk's timeouts counted as errors). With as many children as clients, no server's
- * request waits for a child, whatever its pooling.
+ * php-fpm with `children` workers. A worker serves one FastCGI connection at a time, and nginx cannot queue:
+ * it opens an upstream connection per request in flight, and with fewer workers than that the surplus
+ * connections wait in php-fpm's listen queue while nginx's kept-alive connections hold every worker
+ * (measured with 4 workers and `wrk -c50`: 4 connections served, 46 waiting with their request, wrk's
+ * timeouts counted as errors). The servers of a scenario run side by side, and the idle connections one
+ * keeps (nginx: 16 per worker) hold workers while another is loaded, so the bench gives php-fpm a worker per
+ * client connection twice over.
  */
 export function startPhpFpm(port: number, p: Paths, children: number): Proc {
   const conf = path.join(p.dir, 'php-fpm.conf');
