@@ -2,9 +2,9 @@
 import type net from 'node:net';
 import {
   decodeEndRequest,
-  encodeBeginRequest,
   encodeGetValues,
   encodeRecord,
+  encodeStream,
   RecordParser,
   RecordType,
   type ProtocolStatus,
@@ -63,22 +63,19 @@ export class FcgiConnection {
     this.socket.write(PROBE);
   }
 
-  /** Starts a request: BEGIN_REQUEST and the encoded PARAMS stream (and the end of STDIN), in one write. */
-  begin(params: Buffer, handlers: ExchangeHandlers, noBody = false): void {
+  /**
+   * Starts a request: `head` is encodeRequest()'s BEGIN_REQUEST, PARAMS and, without a body, the end of STDIN,
+   * all in one write (a second one would wake the php-fpm worker, already waiting for STDIN, once more).
+   */
+  begin(head: Buffer, handlers: ExchangeHandlers): void {
     this.handlers = handlers;
     this.answered = false;
-    const parts = [encodeBeginRequest(REQUEST_ID), params];
-    if (noBody) parts.push(encodeRecord(RecordType.Stdin, REQUEST_ID));
-    this.socket.write(Buffer.concat(parts));
+    this.socket.write(head);
   }
 
   /** Writes body bytes as STDIN records; false when the socket wants a 'drain' first. */
   writeStdin(chunk: Buffer): boolean {
-    const parts: Buffer[] = [];
-    for (let off = 0; off < chunk.length; off += 0xffff) {
-      parts.push(encodeRecord(RecordType.Stdin, REQUEST_ID, chunk.subarray(off, off + 0xffff)));
-    }
-    return this.socket.write(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+    return this.socket.write(encodeStream(RecordType.Stdin, REQUEST_ID, chunk));
   }
 
   /** The empty STDIN record that ends the body. */

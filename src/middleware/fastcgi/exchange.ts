@@ -33,14 +33,15 @@ class ExchangeError extends Error {
 const MAX_STDERR_LINE = 8192;
 
 /**
- * Runs the exchange on `conn`. Resolves when the response is complete (or the client went away and the
+ * Runs the exchange on `conn`: `head` is the request's start (encodeRequest(), with the end of STDIN when
+ * there is no body). Resolves when the response is complete (or the client went away and the
  * socket was cut); rejects with HttpError when nothing was written yet.
  */
 export function exchange(
   ctx: RequestContext,
   conn: FcgiConnection,
   pool: FcgiPool,
-  params: Buffer,
+  head: Buffer,
   body: Readable | undefined,
   timeouts: ExchangeTimeouts,
   upstream: string,
@@ -213,16 +214,12 @@ export function exchange(
     }
 
     res.on('close', onClientClose);
-    conn.begin(
-      params,
-      {
-        onStdout,
-        onStderr: (data) => logStderr(data.toString('utf8'), false),
-        onEnd,
-        onError: (err) => fail(new ExchangeError(502, `FastCGI ${upstream}: ${err.message}`)),
-      },
-      body === undefined,
-    );
+    conn.begin(head, {
+      onStdout,
+      onStderr: (data) => logStderr(data.toString('utf8'), false),
+      onEnd,
+      onError: (err) => fail(new ExchangeError(502, `FastCGI ${upstream}: ${err.message}`)),
+    });
     armRead();
     if (body) {
       body.on('data', onBodyData);

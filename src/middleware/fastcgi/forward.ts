@@ -8,7 +8,7 @@ import { selectHost, selectionInput, type Policy, type UpstreamHost } from '../.
 import { ConnectError, type FcgiPool } from './pool.js';
 import { exchange, type ExchangeTimeouts } from './exchange.js';
 import { buildParams, splitEnd, type ParamRule } from './params.js';
-import { encodeParams } from './protocol.js';
+import { encodeRequest } from './protocol.js';
 import { spoolBody, type Spooled } from './spool.js';
 
 export interface Upstream {
@@ -62,9 +62,10 @@ async function send(
   body: Readable | undefined,
   bodyLength: string,
 ): Promise<void> {
-  const params = encodeParams(
+  const head = encodeRequest(
     1,
     buildParams(ctx, rule, fpath, splitEnd(fpath, rule.split, rule.caseSensitive), bodyLength),
+    body === undefined,
   );
 
   const picked = selectHost(rule.policy, hostList(rule.upstreams), selectionInput(ctx));
@@ -86,7 +87,7 @@ async function send(
       }
       const reused = conn.completed > 0;
       try {
-        await exchange(ctx, conn, upstream.pool, params, body, rule.timeouts, upstream.host.name);
+        await exchange(ctx, conn, upstream.pool, head, body, rule.timeouts, upstream.host.name);
         return;
       } catch (err) {
         const retry =

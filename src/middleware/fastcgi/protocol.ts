@@ -74,14 +74,6 @@ export function encodeStream(type: RecordType, requestId: number, data: Buffer):
   return Buffer.concat(parts);
 }
 
-/** BEGIN_REQUEST for a responder that keeps the connection open for the next request. */
-export function encodeBeginRequest(requestId: number, keepConn = true): Buffer {
-  const body = Buffer.alloc(8);
-  body.writeUInt16BE(ROLE_RESPONDER, 0);
-  body[2] = keepConn ? FLAG_KEEP_CONN : 0;
-  return encodeRecord(RecordType.BeginRequest, requestId, body);
-}
-
 /** A length as FastCGI writes it: one byte below 128, otherwise four bytes with the top bit set. */
 function lengthSize(n: number): number {
   return n < 128 ? 1 : 4;
@@ -100,38 +92,122 @@ function writeLength(out: Buffer, at: number, n: number): number {
 const MAX_PAIR = MAX_CONTENT - 8;
 
 /**
+ * Where records are put together before one copy leaves with the request: a request's parameters are
+ * dozens of short strings, and a buffer of their own for each (then joined twice) cost more CPU than the
+ * rest of the encoding. Grows to the largest request seen.
+ */
+let scratch = Buffer.allocUnsafe(16 * 1024);
+
+/** Room for `more` bytes after `used` in the scratch buffer (whose first `used` bytes are kept). */
+function reserve(used: number, more: number): Buffer {
+  if (used + more > scratch.length) {
+    const bigger = Buffer.allocUnsafe(Math.max(scratch.length * 2, used + more));
+    scratch.copy(bigger, 0, 0, used);
+    scratch = bigger;
+  }
+  return scratch;
+}
+
+/**
+ * Strings up to this long are measured and copied in JavaScript when they are ASCII (most parameters are a
+ * few bytes): cheaper than a call into C++ for each of a request's dozens of them.
+ */
+const SHORT = 64;
+
+/** The UTF-8 length of `text`. */
+function utf8Length(text: string): number {
+  if (text.length > SHORT) return Buffer.byteLength(text);
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return Buffer.byteLength(text);
+  return text.length;
+}
+
+/** Writes `text` as UTF-8 at `at`, at most `bytes` bytes (its utf8Length, or less to cut it); returns how many. */
+function writeString(out: Buffer, text: string, at: number, bytes: number): number {
+  if (bytes !== text.length) return out.write(text, at, bytes, 'utf8');
+  // As many bytes as characters: ASCII, so latin1 is the same bytes.
+  if (bytes > SHORT) return out.write(text, at, bytes, 'latin1');
+  for (let i = 0; i < bytes; i++) out[at + i] = text.charCodeAt(i);
+  return bytes;
+}
+
+/** Closes the record whose header is at `start` and whose content ends at `end`: header, then padding. */
+function closeRecord(type: RecordType, requestId: number, start: number, end: number): number {
+  const len = end - start - HEADER_LEN;
+  const padding = (8 - (len % 8)) % 8;
+  const out = reserve(end, padding);
+  writeHeader(out, start, type, requestId, len, padding);
+  out.fill(0, end, end + padding);
+  return end + padding;
+}
+
+/**
+ * Writes the PARAMS stream into the scratch buffer from `at`: every name-value pair, then the empty record
+ * that ends it; returns where it ends. A pair never straddles two records, because php-fpm parses each
+ * PARAMS record on its own; a value too long for one record is cut (as Caddy v1 does).
+ */
+function writeParams(requestId: number, params: Iterable<readonly [string, string]>, at: number): number {
+  let record = at;
+  at += HEADER_LEN;
+  for (const [name, value] of params) {
+    const nameBytes = utf8Length(name);
+    const overhead = lengthSize(nameBytes) + 4 + nameBytes;
+    if (overhead > MAX_PAIR) continue; // a name this long is never a real parameter
+    let valueBytes = utf8Length(value);
+    if (overhead + valueBytes > MAX_PAIR) valueBytes = MAX_PAIR - overhead;
+    const size = lengthSize(nameBytes) + lengthSize(valueBytes) + nameBytes + valueBytes;
+    if (at - record - HEADER_LEN + size > MAX_CONTENT) {
+      at = closeRecord(RecordType.Params, requestId, record, at);
+      record = at;
+      at += HEADER_LEN;
+    }
+    const out = reserve(at, size + 2 * HEADER_LEN);
+    at = writeLength(out, at, nameBytes);
+    const valueLengthAt = at;
+    at = writeLength(out, at, valueBytes);
+    at += writeString(out, name, at, nameBytes);
+    const written = writeString(out, value, at, valueBytes);
+    // A cut value ends before a character that no longer fits whole: the length says what was written.
+    if (written !== valueBytes) writeLength(out, valueLengthAt, written);
+    at += written;
+  }
+  if (at > record + HEADER_LEN) {
+    at = closeRecord(RecordType.Params, requestId, record, at);
+    record = at;
+    at += HEADER_LEN;
+  }
+  return closeRecord(RecordType.Params, requestId, record, at);
+}
+
+/**
  * The PARAMS stream: every name-value pair, then the empty record that ends it. A pair never straddles two
  * records, because php-fpm parses each PARAMS record on its own; a value too long for one record is cut
  * (as Caddy v1 does).
  */
 export function encodeParams(requestId: number, params: Iterable<readonly [string, string]>): Buffer {
-  const records: Buffer[] = [];
-  let pairs: Buffer[] = [];
-  let size = 0;
-  const flush = () => {
-    if (size === 0) return;
-    records.push(encodeRecord(RecordType.Params, requestId, Buffer.concat(pairs, size)));
-    pairs = [];
-    size = 0;
-  };
-  for (const [name, value] of params) {
-    const n = Buffer.from(name, 'utf8');
-    let v = Buffer.from(value, 'utf8');
-    const overhead = lengthSize(n.length) + 4 + n.length;
-    if (overhead > MAX_PAIR) continue; // a name this long is never a real parameter
-    if (overhead + v.length > MAX_PAIR) v = v.subarray(0, MAX_PAIR - overhead);
-    const pair = Buffer.allocUnsafe(lengthSize(n.length) + lengthSize(v.length) + n.length + v.length);
-    let at = writeLength(pair, 0, n.length);
-    at = writeLength(pair, at, v.length);
-    n.copy(pair, at);
-    v.copy(pair, at + n.length);
-    if (size + pair.length > MAX_CONTENT) flush();
-    pairs.push(pair);
-    size += pair.length;
+  const end = writeParams(requestId, params, 0);
+  return Buffer.from(scratch.subarray(0, end));
+}
+
+/**
+ * The start of a request as one buffer: BEGIN_REQUEST (responder, FCGI_KEEP_CONN), the PARAMS stream and,
+ * for a request without a body, the empty STDIN record that ends it.
+ */
+export function encodeRequest(
+  requestId: number,
+  params: Iterable<readonly [string, string]>,
+  endStdin: boolean,
+): Buffer {
+  const out = reserve(0, 2 * HEADER_LEN);
+  writeHeader(out, 0, RecordType.BeginRequest, requestId, 8, 0);
+  out.writeUInt16BE(ROLE_RESPONDER, HEADER_LEN);
+  out[HEADER_LEN + 2] = FLAG_KEEP_CONN;
+  out.fill(0, HEADER_LEN + 3, 2 * HEADER_LEN);
+  let end = writeParams(requestId, params, 2 * HEADER_LEN);
+  if (endStdin) {
+    writeHeader(reserve(end, HEADER_LEN), end, RecordType.Stdin, requestId, 0, 0);
+    end += HEADER_LEN;
   }
-  flush();
-  records.push(encodeRecord(RecordType.Params, requestId));
-  return Buffer.concat(records);
+  return Buffer.from(scratch.subarray(0, end));
 }
 
 /** FCGI_GET_VALUES asking for these variables (the values are left empty, as the spec says). */

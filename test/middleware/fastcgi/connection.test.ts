@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { FcgiConnection } from '../../../src/middleware/fastcgi/connection.js';
-import { encodeParams, RecordParser, RecordType } from '../../../src/middleware/fastcgi/protocol.js';
+import { encodeRequest, RecordParser, RecordType } from '../../../src/middleware/fastcgi/protocol.js';
 import { waitFor } from '../../helpers/http.js';
 
 let server: net.Server;
@@ -37,12 +37,12 @@ test('a request without a body is one write: BEGIN_REQUEST, PARAMS and the ends 
     return write(chunk);
   };
   try {
-    const params = encodeParams(1, [['SCRIPT_FILENAME', '/srv/index.php']]);
-    conn.begin(params, { onStdout() {}, onStderr() {}, onEnd() {}, onError() {} }, true);
+    const head = encodeRequest(1, [['SCRIPT_FILENAME', '/srv/index.php']], true);
+    conn.begin(head, { onStdout() {}, onStderr() {}, onEnd() {}, onError() {} });
     assert.equal(writes.length, 1);
     const expected: [number, number][] = [
       [RecordType.BeginRequest, 8],
-      [RecordType.Params, params.readUInt16BE(4)],
+      [RecordType.Params, 2 + 'SCRIPT_FILENAME/srv/index.php'.length],
       [RecordType.Params, 0],
       [RecordType.Stdin, 0],
     ];

@@ -6,30 +6,30 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FcgiConnection } from '../../../src/middleware/fastcgi/connection.js';
 import { FcgiPool } from '../../../src/middleware/fastcgi/pool.js';
-import { encodeParams } from '../../../src/middleware/fastcgi/protocol.js';
+import { encodeRequest } from '../../../src/middleware/fastcgi/protocol.js';
 import { waitFor } from '../../helpers/http.js';
 import { phpFpmSkip, startPhpFpm, type PhpFpm } from '../../helpers/phpfpm.js';
 import { tempDir } from '../../helpers/process.js';
 import { writePhpApp } from './fixtures.js';
 
 function run(conn: FcgiConnection, script: string): Promise<string> {
-  const params = encodeParams(1, [
-    ['SCRIPT_FILENAME', script],
-    ['REQUEST_METHOD', 'GET'],
-    ['QUERY_STRING', 'name=pool'],
-  ]);
+  const head = encodeRequest(
+    1,
+    [
+      ['SCRIPT_FILENAME', script],
+      ['REQUEST_METHOD', 'GET'],
+      ['QUERY_STRING', 'name=pool'],
+    ],
+    true,
+  );
   return new Promise((resolve, reject) => {
     let out = '';
-    conn.begin(
-      params,
-      {
-        onStdout: (d) => (out += d.toString()),
-        onStderr: () => {},
-        onEnd: () => resolve(out.slice(out.indexOf('\r\n\r\n') + 4)),
-        onError: reject,
-      },
-      true,
-    );
+    conn.begin(head, {
+      onStdout: (d) => (out += d.toString()),
+      onStderr: () => {},
+      onEnd: () => resolve(out.slice(out.indexOf('\r\n\r\n') + 4)),
+      onError: reject,
+    });
   });
 }
 

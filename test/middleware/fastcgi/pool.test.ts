@@ -10,7 +10,7 @@ import {
   sharedPool,
   type PoolOptions,
 } from '../../../src/middleware/fastcgi/pool.js';
-import { RecordParser, RecordType } from '../../../src/middleware/fastcgi/protocol.js';
+import { encodeRequest, RecordParser, RecordType } from '../../../src/middleware/fastcgi/protocol.js';
 import { waitFor } from '../../helpers/http.js';
 import { FakeFpm } from './fake-fpm.js';
 
@@ -31,7 +31,7 @@ function roundTrip(conn: FcgiConnection) {
         reject(err);
       },
     };
-    conn.begin(Buffer.alloc(0), handlers, true);
+    conn.begin(encodeRequest(1, [], true), handlers);
   });
 }
 

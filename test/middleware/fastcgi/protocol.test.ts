@@ -6,8 +6,8 @@ import { Dispenser, parse } from '../../../src/caddyfile/index.js';
 import { parseCgiHead, findHeaderEnd } from '../../../src/middleware/fastcgi/cgi-response.js';
 import {
   decodePairs,
-  encodeBeginRequest,
   encodeParams,
+  encodeRequest,
   encodeStream,
   RecordParser,
   RecordType,
@@ -26,11 +26,28 @@ function records(buf: Buffer, chunkSize = buf.length): FcgiRecord[] {
 }
 
 describe('FastCGI records', () => {
-  test('BEGIN_REQUEST: responder role with FCGI_KEEP_CONN', () => {
-    const [r] = records(encodeBeginRequest(1));
-    assert.equal(r.type, RecordType.BeginRequest);
-    assert.equal(r.requestId, 1);
-    assert.deepEqual([...r.content], [0, 1, 1, 0, 0, 0, 0, 0]);
+  test('a request starts with BEGIN_REQUEST (responder, FCGI_KEEP_CONN), then PARAMS, then STDIN', () => {
+    const [begin, params, paramsEnd, stdinEnd] = records(encodeRequest(1, [['A', 'b']], true));
+    assert.equal(begin.type, RecordType.BeginRequest);
+    assert.equal(begin.requestId, 1);
+    assert.deepEqual([...begin.content], [0, 1, 1, 0, 0, 0, 0, 0]);
+    assert.deepEqual(decodePairs(params.content), [['A', 'b']]);
+    assert.deepEqual([paramsEnd.type, paramsEnd.content.length], [RecordType.Params, 0]);
+    assert.deepEqual([stdinEnd.type, stdinEnd.content.length], [RecordType.Stdin, 0]);
+    // With a body to follow, the STDIN records are the body's.
+    assert.equal(records(encodeRequest(1, [['A', 'b']], false)).length, 3);
+  });
+
+  test('PARAMS: non-ASCII values are UTF-8; a value cut to fit a record ends on a whole character', () => {
+    const buf = encodeParams(1, [
+      ['QUERY_STRING', 'q=é€😀'],
+      ['HUGE', 'é'.repeat(40_000)],
+    ]);
+    const pairs = records(buf).flatMap((r) => decodePairs(r.content));
+    assert.deepEqual(pairs[0], ['QUERY_STRING', 'q=é€😀']);
+    assert.equal(pairs[1][0], 'HUGE');
+    assert.match(pairs[1][1], /^é+$/);
+    assert.ok(Buffer.byteLength(pairs[1][1]) > 65_000 && Buffer.byteLength(pairs[1][1]) < 0xffff);
   });
 
   test('records are padded to 8 bytes', () => {
