@@ -19,7 +19,10 @@ const PROBE = encodeGetValues(['FCGI_MPXS_CONNS']);
 export type Endpoint = { network: 'tcp'; host: string; port: number } | { network: 'unix'; path: string };
 
 export interface ExchangeHandlers {
+  /** STDOUT content: a view into the bytes read (valid for good: read buffers are never reused). */
   onStdout(data: Buffer): void;
+  /** Every record of a read has been handled (and it held no END_REQUEST). */
+  onReadEnd(): void;
   onStderr(data: Buffer): void;
   onEnd(appStatus: number, protocolStatus: ProtocolStatus): void;
   /** The connection failed or closed before END_REQUEST. */
@@ -133,7 +136,9 @@ export class FcgiConnection {
     } catch (err) {
       this.fail(err as Error);
       this.socket.destroy();
+      return;
     }
+    this.handlers?.onReadEnd();
   }
 
   private fail(err: Error): void {

@@ -38,7 +38,7 @@ test('a request without a body is one write: BEGIN_REQUEST, PARAMS and the ends 
   };
   try {
     const head = encodeRequest(1, [['SCRIPT_FILENAME', '/srv/index.php']], true);
-    conn.begin(head, { onStdout() {}, onStderr() {}, onEnd() {}, onError() {} });
+    conn.begin(head, { onStdout() {}, onReadEnd() {}, onStderr() {}, onEnd() {}, onError() {} });
     assert.equal(writes.length, 1);
     const expected: [number, number][] = [
       [RecordType.BeginRequest, 8],

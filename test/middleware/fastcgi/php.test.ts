@@ -258,6 +258,20 @@ describe('fastcgi with php-fpm', { skip: phpFpmSkip() }, () => {
     assert.equal(moved.headers.location, '/echo.php?name=redirected');
   });
 
+  test('an answer that arrives whole goes out with its length; one PHP flushes in parts is chunked', async () => {
+    const whole = await request(port.main, '/echo.php?name=length');
+    assert.equal(whole.body, 'hello length');
+    assert.equal(whole.headers['content-length'], String('hello length'.length));
+    assert.equal(whole.headers['transfer-encoding'], undefined);
+    const empty = await request(port.main, '/status.php?code=204');
+    assert.equal(empty.status, 204);
+    assert.equal(empty.headers['content-length'], undefined);
+    const streamed = await request(port.main, '/sleep.php?ms=50');
+    assert.equal(streamed.body, 'before after');
+    assert.equal(streamed.headers['transfer-encoding'], 'chunked');
+    assert.equal(streamed.headers['content-length'], undefined);
+  });
+
   test('HEAD gets the headers and no body', async () => {
     const r = await request(port.main, '/echo.php', { method: 'HEAD' });
     assert.equal(r.status, 200);

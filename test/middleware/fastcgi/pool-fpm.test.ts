@@ -26,6 +26,7 @@ function run(conn: FcgiConnection, script: string): Promise<string> {
     let out = '';
     conn.begin(head, {
       onStdout: (d) => (out += d.toString()),
+      onReadEnd: () => {},
       onStderr: () => {},
       onEnd: () => resolve(out.slice(out.indexOf('\r\n\r\n') + 4)),
       onError: reject,

@@ -21,6 +21,7 @@ function roundTrip(conn: FcgiConnection) {
     const timer = setTimeout(() => reject(new Error('no answer within 5 s')), 5000);
     const handlers: ExchangeHandlers = {
       onStdout: (d) => (out += d.toString()),
+      onReadEnd: () => {},
       onStderr: () => {},
       onEnd: () => {
         clearTimeout(timer);
