@@ -109,25 +109,26 @@ function reserve(used: number, more: number): Buffer {
 }
 
 /**
- * Strings up to this long are measured and copied in JavaScript when they are ASCII (most parameters are a
- * few bytes): cheaper than a call into C++ for each of a request's dozens of them.
+ * Pairs up to this long are first written by a JavaScript loop that takes them for ASCII (most parameters
+ * are a few bytes): cheaper than calls into C++ to measure and copy each of a request's dozens of strings.
  */
-const SHORT = 64;
+const SHORT_PAIR = 4096;
 
-/** The UTF-8 length of `text`. */
-function utf8Length(text: string): number {
-  if (text.length > SHORT) return Buffer.byteLength(text);
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return Buffer.byteLength(text);
-  return text.length;
-}
-
-/** Writes `text` as UTF-8 at `at`, at most `bytes` bytes (its utf8Length, or less to cut it); returns how many. */
-function writeString(out: Buffer, text: string, at: number, bytes: number): number {
-  if (bytes !== text.length) return out.write(text, at, bytes, 'utf8');
-  // As many bytes as characters: ASCII, so latin1 is the same bytes.
-  if (bytes > SHORT) return out.write(text, at, bytes, 'latin1');
-  for (let i = 0; i < bytes; i++) out[at + i] = text.charCodeAt(i);
-  return bytes;
+/** Writes an ASCII pair (lengths, name, value) at `at`; returns where it ends, or -1 if it is not ASCII. */
+function writeAsciiPair(out: Buffer, at: number, name: string, value: string): number {
+  at = writeLength(out, at, name.length);
+  at = writeLength(out, at, value.length);
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c > 0x7f) return -1;
+    out[at++] = c;
+  }
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c > 0x7f) return -1;
+    out[at++] = c;
+  }
+  return at;
 }
 
 /** Closes the record whose header is at `start` and whose content ends at `end`: header, then padding. */
@@ -146,13 +147,27 @@ function closeRecord(type: RecordType, requestId: number, start: number, end: nu
  * PARAMS record on its own; a value too long for one record is cut (as Caddy v1 does).
  */
 function writeParams(requestId: number, params: Iterable<readonly [string, string]>, at: number): number {
+  // `record` is where the open record's header goes; a pair that would not fit it closes it first.
   let record = at;
   at += HEADER_LEN;
   for (const [name, value] of params) {
-    const nameBytes = utf8Length(name);
+    if (name.length + value.length <= SHORT_PAIR) {
+      const size = lengthSize(name.length) + lengthSize(value.length) + name.length + value.length;
+      if (at - record - HEADER_LEN + size > MAX_CONTENT) {
+        at = closeRecord(RecordType.Params, requestId, record, at);
+        record = at;
+        at += HEADER_LEN;
+      }
+      const end = writeAsciiPair(reserve(at, size + 2 * HEADER_LEN), at, name, value);
+      if (end >= 0) {
+        at = end;
+        continue;
+      }
+    }
+    const nameBytes = Buffer.byteLength(name);
     const overhead = lengthSize(nameBytes) + 4 + nameBytes;
     if (overhead > MAX_PAIR) continue; // a name this long is never a real parameter
-    let valueBytes = utf8Length(value);
+    let valueBytes = Buffer.byteLength(value);
     if (overhead + valueBytes > MAX_PAIR) valueBytes = MAX_PAIR - overhead;
     const size = lengthSize(nameBytes) + lengthSize(valueBytes) + nameBytes + valueBytes;
     if (at - record - HEADER_LEN + size > MAX_CONTENT) {
@@ -164,8 +179,8 @@ function writeParams(requestId: number, params: Iterable<readonly [string, strin
     at = writeLength(out, at, nameBytes);
     const valueLengthAt = at;
     at = writeLength(out, at, valueBytes);
-    at += writeString(out, name, at, nameBytes);
-    const written = writeString(out, value, at, valueBytes);
+    at += out.write(name, at, nameBytes, 'utf8');
+    const written = out.write(value, at, valueBytes, 'utf8');
     // A cut value ends before a character that no longer fits whole: the length says what was written.
     if (written !== valueBytes) writeLength(out, valueLengthAt, written);
     at += written;
