@@ -215,9 +215,10 @@ export function exchange(
         if (!res.hasHeader('content-length')) res.setHeader('Content-Length', last.length);
       }
       flushHeld();
-      res.end(last, () => finish({ reusable }));
-      // If the client is gone, end's callback may never come: finish at once then.
-      if (res.destroyed) finish({ reusable });
+      res.end(last);
+      // The application is done: its connection (and php-fpm worker) goes to the next request now, not
+      // once our client has taken the last bytes.
+      finish({ reusable });
     };
 
     function onClientClose() {
