@@ -22,6 +22,15 @@ import {
 import { wrk, type WrkResult } from './wrk.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // build/bench
+
+/**
+ * Requests each server gets to warm up, at least (in further 1 s loads after --warmup, up to WARMUP_MAX_S):
+ * Node compiles hot code after enough calls, not after a time, and on the busy machine a fresh nodecaddy
+ * worker behind FastCGI spent 1319, 522, 400, 417, 190, 159, 124 and 86 us of CPU per request over its first
+ * eight seconds (load ~20), a second of warm-up being a few hundred requests.
+ */
+const WARMUP_REQUESTS = 10_000;
+const WARMUP_MAX_S = 8;
 const repo = path.resolve(here, '../..');
 
 interface Options {
@@ -246,7 +255,11 @@ async function measureScenario(
     const first = await get(port, sc.path, headers);
     const note = sc.check?.(first.status, first.headers, first.bytes);
     const r: Running = { server, port, pid, note, runs: [], peakPssKb: 0, peakWorkerRssKb: 0 };
-    if (o.warmup > 0) await load(r, o.warmup);
+    if (o.warmup > 0) {
+      let warmed = (await load(r, o.warmup)).requests;
+      for (let s = o.warmup; warmed < WARMUP_REQUESTS && s < WARMUP_MAX_S; s++)
+        warmed += (await load(r, 1)).requests;
+    }
     return r;
   };
   const stopAllStarted = async () => {
