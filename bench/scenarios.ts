@@ -48,6 +48,21 @@ const staticSite = (name: string, path: string, bytes: number, connections?: num
   nodecaddy: (port, e) => `:${port} {\n  bind 127.0.0.1\n  root ${e.files}\n}\n`,
 });
 
+/** php-fpm's echo through each server; `pool` is the body of nodecaddy's `fastcgi` block ('' for none). */
+const fastcgiSite = (id: string, title: string, pool: string): Scenario => ({
+  id,
+  title,
+  path: '/index.php',
+  needs: ['php'],
+  check: (status) => ok200(status),
+  nginx: (port, e) =>
+    `upstream php {\n  server 127.0.0.1:${e.phpPort};\n  keepalive 16;\n}\nserver {\n  listen 127.0.0.1:${port};\n  root ${e.php};\n  location ~ \\.php$ {\n    include /etc/nginx/fastcgi_params;\n    fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n    fastcgi_keep_conn on;\n    fastcgi_pass php;\n  }\n}\n`,
+  caddy: (port, e) =>
+    `http://:${port} {\n  bind 127.0.0.1\n  root * ${e.php}\n  php_fastcgi 127.0.0.1:${e.phpPort}\n}\n`,
+  nodecaddy: (port, e) =>
+    `:${port} {\n  bind 127.0.0.1\n  root ${e.php}\n  fastcgi / 127.0.0.1:${e.phpPort} php${pool ? ` {\n    ${pool}\n  }` : ''}\n}\n`,
+});
+
 export const TUNNEL_HOST = 'bench.tunnel.localhost';
 
 export const SCENARIOS: Scenario[] = [
@@ -108,19 +123,11 @@ export const SCENARIOS: Scenario[] = [
     nodecaddy: (port, e) =>
       `:${port} {\n  bind 127.0.0.1\n  proxy / 127.0.0.1:${e.backendPort} {\n    keepalive 64\n  }\n}\n`,
   },
-  {
-    id: 'fastcgi',
-    title: 'FastCGI to php-fpm (echo)',
-    path: '/index.php',
-    needs: ['php'],
-    check: (status) => ok200(status),
-    nginx: (port, e) =>
-      `upstream php {\n  server 127.0.0.1:${e.phpPort};\n  keepalive 16;\n}\nserver {\n  listen 127.0.0.1:${port};\n  root ${e.php};\n  location ~ \\.php$ {\n    include /etc/nginx/fastcgi_params;\n    fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n    fastcgi_keep_conn on;\n    fastcgi_pass php;\n  }\n}\n`,
-    caddy: (port, e) =>
-      `http://:${port} {\n  bind 127.0.0.1\n  root * ${e.php}\n  php_fastcgi 127.0.0.1:${e.phpPort}\n}\n`,
-    nodecaddy: (port, e) =>
-      `:${port} {\n  bind 127.0.0.1\n  root ${e.php}\n  fastcgi / 127.0.0.1:${e.phpPort} php\n}\n`,
-  },
+  // nodecaddy as a user writes it, then with its pool set for this load (a worker may keep a connection
+  // for each of the 50 clients): the default should already be the tuned value. nginx keeps 16 connections
+  // per worker in both.
+  fastcgiSite('fastcgi', 'FastCGI to php-fpm (echo), nodecaddy defaults', ''),
+  fastcgiSite('fastcgi-tuned', 'FastCGI to php-fpm (echo), nodecaddy `keepalive 50`', 'keepalive 50'),
   {
     id: 'backend-direct',
     title: 'the proxy/tunnel backend, reached directly',
