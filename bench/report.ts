@@ -14,6 +14,9 @@ export interface Row extends WrkResult {
   /** The slowest and fastest of the measured runs (the row's other figures are the median run's). */
   minRps: number;
   maxRps: number;
+  /** TCP rows (no requests): the slowest and fastest run's bytes per second. */
+  minBytesPerSec?: number;
+  maxBytesPerSec?: number;
   connections: number;
   /** A failed sanity check of the first response (then the numbers are not comparable). */
   note: string | undefined;
@@ -68,10 +71,11 @@ export function writeResults(
   ];
   for (const r of rows) {
     const flags = [r.errors ? `${r.errors} errors` : '', r.note ?? ''].filter(Boolean).join('; ');
+    const tcp = r.minBytesPerSec !== undefined;
     lines.push(
-      `| ${r.title} | ${r.server}${flags ? ` (${flags})` : ''} | ${r.rps.toFixed(0)} (${r.minRps.toFixed(0)}–${r.maxRps.toFixed(0)}) | ` +
-        `${mb(r.bytesPerSec)} MB/s | ` +
-        `${ms(r.p50ms)} ms | ${ms(r.p99ms)} ms | ${mbOrDash(r.peakPssKb)} | ${mbOrDash(r.peakWorkerRssKb)} | ` +
+      `| ${r.title} | ${r.server}${flags ? ` (${flags})` : ''} | ${tcp ? '–' : `${r.rps.toFixed(0)} (${r.minRps.toFixed(0)}–${r.maxRps.toFixed(0)})`} | ` +
+        `${mb(r.bytesPerSec)} MB/s${tcp ? ` (${mb(r.minBytesPerSec ?? 0)}–${mb(r.maxBytesPerSec ?? 0)})` : ''} | ` +
+        `${tcp ? '–' : `${ms(r.p50ms)} ms`} | ${tcp ? '–' : `${ms(r.p99ms)} ms`} | ${mbOrDash(r.peakPssKb)} | ${mbOrDash(r.peakWorkerRssKb)} | ` +
         `${ratio(r, rows, 'nginx')} | ${ratio(r, rows, 'caddy')} |`,
     );
   }

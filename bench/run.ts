@@ -16,9 +16,11 @@ import {
   startBackend,
   startPhpFpm,
   startServer,
+  startTcpSource,
   startTunnelClient,
   type Paths,
 } from './servers.js';
+import { tcpLoad, tcpReady } from './tcpload.js';
 import { wrk, type WrkResult } from './wrk.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // build/bench
@@ -127,6 +129,8 @@ function makeFiles(dir: string): Env {
     backendPort: 0,
     phpPort: 0,
     tunnelSecret: 'bench-secret-0123456789',
+    tcpSourcePort: 0,
+    tcpPorts: { from: 0, to: 0 },
   };
 }
 
@@ -165,6 +169,16 @@ async function main(): Promise<void> {
       backendPid = b.child.pid;
       extras.push(b);
       await waitReady(b, env.backendPort, '/', {});
+    }
+    if (chosen.some((s) => s.needs?.includes('tcpsource'))) {
+      env.tcpSourcePort = await freePort();
+      const t = startTcpSource(env.tcpSourcePort, paths);
+      tcpSourcePid = t.child.pid;
+      extras.push(t);
+      await tcpReady(env.tcpSourcePort);
+      // The tunnel site's public TCP ports: taken ones are skipped by the server.
+      const first = await freePort();
+      env.tcpPorts = { from: first, to: Math.min(first + 9, 65535) };
     }
     if (chosen.some((s) => s.needs?.includes('php'))) {
       env.phpPort = await freePort();
@@ -235,11 +249,20 @@ async function measureScenario(
   const headers = sc.headers ?? {};
   const connections = Math.min(o.connections, sc.connections ?? o.connections);
   const load = (r: Running, seconds: number) =>
-    wrk({ url: `http://127.0.0.1:${r.port}${sc.path}`, threads: o.threads, connections, headers, seconds });
+    sc.tcp
+      ? tcpLoad({ port: r.port, connections, seconds })
+      : wrk({
+          url: `http://127.0.0.1:${r.port}${sc.path}`,
+          threads: o.threads,
+          connections,
+          headers,
+          seconds,
+        });
   /** Starts one server (and the tunnel client), checks its first answer, warms it up. */
   const bringUp = async (server: ServerName): Promise<Running> => {
-    const port = server === 'direct' ? env.backendPort : await freePort();
-    let pid = backendPid;
+    const direct = sc.tcp ? env.tcpSourcePort : env.backendPort;
+    let port = server === 'direct' ? direct : await freePort();
+    let pid = sc.tcp ? tcpSourcePid : backendPid;
     if (server !== 'direct') {
       const root = startServer(server, sc, port, env, p);
       procs.push(root);
@@ -247,17 +270,26 @@ async function measureScenario(
       pid = root.child.pid;
     }
     if (sc.tunnelClient) {
-      const client = startTunnelClient(port, env, p);
+      const client = startTunnelClient(port, env, p, sc.tcp);
       procs.push(client);
       const until = Date.now() + 15_000;
       while (!client.output().includes('Forwarding') && Date.now() < until) await sleep(100);
+      // A TCP tunnel is loaded on the public port the server gave it.
+      const tcpPort = /Forwarding tcp:\/\/[^:]+:(\d+)/.exec(client.output())?.[1];
+      if (sc.tcp) {
+        if (!tcpPort) throw new Error(`the TCP tunnel did not come up: ${client.output()}`);
+        port = Number(tcpPort);
+      }
     }
-    const first = await get(port, sc.path, headers);
-    const note = sc.check?.(first.status, first.headers, first.bytes);
-    const r: Running = { server, port, pid, note, runs: [], peakPssKb: 0, peakWorkerRssKb: 0 };
+    const r: Running = { server, port, pid, note: undefined, runs: [], peakPssKb: 0, peakWorkerRssKb: 0 };
+    if (!sc.tcp) {
+      const first = await get(port, sc.path, headers);
+      r.note = sc.check?.(first.status, first.headers, first.bytes);
+    }
     if (o.warmup > 0) {
+      // A TCP load counts no requests: it gets the --warmup seconds only.
       let warmed = (await load(r, o.warmup)).requests;
-      for (let s = o.warmup; warmed < WARMUP_REQUESTS && s < WARMUP_MAX_S; s++)
+      for (let s = o.warmup; !sc.tcp && warmed < WARMUP_REQUESTS && s < WARMUP_MAX_S; s++)
         warmed += (await load(r, 1)).requests;
     }
     return r;
@@ -279,7 +311,9 @@ async function measureScenario(
       }
     }
     return running.map((r) => {
-      const sorted = [...r.runs].sort((a, b) => a.rps - b.rps);
+      // A TCP row has no requests: its runs are ranked by bytes per second.
+      const rank = (x: WrkResult) => (sc.tcp ? x.bytesPerSec : x.rps);
+      const sorted = [...r.runs].sort((a, b) => rank(a) - rank(b));
       const median = sorted[Math.floor((sorted.length - 1) / 2)];
       return {
         scenario: sc.id,
@@ -289,6 +323,10 @@ async function measureScenario(
         errors: r.runs.reduce((sum, run) => sum + run.errors, 0),
         minRps: sorted[0].rps,
         maxRps: sorted[sorted.length - 1].rps,
+        ...(sc.tcp && {
+          minBytesPerSec: sorted[0].bytesPerSec,
+          maxBytesPerSec: sorted[sorted.length - 1].bytesPerSec,
+        }),
         peakPssKb: r.peakPssKb,
         peakWorkerRssKb: r.peakWorkerRssKb,
         note: r.note,
@@ -343,6 +381,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The backend's pid: its RSS is the `direct` row's. */
 let backendPid: number | undefined;
+/** The TCP source's pid: the `direct` row's of the TCP scenarios. */
+let tcpSourcePid: number | undefined;
 /** The run's temp dir, removed however the bench ends. */
 let runDir: string | undefined;
 process.on('exit', () => {

@@ -11,6 +11,10 @@ export interface Env {
   backendPort: number;
   phpPort: number;
   tunnelSecret: string;
+  /** The endless TCP stream of the TCP scenarios (bench/tcpsource.ts). */
+  tcpSourcePort: number;
+  /** Public ports the tunnel site hands to TCP tunnels. */
+  tcpPorts: { from: number; to: number };
 }
 
 export interface Scenario {
@@ -22,14 +26,19 @@ export interface Scenario {
   connections?: number;
   /** Servers to run (default nginx, caddy, nodecaddy). */
   servers?: ServerName[];
-  /** Needs the backend / php-fpm started. */
-  needs?: ('backend' | 'php')[];
+  /** Needs the backend / php-fpm / the TCP source started. */
+  needs?: ('backend' | 'php' | 'tcpsource')[];
+  /**
+   * A raw TCP scenario: instead of wrk, `connections` sockets read the TCP source's stream (directly, or
+   * through a TCP tunnel) and the row is the bytes per second read.
+   */
+  tcp?: boolean;
   /** Sanity check of the first response (same for every server); returns a problem or undefined. */
   check?: (status: number, headers: Record<string, unknown>, bytes: number) => string | undefined;
   nginx?: (port: number, e: Env) => string;
   caddy?: (port: number, e: Env) => string;
   nodecaddy?: (port: number, e: Env) => string;
-  /** nodecaddy scenarios that need a `nodecaddy tunnel` client beside the server. */
+  /** nodecaddy scenarios that need a `nodecaddy tunnel` client beside the server (-tcp for a TCP scenario). */
   tunnelClient?: boolean;
 }
 
@@ -147,5 +156,27 @@ export const SCENARIOS: Scenario[] = [
     check: (status) => ok200(status),
     nodecaddy: (port, e) =>
       `*.tunnel.localhost:${port} {\n  bind 127.0.0.1\n  tunnel {\n    secret ${e.tunnelSecret}\n  }\n}\n`,
+  },
+  {
+    id: 'tcp-direct',
+    title: 'one TCP connection reading an endless stream, directly',
+    path: '/',
+    needs: ['tcpsource'],
+    servers: ['direct'],
+    tcp: true,
+    connections: 1,
+  },
+  {
+    id: 'tcp-tunnel',
+    title: 'the same TCP stream through a TCP tunnel (`tcp_ports` + `nodecaddy tunnel -tcp`)',
+    path: '/',
+    needs: ['tcpsource'],
+    servers: ['nodecaddy'],
+    tunnelClient: true,
+    tcp: true,
+    connections: 1,
+    headers: { Host: TUNNEL_HOST },
+    nodecaddy: (port, e) =>
+      `*.tunnel.localhost:${port} {\n  bind 127.0.0.1\n  tunnel {\n    secret ${e.tunnelSecret}\n    tcp_ports ${e.tcpPorts.from}-${e.tcpPorts.to}\n  }\n}\n`,
   },
 ];

@@ -75,7 +75,17 @@ export function startServer(server: ServerName, sc: Scenario, port: number, env:
     }
     case 'nodecaddy': {
       const conf = file(`nodecaddy-${sc.id}.caddy`, sc.nodecaddy!(port, env));
-      const args = ['-conf', conf, '-workers', String(p.workers), '-watch=false', '-quiet'];
+      // The admin endpoint on (metrics counted, as by default) but on a free port: :2019 may be taken.
+      const args = [
+        '-conf',
+        conf,
+        '-workers',
+        String(p.workers),
+        '-watch=false',
+        '-quiet',
+        '-admin',
+        '127.0.0.1:0',
+      ];
       return start('nodecaddy', process.execPath, [p.cli, ...args, '-log', `${p.dir}/nodecaddy.log`]);
     }
     case 'direct':
@@ -104,7 +114,8 @@ export function nodecaddyCannot(sc: Scenario, env: Env, p: Paths): string | unde
   return undefined;
 }
 
-export function startTunnelClient(port: number, env: Env, p: Paths): Proc {
+/** The tunnel client: to the backend, or for a TCP scenario a TCP tunnel to the TCP source. */
+export function startTunnelClient(port: number, env: Env, p: Paths, tcp = false): Proc {
   return start('nodecaddy tunnel', process.execPath, [
     p.cli,
     'tunnel',
@@ -116,9 +127,15 @@ export function startTunnelClient(port: number, env: Env, p: Paths): Proc {
     env.tunnelSecret,
     '-name',
     TUNNEL_HOST.split('.')[0],
-    '-to',
-    `127.0.0.1:${env.backendPort}`,
+    ...(tcp ? ['-tcp', `127.0.0.1:${env.tcpSourcePort}`] : ['-to', `127.0.0.1:${env.backendPort}`]),
     '-quiet',
+  ]);
+}
+
+export function startTcpSource(port: number, p: Paths): Proc {
+  return start('tcp source', process.execPath, [
+    path.join(path.dirname(p.backend), 'tcpsource.js'),
+    String(port),
   ]);
 }
 

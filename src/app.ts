@@ -2,6 +2,7 @@
 // loadConfig() turns Caddyfile text into a Config with no side effects; src/runtime.ts starts and swaps them.
 import { createHash } from 'node:crypto';
 import { readFileSync, realpathSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Dispenser, parse, type ServerBlock, type Token } from './caddyfile/index.js';
 import { addressLabel, listenKey, parseAddress } from './core/address.js';
@@ -9,6 +10,8 @@ import { compose, type Middleware } from './core/chain.js';
 import type { Directive, DirectiveInstance, SetupContext } from './core/directive.js';
 import { silentLogger, type Logger } from './core/logger.js';
 import type { Site, SiteConfig } from './core/site.js';
+import { DEFAULT_POLICY, policyDifferences, type TlsPolicy } from './core/tls/config.js';
+import { httpsAddress, redirectSites, siteCertSource, type HttpsPorts } from './core/tls/plan.js';
 import { directives as registry, staticFiles } from './middleware/index.js';
 
 /** The Caddyfile text and where it came from. */
@@ -34,6 +37,13 @@ export interface LoadOptions {
   directives?: readonly Directive<unknown>[];
   /** The process log handed to directives (silent when absent, e.g. -validate). */
   log?: Logger;
+  /** -http-port and -https-port (Caddy v1): which ports mean plain HTTP and HTTPS (default 80 and 443). */
+  httpPort?: string;
+  httpsPort?: string;
+  /** -http2: offer HTTP/2 by ALPN on TLS listeners (default true). */
+  http2?: boolean;
+  /** -data: where certificates and the local CA are kept. */
+  dataDir?: string;
 }
 
 export interface ListenerSpec {
@@ -41,6 +51,10 @@ export interface ListenerSpec {
   readonly host: string;
   readonly port: number;
   readonly sites: Site[];
+  /** The TLS policy of an HTTPS listener (every site on it agrees); undefined for plain HTTP. */
+  readonly tls: TlsPolicy | undefined;
+  /** Only implicit sites (HTTP → HTTPS redirects): a port that cannot be bound is a warning, not a failure. */
+  readonly optional: boolean;
 }
 
 export interface Config {
@@ -56,6 +70,8 @@ export interface Config {
   readonly imports: readonly string[];
   /** Hash of the text and of every imported file: equal fingerprints mean nothing changed. */
   readonly fingerprint: string;
+  /** -data: where certificates and the local CA are kept. */
+  readonly dataDir: string;
 }
 
 export const DEFAULT_INDEX_FILES = [
@@ -84,7 +100,18 @@ export function loadConfig(input: CaddyfileInput, options: LoadOptions): Config 
   const sites: Site[] = [];
   const instances: DirectiveInstance[] = [];
   const seen = new Map<string, string>();
-  const load: LoadState = { input, options, directives, hiddenFiles, warnings, instances };
+  const dependencies = new Set<string>();
+  const ports: HttpsPorts = { http: options.httpPort ?? '80', https: options.httpsPort ?? '443' };
+  const load: LoadState = {
+    input,
+    options,
+    directives,
+    hiddenFiles,
+    warnings,
+    instances,
+    dependencies,
+    ports,
+  };
 
   for (const block of blocks) {
     block.keys.forEach((key, i) => {
@@ -104,16 +131,12 @@ export function loadConfig(input: CaddyfileInput, options: LoadOptions): Config 
     });
   }
 
-  const listeners = new Map<string, ListenerSpec>();
-  for (const site of sites) {
-    const key = listenKey(site.config.bindHost, site.config.address.port);
-    let spec = listeners.get(key);
-    if (!spec) {
-      spec = { key, host: site.config.bindHost ?? '', port: Number(site.config.address.port), sites: [] };
-      listeners.set(key, spec);
-    }
-    spec.sites.push(site);
+  const listeners = groupListeners([...sites, ...redirectSites(sites, ports)], options.http2 ?? true);
+  for (const file of dependencies) {
+    if (!files.includes(file)) files.push(file);
+    hiddenFiles.push(...realAndGiven(file));
   }
+  const watched = [...parsed.files, ...dependencies];
   return {
     input,
     sites,
@@ -121,9 +144,79 @@ export function loadConfig(input: CaddyfileInput, options: LoadOptions): Config 
     instances,
     files,
     warnings,
-    fingerprint: fingerprint(input.text, parsed.files),
-    imports: parsed.files,
+    fingerprint: fingerprint(input.text, watched),
+    imports: watched,
+    dataDir: options.dataDir ?? defaultDataDir(options.env),
   };
+}
+
+/**
+ * Sites per bound address. Every site on one listener is HTTPS or none is, and HTTPS sites agree on the TLS
+ * policy (Caddy v1's rule: a connection's TLS settings are chosen before its Host is known).
+ */
+function groupListeners(sites: readonly Site[], http2: boolean): Map<string, ListenerSpec> {
+  const listeners = new Map<string, { spec: ListenerSpec; first: Site }>();
+  for (const site of sites) {
+    const key = listenKey(site.config.bindHost, site.config.address.port);
+    const secure = site.config.certSource !== undefined;
+    const policy = secure ? listenerPolicy(site, http2) : undefined;
+    const entry = listeners.get(key);
+    if (!entry) {
+      const spec: ListenerSpec = {
+        key,
+        host: site.config.bindHost ?? '',
+        port: Number(site.config.address.port),
+        sites: [site],
+        tls: policy,
+        optional: site.implicit === true,
+      };
+      listeners.set(key, { spec, first: site });
+      continue;
+    }
+    const { spec, first } = entry;
+    if ((spec.tls !== undefined) !== secure)
+      throw siteError(
+        site,
+        `${site.label} and ${first.label} share port ${spec.port}, but one is HTTPS and the other plain HTTP`,
+      );
+    if (spec.tls && policy) {
+      const differ = policyDifferences(spec.tls, policy);
+      if (differ.length > 0)
+        throw siteError(
+          site,
+          `incompatible TLS configurations on port ${spec.port}: ${site.label} and ${first.label} differ in ` +
+            `${differ.map(policyName).join(', ')} (sites that share a port must agree)`,
+        );
+    }
+    spec.sites.push(site);
+    if (!site.implicit) (spec as { optional: boolean }).optional = false;
+  }
+  return new Map([...listeners].map(([key, e]) => [key, e.spec]));
+}
+
+function listenerPolicy(site: Site, http2: boolean): TlsPolicy {
+  const policy = site.config.tls?.policy ?? DEFAULT_POLICY;
+  if (http2 || site.config.tls?.explicit.includes('alpn')) return policy;
+  return { ...policy, alpn: ['http/1.1'] };
+}
+
+function policyName(field: keyof TlsPolicy): string {
+  const names: Record<keyof TlsPolicy, string> = {
+    minVersion: 'protocols',
+    maxVersion: 'protocols',
+    ciphers: 'ciphers',
+    curves: 'curves',
+    alpn: 'alpn',
+    clientAuth: 'clients',
+  };
+  return names[field];
+}
+
+function siteError(site: Site, message: string): Error {
+  const where = site.config.tls?.where;
+  return new Error(
+    where ? `${where} - Error during parsing: ${message}` : `${site.config.sourceFile}: ${message}`,
+  );
 }
 
 /** What every site of one load shares: its inputs, and the lists that collect warnings and instances. */
@@ -134,10 +227,13 @@ interface LoadState {
   readonly hiddenFiles: string[];
   readonly warnings: string[];
   readonly instances: DirectiveInstance[];
+  /** Files directives depend on (certificates, keys): watched, hidden, part of the fingerprint. */
+  readonly dependencies: Set<string>;
+  readonly ports: HttpsPorts;
 }
 
 function buildSite(block: ServerBlock, key: string, keyToken: Token, load: LoadState): Site {
-  const { input, options, directives, hiddenFiles, warnings, instances } = load;
+  const { input, options, directives, hiddenFiles, warnings, instances, dependencies, ports } = load;
   // Caddy v1 would take a stray top-level '}' for an address; it is always a brace that lost its partner.
   if (key === '}') throw errorAt(keyToken, "Unexpected '}' because no matching opening brace");
   let address;
@@ -145,16 +241,12 @@ function buildSite(block: ServerBlock, key: string, keyToken: Token, load: LoadS
     address = parseAddress(key, {
       host: options.host,
       port: options.port,
+      httpPort: ports.http,
+      httpsPort: ports.https,
       caseSensitivePath: /^(1|true)$/i.test(options.env.CASE_SENSITIVE_PATH ?? ''),
     });
   } catch (err) {
     throw errorAt(keyToken, (err as Error).message);
-  }
-  if (address.scheme === 'https') {
-    throw errorAt(
-      keyToken,
-      `[${key}] HTTPS is not supported yet: use an http:// address or a port other than 443`,
-    );
   }
   const config: SiteConfig = {
     address,
@@ -170,6 +262,7 @@ function buildSite(block: ServerBlock, key: string, keyToken: Token, load: LoadS
     env: options.env,
     warn: (message) => warnings.push(`${addressLabel(address)}: ${message}`),
     log: options.log ?? silentLogger(),
+    dependOn: (file) => dependencies.add(path.resolve(options.cwd, file)),
   };
   const setups: { build: NonNullable<Directive<unknown>['build']>; options: unknown }[] = [];
   for (const directive of directives) {
@@ -178,13 +271,38 @@ function buildSite(block: ServerBlock, key: string, keyToken: Token, load: LoadS
     const opts = directive.setup(new Dispenser(tokens), ctx);
     if (directive.build) setups.push({ build: directive.build.bind(directive), options: opts });
   }
+  // Every directive has spoken (tls among them): is the site served over HTTPS, and with what certificate?
+  const source = siteCertSource(config, ports, (m) => ctx.warn(m));
+  if (source?.kind === 'acme')
+    throw errorAt(
+      keyToken,
+      `[${key}] needs a certificate from an ACME CA (automatic HTTPS), which this build cannot obtain yet: ` +
+        'give it one with `tls <cert> <key>` or `tls internal`, or serve it as http://',
+    );
+  if (source) {
+    config.certSource = source;
+    config.address = httpsAddress(address);
+  } else if (address.scheme === 'https') {
+    // `tls off` on an https:// address: served (and listed) as what it is, plain HTTP.
+    config.address = { ...address, scheme: 'http' };
+  }
   const middlewares: Middleware[] = [];
   for (const { build, options: opts } of setups) {
     const instance = build(opts, config);
     instances.push(instance);
     if (instance.middleware) middlewares.push(instance.middleware);
   }
-  return { config, handler: compose(middlewares, staticFiles(config)), label: addressLabel(address) };
+  return { config, handler: compose(middlewares, staticFiles(config)), label: addressLabel(config.address) };
+}
+
+/**
+ * Where certificates and the local CA live: $NODECADDY_DATA, else nodecaddy's folder in the XDG data
+ * directory (~/.local/share/nodecaddy).
+ */
+export function defaultDataDir(env: Readonly<Record<string, string | undefined>>): string {
+  if (env.NODECADDY_DATA) return path.resolve(env.NODECADDY_DATA);
+  const base = env.XDG_DATA_HOME || path.join(env.HOME || os.homedir(), '.local', 'share');
+  return path.join(base, 'nodecaddy');
 }
 
 /** `:2015` with `root .` — what Caddy serves when there is no Caddyfile. */

@@ -3,17 +3,22 @@
 import cluster from 'node:cluster';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
+import { isatty } from 'node:tty';
 import { caddyfileToJson, jsonToCaddyfile } from './caddyfile/index.js';
-import { loadConfig, type Config } from './app.js';
+import { defaultDataDir, loadConfig, type CaddyfileInput, type Config } from './app.js';
 import { loadEnvFile } from './cli/envfile.js';
 import { durationFlag, FlagError, formatUsage, parseFlags } from './cli/flags.js';
 import { FLAGS, USAGE_HEAD } from './cli/options.js';
-import { inputLoader } from './cli/input.js';
+import { inputLoader, PIPE_HINT } from './cli/input.js';
 import { startupLines } from './cli/banner.js';
 import { createProcessLogger, type Logger } from './core/logger.js';
+import { handleProcessFaults } from './crash.js';
 import { Runtime } from './runtime.js';
 import { ClusterEngine } from './cluster/primary.js';
 import { runWorker } from './cluster/worker.js';
+import { SUBCOMMANDS } from './cli/subcommands.js';
+import { observePrimary, observeWorker, parseAdminAddress, type AdminAddress } from './admin/index.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -22,7 +27,9 @@ function version(): string {
   return pkg.version;
 }
 
+/** All of standard input, for `-conf stdin`: a terminal would wait for a Caddyfile nobody is typing. */
 function readStdin(): string {
+  if (isatty(0)) throw new Error(`-conf stdin: standard input is a terminal; ${PIPE_HINT}`);
   return readFileSync(0, 'utf8');
 }
 
@@ -32,7 +39,8 @@ function fatal(message: string, code = 1): never {
   process.exit(code);
 }
 
-async function main(argv: string[]): Promise<void> {
+/** Serves the Caddyfile the flags say; `preset` is a Caddyfile a subcommand made (file-server, reverse-proxy). */
+async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
   let flags;
   try {
     flags = parseFlags(FLAGS, argv);
@@ -52,17 +60,27 @@ async function main(argv: string[]): Promise<void> {
   }
   const log = createProcessLogger(flag('log'), logFormat);
   const graceMs = graceFlag(flag('grace'));
+  const admin = adminFlag(
+    flags.set.has('admin') ? flag('admin') : process.env.NODECADDY_ADMIN || flag('admin'),
+  );
   const cwd = process.cwd();
   const loadOptions = {
     root: flag('root'),
     host: flag('host'),
     port: flag('port'),
+    httpPort: portFlag('http-port', flag('http-port')),
+    httpsPort: portFlag('https-port', flag('https-port')),
+    http2: bool('http2'),
+    dataDir: flag('data') ? path.resolve(cwd, flag('data')) : defaultDataDir(process.env),
     cwd,
     env: process.env,
     log,
   };
   // A worker was forked by a primary that already did everything below (the env file is in its env).
-  if (cluster.isWorker) return runWorker(loadOptions, log, graceMs);
+  if (cluster.isWorker) {
+    observeWorker(admin);
+    return runWorker(loadOptions, log, graceMs);
+  }
 
   const workers = workersFlag(flag('workers'));
   if (flag('envfile')) {
@@ -97,7 +115,9 @@ async function main(argv: string[]): Promise<void> {
   let readInput;
   let config: Config;
   try {
-    readInput = inputLoader({ ...loadOptions, conf: flag('conf'), positional: flags.positional, readStdin });
+    readInput = preset
+      ? () => preset
+      : inputLoader({ ...loadOptions, conf: flag('conf'), positional: flags.positional, readStdin });
     config = loadConfig(readInput(), loadOptions);
   } catch (err) {
     fatal((err as Error).message);
@@ -111,6 +131,7 @@ async function main(argv: string[]): Promise<void> {
   // With several workers, this process only supervises: it loads and validates every config (so a bad one
   // fails here, once), and the workers serve it. SCHED_NONE: see bench/README.md for the measurement.
   const engine = workers > 1 ? new ClusterEngine({ workers, log, scheduling: 'none' }) : undefined;
+  const serveAdmin = observePrimary(admin, log);
   const runtime = new Runtime(
     { ...loadOptions, log, graceMs, readInput, watch: bool('watch') && config.files.length > 0 },
     engine,
@@ -128,6 +149,7 @@ async function main(argv: string[]): Promise<void> {
   installSignals(runtime, log, graceMs, pidfile, () => engine?.kill());
   if (!bool('quiet')) process.stdout.write(startupLines(config, runtime.boundPorts()).join('\n') + '\n');
   log.info({ sites: config.sites.map((s) => s.label) }, 'serving');
+  await serveAdmin(runtime, cwd);
   if (pidfile) {
     try {
       writeFileSync(pidfile, `${process.pid}\n`, { mode: 0o644 });
@@ -140,6 +162,22 @@ async function main(argv: string[]): Promise<void> {
 function graceFlag(value: string): number {
   try {
     return durationFlag('grace', value);
+  } catch (err) {
+    fatal((err as Error).message, 2);
+  }
+}
+
+/** -http-port, -https-port: a port number (0 lets the system pick, for tests). */
+function portFlag(name: string, value: string): string {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535)
+    fatal(`invalid value "${value}" for flag -${name}: must be a port number`, 2);
+  return String(Number(value));
+}
+
+/** -admin (or $NODECADDY_ADMIN): host:port, :port, or off. */
+function adminFlag(value: string): AdminAddress | undefined {
+  try {
+    return parseAdminAddress(value);
   } catch (err) {
     fatal((err as Error).message, 2);
   }
@@ -199,9 +237,7 @@ function installSignals(
     log.info('SIGUSR1: reloading');
     void runtime.reload({ force: true, trigger: 'SIGUSR1' });
   });
-  // Nothing a request does may take the process down; log it and keep serving.
-  process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception'));
-  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
+  handleProcessFaults(log, (drainMs) => runtime.stop(drainMs), graceMs);
 }
 
 function cleanupPidfile(pidfile: string): void {
@@ -209,7 +245,9 @@ function cleanupPidfile(pidfile: string): void {
 }
 
 const argv = process.argv.slice(2);
-if (argv[0] === 'tunnel') {
-  const { tunnelMain } = await import('./cli/tunnel.js');
-  await tunnelMain(argv.slice(1));
-} else await main(argv);
+const subcommand = SUBCOMMANDS.find((s) => s.name === argv[0]);
+if (!subcommand) await main(argv);
+else {
+  const serve = await subcommand.run(argv.slice(1));
+  if (serve) await main(serve.argv, serve.input);
+}

@@ -2,10 +2,12 @@
 // LocalEngine serves in this process; src/cluster/primary.ts has one that drives worker processes.
 // A switch has two phases, so that several processes can switch together or not at all:
 // prepare() builds and binds beside the running config, commit() switches, abort() undoes.
-import { Generation } from './core/generation.js';
+import { Generation, type GenerationListener } from './core/generation.js';
 import { Listener } from './core/listener.js';
 import type { Logger } from './core/logger.js';
 import type { Config } from './app.js';
+import { buildCertificates, renewMadeCertificates, RENEW_CHECK_MS } from './certs/index.js';
+import type { CertificateIndex } from './core/tls/sni.js';
 
 /** What a switch changed, for the "config reloaded" log line. */
 export interface ApplySummary {
@@ -34,7 +36,10 @@ export interface Prepared {
 
 export class LocalEngine implements Engine {
   private readonly listeners = new Map<string, Listener>();
-  private current: { config: Config; generation: Generation } | undefined;
+  private current:
+    { config: Config; generation: Generation; certs: Map<string, CertificateIndex> } | undefined;
+  /** Renews made certificates (self_signed, internal) of the running config before they expire. */
+  private renewTimer: NodeJS.Timeout | undefined;
   private generationIds = 0;
 
   constructor(
@@ -52,8 +57,21 @@ export class LocalEngine implements Engine {
 
   /** Starts the config's resources and new listeners; on any failure undoes them and changes nothing. */
   async prepare(config: Config): Promise<Prepared> {
-    const sitesByListener = new Map([...config.listeners].map(([key, spec]) => [key, spec.sites]));
-    const generation = new Generation(++this.generationIds, sitesByListener, config.instances, this.log);
+    for (const [key, spec] of config.listeners) {
+      const running = this.listeners.get(key);
+      if (running && running.secure !== (spec.tls !== undefined))
+        throw new Error(
+          `port ${spec.port} would switch between HTTP and HTTPS: a reload cannot do that; restart nodecaddy`,
+        );
+    }
+    // Certificates first: a config whose certificates cannot be made changes nothing.
+    const certs = await buildCertificates(config.listeners.values(), config.dataDir);
+    const listeners = new Map<string, GenerationListener>();
+    for (const [key, spec] of config.listeners) {
+      const index = certs.get(key);
+      listeners.set(key, { sites: spec.sites, tls: spec.tls && index && { certs: index, policy: spec.tls } });
+    }
+    const generation = new Generation(++this.generationIds, listeners, config.instances, this.log);
     await generation.start();
     const opened: Listener[] = [];
     try {
@@ -61,10 +79,18 @@ export class LocalEngine implements Engine {
         if (this.listeners.has(key)) continue;
         const listener = new Listener(
           key,
-          { host: spec.host, port: spec.port, log: this.log },
+          { host: spec.host, port: spec.port, log: this.log, tls: spec.tls !== undefined },
           generation.table(key),
         );
-        await listener.listen();
+        try {
+          await listener.listen();
+        } catch (err) {
+          // A redirect listener nobody asked for (port 80 without the right to bind it): serve without it.
+          if (!spec.optional) throw err;
+          this.log.warn(`${(err as Error).message}: no HTTP → HTTPS redirects on port ${spec.port}`);
+          await listener.close(0);
+          continue;
+        }
         opened.push(listener);
       }
     } catch (err) {
@@ -82,7 +108,7 @@ export class LocalEngine implements Engine {
       commit: () => {
         if (settled) throw new Error('prepared config already settled');
         settled = true;
-        return this.commit(config, generation, opened);
+        return this.commit(config, generation, opened, certs);
       },
       abort: async () => {
         if (settled) return;
@@ -93,7 +119,12 @@ export class LocalEngine implements Engine {
   }
 
   /** The switch: synchronous, so no request sees half of it. */
-  private commit(config: Config, generation: Generation, opened: Listener[]): ApplySummary {
+  private commit(
+    config: Config,
+    generation: Generation,
+    opened: Listener[],
+    certs: Map<string, CertificateIndex>,
+  ): ApplySummary {
     for (const key of config.listeners.keys()) this.listeners.get(key)?.setTable(generation.table(key));
     for (const l of opened) this.listeners.set(l.key, l);
     const closing: Listener[] = [];
@@ -103,7 +134,8 @@ export class LocalEngine implements Engine {
       closing.push(listener);
     }
     const previous = this.current;
-    this.current = { config, generation };
+    this.current = { config, generation, certs };
+    this.scheduleRenewal();
 
     const grace = this.graceMs;
     for (const l of closing)
@@ -120,7 +152,20 @@ export class LocalEngine implements Engine {
     };
   }
 
+  private scheduleRenewal(): void {
+    if (this.renewTimer || this.current?.certs.size === 0) return;
+    this.renewTimer = setInterval(() => {
+      const certs = this.current?.certs.values() ?? [];
+      renewMadeCertificates(certs).then(
+        (n) => n > 0 && this.log.info(`renewed ${n} self-signed or local-CA certificate(s)`),
+        (err: unknown) => this.log.error({ err }, 'renewing certificates failed'),
+      );
+    }, RENEW_CHECK_MS);
+    this.renewTimer.unref();
+  }
+
   async stop(graceMs: number): Promise<void> {
+    clearInterval(this.renewTimer);
     const listeners = [...this.listeners.values()];
     this.listeners.clear();
     await Promise.all(listeners.map((l) => l.close(graceMs)));

@@ -1,6 +1,7 @@
 // The running server: starts a Config, swaps in a new one on reload (all or nothing), stops gracefully.
 // What to reload and when lives here; how a config is served lives in the Engine (this process, or workers).
 import type { Logger } from './core/logger.js';
+import { recordConfigLoaded, recordConfigReload } from './core/metrics/config.js';
 import { FileWatcher } from './core/watcher.js';
 import { fingerprint, loadConfig, type CaddyfileInput, type Config, type LoadOptions } from './app.js';
 import { LocalEngine, type Engine } from './engine.js';
@@ -22,11 +23,21 @@ export interface ReloadResult {
   error?: Error;
 }
 
+export interface ReloadOptions {
+  /** Reload even when nothing changed (SIGUSR1). */
+  force: boolean;
+  /** What asked for it, for the log. */
+  trigger: string;
+  /** The Caddyfile to load instead of reading it again (POST /load). */
+  input?: CaddyfileInput;
+}
+
 export class Runtime {
   private readonly options: RuntimeOptions;
   private readonly log: Logger;
   private readonly engine: Engine;
   private current: Config | undefined;
+  private loadedAt = new Date(0);
   /** Reloads run one after another, never overlapping. */
   private reloadQueue: Promise<void> = Promise.resolve();
   private watcher: FileWatcher | undefined;
@@ -45,10 +56,16 @@ export class Runtime {
     return this.engine.boundPorts();
   }
 
+  /** The config being served and when it was switched to. */
+  get running(): { config: Config; loadedAt: Date } | undefined {
+    return this.current && { config: this.current, loadedAt: this.loadedAt };
+  }
+
   async start(config: Config): Promise<void> {
     for (const w of config.warnings) this.log.warn(w);
     await this.engine.apply(config);
-    this.current = config;
+    this.switched(config);
+    recordConfigLoaded();
     if (this.options.watch) {
       this.watcher = new FileWatcher(() => void this.reload({ force: false, trigger: 'file change' }));
       this.watcher.setFiles(config.files);
@@ -58,24 +75,27 @@ export class Runtime {
 
   /**
    * Builds the new config beside the running one and switches to it only when all of it succeeded.
-   * Reloads never overlap: one that arrives meanwhile runs after the current one.
+   * Reloads never overlap: one that arrives meanwhile runs after the current one. `input` is a Caddyfile
+   * given by the admin endpoint (POST /load) instead of reading it again.
    */
-  reload(opts: { force: boolean; trigger: string }): Promise<ReloadResult> {
+  reload(opts: ReloadOptions): Promise<ReloadResult> {
     if (this.stopped)
       return Promise.resolve({ ok: false, changed: false, error: new Error('server is stopping') });
     const run = this.reloadQueue.then(() => this.reloadOnce(opts));
     this.reloadQueue = run.then(
-      () => undefined,
+      (r) => {
+        if (r.changed) recordConfigReload(r.ok);
+      },
       () => undefined,
     );
     return run;
   }
 
-  private async reloadOnce({ force, trigger }: { force: boolean; trigger: string }): Promise<ReloadResult> {
+  private async reloadOnce({ force, trigger, input: given }: ReloadOptions): Promise<ReloadResult> {
     let config: Config;
     let inputPrint = '';
     try {
-      const input = this.options.readInput();
+      const input = given ?? this.options.readInput();
       inputPrint = fingerprint(input.text, this.current?.imports ?? []);
       config = loadConfig(input, this.options);
     } catch (err) {
@@ -88,6 +108,9 @@ export class Runtime {
         );
         return { ok: false, changed: false, error: err as Error };
       }
+      // A Caddyfile given by POST /load says nothing about the files: it neither counts as a repeat of a
+      // broken save nor widens what the watcher watches.
+      if (given) return this.failed(trigger, err as Error, false);
       const message = (err as Error).message;
       const repeated = this.lastFailure?.input === inputPrint && this.lastFailure.message === message;
       this.lastFailure = { input: inputPrint, message };
@@ -106,7 +129,7 @@ export class Runtime {
     for (const w of config.warnings) this.log.warn(w);
     try {
       const summary = await this.engine.apply(config);
-      this.current = config;
+      this.switched(config);
       this.log.info({ trigger, ...summary }, 'config reloaded');
       return { ok: true, changed: true };
     } catch (err) {
@@ -114,9 +137,14 @@ export class Runtime {
     }
   }
 
-  private failed(trigger: string, error: Error, loadError: boolean): ReloadResult {
+  private switched(config: Config): void {
+    this.current = config;
+    this.loadedAt = new Date();
+  }
+
+  private failed(trigger: string, error: Error, brokenEdit: boolean): ReloadResult {
     // After a broken edit, an edit to any file beside the Caddyfile may be the fix (e.g. a new import).
-    if (this.watcher && loadError) this.watcher.watchWholeDirs = true;
+    if (this.watcher && brokenEdit) this.watcher.watchWholeDirs = true;
     this.log.error({ trigger }, `reload failed, still serving the previous config: ${error.message}`);
     return { ok: false, changed: true, error };
   }

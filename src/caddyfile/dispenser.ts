@@ -89,6 +89,12 @@ export class Dispenser {
     return this.#current()?.text ?? '';
   }
 
+  /** Text of the current token as written in the file, before `{$NAME}` substitution ('' when none). */
+  written(): string {
+    const token = this.#current();
+    return token?.written ?? token?.text ?? '';
+  }
+
   /** Line of the current token, or 0 when none is loaded. */
   line(): number {
     return this.#current()?.line ?? 0;

@@ -58,12 +58,13 @@ function marshal(v: unknown): string {
 
 /**
  * Parses a Caddyfile (any directive name accepted) into `[{"keys":[…],"body":[[…],…]},…]`. Body lines are grouped
- * by directive name in sorted order, keeping file order within a name. No blocks gives `null`, as Go's nil slice.
+ * by directive name in sorted order, keeping file order within a name. No blocks gives `[]`.
  */
 export function caddyfileToJson(text: string, file?: string, options: ParseOptions = {}): string {
   const name = file || 'Caddyfile';
   const { blocks } = parse(text, name, { ...options, directives: undefined });
-  if (blocks.length === 0) return 'null';
+  // An array whatever the input, so that a consumer can always iterate (Go's nil slice would print null).
+  if (blocks.length === 0) return '[]';
   const out = blocks.map((b) => {
     const body: Line[] = [];
     for (const dir of [...b.tokens.keys()].sort(compareCodePoints)) {

@@ -210,7 +210,7 @@ class Parser {
       }
       const e = this.toks[this.cursor];
       const text = this.expand(e.tok.text);
-      if (text !== e.tok.text) e.tok = { ...e.tok, text };
+      if (text !== e.tok.text) e.tok = { ...e.tok, text, written: e.tok.text };
       list.push(e.tok);
     }
     if (nesting > 0) throw this.err('Unexpected EOF');

@@ -5,6 +5,8 @@ export interface Token {
   file: string;
   /** 1-based line where the token started. */
   line: number;
+  /** The text as written, when environment substitution (`{$NAME}`) changed it; for messages. */
+  written?: string;
 }
 
 /** How many `\n` a token's text holds (quoted tokens may span lines). */

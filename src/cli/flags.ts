@@ -25,6 +25,8 @@ export interface ParsedFlags {
   values: Map<string, string>;
   /** Flags the user actually set (to tell "left at default" from "set to the default value"). */
   set: Set<string>;
+  /** Every value given, in order, for flags that may be repeated (`-to a -to b`); `values` holds the last. */
+  all: Map<string, string[]>;
   positional: string[];
 }
 
@@ -32,6 +34,7 @@ export function parseFlags(specs: readonly FlagSpec[], argv: readonly string[]):
   const byName = new Map(specs.map((s) => [s.name, s]));
   const values = new Map(specs.map((s) => [s.name, s.default]));
   const set = new Set<string>();
+  const all = new Map<string, string[]>();
   let i = 0;
   for (; i < argv.length; i++) {
     const arg = argv[i];
@@ -62,8 +65,11 @@ export function parseFlags(specs: readonly FlagSpec[], argv: readonly string[]):
     }
     values.set(body, value);
     set.add(body);
+    let given = all.get(body);
+    if (!given) all.set(body, (given = []));
+    given.push(value);
   }
-  return { values, set, positional: argv.slice(i) };
+  return { values, set, all, positional: argv.slice(i) };
 }
 
 /** Go's strconv.ParseBool. */

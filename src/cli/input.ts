@@ -14,6 +14,8 @@ export interface InputFlags {
   readStdin: () => string;
 }
 
+export const PIPE_HINT = 'pipe a Caddyfile in: cat Caddyfile | nodecaddy -conf stdin';
+
 /** Returns a loader: call it for the input at startup and again on every reload. */
 export function inputLoader(flags: InputFlags): () => CaddyfileInput {
   const { conf, positional, cwd } = flags;
@@ -21,8 +23,10 @@ export function inputLoader(flags: InputFlags): () => CaddyfileInput {
     throw new Error('Caddyfile loaded multiple times; first by flag, then by short');
   }
   if (conf === 'stdin') {
-    // A pipe can be read once; reloads reuse what it gave.
-    const input: CaddyfileInput = { text: flags.readStdin(), name: 'stdin', baseDir: cwd };
+    // A pipe can be read once; reloads reuse what it gave. Nothing at all is a mistake, not the default site.
+    const text = flags.readStdin();
+    if (text.trim() === '') throw new Error(`-conf stdin: standard input is empty; ${PIPE_HINT}`);
+    const input: CaddyfileInput = { text, name: 'stdin', baseDir: cwd };
     return () => input;
   }
   if (conf.includes('*')) {

@@ -1,5 +1,7 @@
-// The flags nodecaddy accepts (Caddy v1's, less ACME/TLS/telemetry, plus -watch).
+// The flags nodecaddy accepts (Caddy v1's, less ACME and telemetry, plus -watch, -data and -admin).
+import { DEFAULT_ADMIN } from '../admin/address.js';
 import type { FlagSpec } from './flags.js';
+import { SUBCOMMANDS } from './subcommands.js';
 
 export const FLAGS: readonly FlagSpec[] = [
   {
@@ -16,6 +18,26 @@ export const FLAGS: readonly FlagSpec[] = [
   },
   { name: 'host', type: 'string', default: '', usage: 'Default host for addresses without one' },
   { name: 'port', type: 'string', default: '2015', usage: 'Default port for addresses without one' },
+  {
+    name: 'http-port',
+    type: 'string',
+    default: '80',
+    usage: 'The port that means plain HTTP (http:// addresses), where HTTP → HTTPS redirects listen',
+  },
+  {
+    name: 'https-port',
+    type: 'string',
+    default: '443',
+    usage: 'The port that means HTTPS (https:// addresses)',
+  },
+  { name: 'http2', type: 'bool', default: 'true', usage: 'Offer HTTP/2 on HTTPS listeners (ALPN h2)' },
+  {
+    name: 'data',
+    type: 'string',
+    default: '',
+    usage:
+      'Folder for certificates and the local CA (default $NODECADDY_DATA, else ~/.local/share/nodecaddy)',
+  },
   {
     name: 'grace',
     type: 'string',
@@ -39,6 +61,13 @@ export const FLAGS: readonly FlagSpec[] = [
     type: 'string',
     default: '',
     usage: 'Worker processes that serve (node:cluster); 1 serves in this process (default: number of CPUs)',
+  },
+  {
+    name: 'admin',
+    type: 'string',
+    default: DEFAULT_ADMIN,
+    usage:
+      'Admin endpoint (metrics, upstreams, config, POST /load): host:port, or off; $NODECADDY_ADMIN sets the default',
   },
   { name: 'pidfile', type: 'string', default: '', usage: 'Path to write the process id to' },
   {
@@ -66,11 +95,23 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'json-to-caddyfile', type: 'bool', default: 'false', usage: 'From JSON stdin to Caddyfile stdout' },
 ];
 
+/** One line per subcommand, for the usage text and `nodecaddy help`. */
+export function commandList(): string {
+  const width = Math.max(...SUBCOMMANDS.map((c) => c.name.length));
+  return SUBCOMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n');
+}
+
 export const USAGE_HEAD = `Usage: nodecaddy [flags] [directive lines...]
+       nodecaddy <command> [flags]
 
 Serves the sites of a Caddyfile (Caddy v1 syntax). With no Caddyfile and no
 arguments it serves the current directory on :2015. Positional arguments form a
 short Caddyfile, one directive per argument: nodecaddy "root ./public" browse
+
+Commands:
+${commandList()}
+
+"nodecaddy help <command>" (or "nodecaddy <command> -h") shows a command's flags.
 
 Flags:
 `;

@@ -1,67 +1,50 @@
-// `nodecaddy tunnel`: expose a local server through a public nodecaddy running the `tunnel` directive.
-import { isValidName } from '../tunnel/protocol.js';
+// `nodecaddy tunnel`: expose a local server (HTTP or any TCP service) through a public nodecaddy running the
+// `tunnel` directive, with an inspector and ngrok's agent API on 127.0.0.1:4040.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { TunnelClient } from '../tunnel/client.js';
-import { durationFlag, FlagError, formatUsage, parseFlags, type FlagSpec } from './flags.js';
+import { jsonOutput, plainOutput, type Output } from '../tunnel/console/lines.js';
+import { screenOutput } from '../tunnel/console/screen.js';
+import { CaptureStore } from '../tunnel/inspector/capture.js';
+import { isLoopbackAddress, startInspector, type Inspector } from '../tunnel/inspector/server.js';
+import { isValidName } from '../tunnel/protocol.js';
+import { durationFlag, FlagError, formatUsage, parseFlags } from './flags.js';
+import {
+  cleartextWarning,
+  parseListenAddress,
+  parseTarget,
+  TUNNEL_FLAGS,
+  type Target,
+} from './tunnel-flags.js';
 
-export const TUNNEL_FLAGS: readonly FlagSpec[] = [
-  {
-    name: 'server',
-    type: 'string',
-    default: '',
-    usage: 'The public nodecaddy, e.g. https://tunnel.example.com (user:pass@ if the site has basicauth)',
-  },
-  {
-    name: 'secret',
-    type: 'string',
-    default: '',
-    usage: 'Secret configured in the tunnel directive (default $NODECADDY_TUNNEL_SECRET)',
-  },
-  { name: 'name', type: 'string', default: '', usage: 'Name to claim: alice serves alice.<server host>' },
-  { name: 'to', type: 'string', default: '', usage: 'Local target: port, host:port or http://host:port' },
-  {
-    name: 'host-header',
-    type: 'string',
-    default: 'rewrite',
-    usage: 'Host sent to the target: rewrite (the target host:port), preserve (the public host), or a value',
-  },
-  {
-    name: 'dial',
-    type: 'string',
-    default: '',
-    usage: 'Connect to this host:port instead of resolving <name>.<server host> (no wildcard DNS yet)',
-  },
-  { name: 'ping', type: 'string', default: '15s', usage: 'Heartbeat interval; a missed answer reconnects' },
-  { name: 'timeout', type: 'string', default: '10s', usage: 'Longest connection handshake' },
-  { name: 'max-backoff', type: 'string', default: '30s', usage: 'Longest wait between reconnects' },
-  { name: 'quiet', type: 'bool', default: 'false', usage: 'No line per request' },
-];
+export { TUNNEL_FLAGS, parseTarget } from './tunnel-flags.js';
 
 const USAGE = `Usage: nodecaddy tunnel -server URL -name NAME -to TARGET [flags]
+       nodecaddy tunnel -server URL -tcp PORT [flags]
 
 Exposes a local server through a public nodecaddy whose site has the tunnel
 directive: requests for NAME.<server host> are forwarded to TARGET over one
-WebSocket. Prints the public URL, then one line per request. Reconnects by
-itself; Ctrl-C closes the tunnel.
+WebSocket. With -tcp (or -to tcp://host:port), any TCP service is exposed on
+a public port of the server instead. An inspector with every request, replay
+and ngrok's agent API runs on http://127.0.0.1:4040. Reconnects by itself;
+Ctrl-C closes the tunnel.
 
-  nodecaddy tunnel -server https://tunnel.example.com -secret s3cret -name alice -to 3000
+  nodecaddy tunnel -server https://tunnel.example.com -secret "$TUNNEL_SECRET" -name alice -to 3000
+  nodecaddy tunnel -server https://tunnel.example.com -secret "$TUNNEL_SECRET" -tcp 22
 
 Flags:
 `;
 
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
 function usageError(message: string): never {
   process.stderr.write(`${message}\n${USAGE}${formatUsage(TUNNEL_FLAGS)}\n`);
   process.exit(2);
-}
-
-/** `3000`, `localhost:3000`, `[::1]:3000`, `http://localhost:3000` → host and port. */
-export function parseTarget(value: string): { host: string; port: number } | undefined {
-  let v = value.replace(/^http:\/\//, '').replace(/\/$/, '');
-  if (/^\d+$/.test(v)) v = `localhost:${v}`;
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d+)$/.exec(v);
-  if (!m) return undefined;
-  const port = Number(m[3]);
-  if (port < 1 || port > 65535) return undefined;
-  return { host: m[1] ?? m[2], port };
 }
 
 function duration(flag: string, value: string): number {
@@ -72,7 +55,8 @@ function duration(flag: string, value: string): number {
   }
 }
 
-export async function tunnelMain(argv: string[]): Promise<void> {
+/** The flags, checked: everything the client needs, or a usage error. */
+function readFlags(argv: string[]) {
   let flags;
   try {
     flags = parseFlags(TUNNEL_FLAGS, argv);
@@ -94,38 +78,152 @@ export async function tunnelMain(argv: string[]): Promise<void> {
   }
   const secret = flag('secret') || process.env.NODECADDY_TUNNEL_SECRET || '';
   if (!secret) usageError('-secret is required (or set NODECADDY_TUNNEL_SECRET)');
-  const name = flag('name').toLowerCase();
+  let target: Target | undefined;
+  if (flag('tcp')) {
+    if (flag('to')) usageError('give either -to or -tcp, not both');
+    target = parseTarget(flag('tcp'), 'tcp');
+    if (!target || target.proto !== 'tcp')
+      usageError(`-tcp must be a port or host:port (got "${flag('tcp')}")`);
+  } else {
+    target = parseTarget(flag('to'));
+    if (!target) {
+      usageError(`-to must be a port, host:port, http://host:port or tcp://host:port (got "${flag('to')}")`);
+    }
+  }
+  const tcp = target.proto === 'tcp';
+  // A TCP tunnel needs a name only to open its session; one of its own is drawn when none is given.
+  const name = (flag('name') || (tcp ? `tcp-${randomBytes(4).toString('hex')}` : '')).toLowerCase();
   if (!isValidName(name)) usageError(`-name must be one DNS label (a-z, 0-9, -), got "${flag('name')}"`);
-  const target = parseTarget(flag('to'));
-  if (!target) usageError(`-to must be a port, host:port or http://host:port (got "${flag('to')}")`);
+  let remotePort: number | undefined;
+  if (flag('remote-port')) {
+    remotePort = Number(flag('remote-port'));
+    if (!tcp) usageError('-remote-port is for TCP tunnels (-tcp or -to tcp://…)');
+    if (!Number.isInteger(remotePort) || remotePort < 1 || remotePort > 65535) {
+      usageError(`-remote-port must be a port number (got "${flag('remote-port')}")`);
+    }
+  }
+  const basicAuth = flag('basic-auth') || undefined;
+  if (basicAuth !== undefined) {
+    if (tcp) usageError('-basic-auth is for HTTP tunnels: a TCP service has no HTTP to ask with');
+    const colon = basicAuth.indexOf(':');
+    if (colon < 1 || colon === basicAuth.length - 1) usageError('-basic-auth must be user:password');
+  }
   let dial;
   if (flag('dial')) {
     dial = parseTarget(flag('dial'));
     if (!dial) usageError(`-dial must be host:port (got "${flag('dial')}")`);
   }
-  const client = new TunnelClient({
+  const keep = Number(flag('inspect-keep'));
+  if (!Number.isInteger(keep) || keep < 1)
+    usageError(`-inspect-keep must be a positive number (got "${flag('inspect-keep')}")`);
+  let inspect: { host: string; port: number; lastPort?: number } | undefined;
+  if (flag('inspect') === '') inspect = { host: '127.0.0.1', port: 4040, lastPort: 4050 };
+  else if (flag('inspect') !== 'off') {
+    inspect = parseListenAddress(flag('inspect'));
+    if (!inspect) usageError(`-inspect must be host:port, a port, or off (got "${flag('inspect')}")`);
+  }
+  const format = flag('log-format');
+  if (format !== 'text' && format !== 'json')
+    usageError(`-log-format must be text or json (got "${format}")`);
+  return {
     server,
     secret,
     name,
     target,
     dial,
+    remotePort,
+    basicAuth,
+    inspect,
+    keep,
+    format,
+    quiet: flag('quiet') === 'true',
     hostHeader: flag('host-header'),
     pingIntervalMs: duration('ping', flag('ping')),
     handshakeTimeoutMs: duration('timeout', flag('timeout')) || 10_000,
     maxBackoffMs: Math.max(duration('max-backoff', flag('max-backoff')), 500),
-    info: (line) => process.stdout.write(`${line}\n`),
-    request: flag('quiet') === 'true' ? undefined : (line) => process.stdout.write(`${line}\n`),
+  };
+}
+
+export async function tunnelMain(argv: string[]): Promise<void> {
+  const f = readFlags(argv);
+  const write = (text: string) => process.stdout.write(text);
+  // What the status screen shows, filled in as the client and the inspector come up.
+  const shown: { client?: TunnelClient; inspector?: Inspector } = {};
+  let output: Output;
+  if (f.format === 'json') output = jsonOutput(write, f.quiet);
+  else if (process.stdout.isTTY) {
+    const v = version();
+    output = screenOutput(process.stdout, f.quiet, () =>
+      shown.client ? { client: shown.client, version: v, inspectorUrl: shown.inspector?.url } : undefined,
+    );
+  } else output = plainOutput(write, f.quiet);
+  const warning = cleartextWarning(f.server, f.dial);
+  if (warning) process.stderr.write(`${warning}\n`);
+
+  const capture = f.inspect && f.target.proto === 'http' ? new CaptureStore({ keep: f.keep }) : undefined;
+  let inspector: Inspector | undefined;
+  const client = new TunnelClient({
+    server: f.server,
+    secret: f.secret,
+    name: f.name,
+    target: f.target,
+    dial: f.dial,
+    basicAuth: f.basicAuth,
+    remotePort: f.remotePort,
+    hostHeader: f.hostHeader,
+    pingIntervalMs: f.pingIntervalMs,
+    handshakeTimeoutMs: f.handshakeTimeoutMs,
+    maxBackoffMs: f.maxBackoffMs,
+    capture,
+    events: {
+      info: (line) => output.info(line),
+      exchange: (s) => output.exchange(s),
+      tcp: (s) => output.tcp(s),
+      changed: () => {
+        output.changed();
+        inspector?.changed();
+      },
+    },
   });
+  if (f.inspect) {
+    inspector = await startInspector(f.inspect, client, capture);
+    shown.inspector = inspector;
+    const where = `${f.inspect.host}:${f.inspect.port}${f.inspect.lastPort ? `-${f.inspect.lastPort}` : ''}`;
+    if (!inspector) {
+      if (!f.inspect.lastPort) {
+        output.close();
+        process.stderr.write(
+          `tunnel: the inspector cannot listen on ${where} (in use?); -inspect off to go without\n`,
+        );
+        process.exit(1);
+      }
+      output.info(`Inspector not started: ${where} are in use (-inspect ADDR to choose)`);
+    } else {
+      output.info(`Inspector ${inspector.url}`);
+      if (!isLoopbackAddress(f.inspect.host)) {
+        process.stderr.write(
+          `warning: the inspector on ${inspector.url} shows every request in full, and replays them, to anyone who can reach it\n`,
+        );
+      }
+    }
+  }
   let signals = 0;
   const onSignal = () => {
-    if (++signals > 1) process.exit(130);
-    process.stdout.write('Closing the tunnel\n');
+    if (++signals > 1) {
+      output.close();
+      process.exit(130);
+    }
+    output.info('Closing the tunnel');
     void client.stop();
   };
   // One bad request must not take the tunnel down: report it and keep forwarding.
   process.on('uncaughtException', (err) => process.stderr.write(`tunnel: ${err.stack ?? err.message}\n`));
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  shown.client = client;
   client.start();
-  process.exit(await client.done);
+  const code = await client.done;
+  await inspector?.close();
+  output.close();
+  process.exit(code);
 }

@@ -2,6 +2,7 @@
 // (a Config holds functions and cannot cross the channel) from the input text the primary validated.
 import { loadConfig, type LoadOptions } from '../app.js';
 import type { Logger } from '../core/logger.js';
+import { handleProcessFaults } from '../crash.js';
 import { LocalEngine, type Prepared } from '../engine.js';
 import { isOurs, type ToPrimary, type ToWorker } from './messages.js';
 
@@ -45,8 +46,6 @@ export function runWorker(options: LoadOptions, log: Logger, graceMs: number): v
   // Signals are the primary's business (a terminal's Ctrl-C reaches the whole process group); the primary
   // tells workers what to do. A worker whose primary is gone exits (cluster does that on disconnect).
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGUSR1', 'SIGHUP'] as const) process.on(signal, () => {});
-  // Nothing a request does may take the process down; log it and keep serving.
-  process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception'));
-  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
+  handleProcessFaults(log, (drainMs) => engine.stop(drainMs), graceMs);
   send({ nc: 'hello' });
 }

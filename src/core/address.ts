@@ -9,9 +9,10 @@ export interface AddressDefaults {
   port: string;
   /** Paths compare case-sensitively only when CASE_SENSITIVE_PATH says so (Caddy 0.11+ default: insensitive). */
   caseSensitivePath: boolean;
+  /** -http-port and -https-port: the ports `http://` and `https://` mean, and that mean them (80, 443). */
+  httpPort?: string;
+  httpsPort?: string;
 }
-
-const SCHEME_PORTS: Record<string, string> = { http: '80', https: '443' };
 
 /** Parses one address as written; throws an Error whose message starts with `[input]`. */
 export function parseAddress(input: string, defaults: AddressDefaults): SiteAddress {
@@ -24,6 +25,10 @@ export function parseAddress(input: string, defaults: AddressDefaults): SiteAddr
     if (scheme !== 'http' && scheme !== 'https') throw new Error(`[${input}] unsupported scheme '${scheme}'`);
   } else if (rest.startsWith('//')) rest = rest.slice(2);
 
+  const schemePorts: Record<string, string> = {
+    http: defaults.httpPort ?? '80',
+    https: defaults.httpsPort ?? '443',
+  };
   let path = '';
   const slash = rest.indexOf('/');
   if (slash >= 0) {
@@ -55,10 +60,13 @@ export function parseAddress(input: string, defaults: AddressDefaults): SiteAddr
     throw new Error(`[${input}] scheme specified twice in address`);
   if (port === 'http' || port === 'https') {
     scheme = port;
-    port = SCHEME_PORTS[port]!;
+    port = schemePorts[port];
   }
-  if (!port && scheme) port = SCHEME_PORTS[scheme]!;
-  if ((scheme === 'http' && port === '443') || (scheme === 'https' && port === '80')) {
+  if (!port && scheme) port = schemePorts[scheme];
+  if (
+    (scheme === 'http' && port === schemePorts.https) ||
+    (scheme === 'https' && port === schemePorts.http)
+  ) {
     throw new Error(`[${input}] scheme and port violate convention`);
   }
 
@@ -67,7 +75,7 @@ export function parseAddress(input: string, defaults: AddressDefaults): SiteAddr
   if (!port) port = defaults.port;
   if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) throw new Error(`[${input}] invalid port '${port}'`);
   port = String(Number(port));
-  if (!scheme) scheme = port === '443' ? 'https' : port === '80' ? 'http' : '';
+  if (!scheme) scheme = port === schemePorts.https ? 'https' : port === schemePorts.http ? 'http' : '';
   if (path === '/') path = '';
   if (path && !defaults.caseSensitivePath) path = path.toLowerCase();
   if (!/^[\p{L}\p{N}.*_-]*$/u.test(host) && isIP(host) !== 6)

@@ -3,6 +3,7 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { RequestContext } from './context.js';
 import { HttpError } from './errors.js';
+import { declaresBody } from './unread-body.js';
 
 /**
  * The body stream to read. With no limit it is the request itself (no copy). With a limit, a Content-Length
@@ -38,8 +39,5 @@ export function refuseDeclaredOversize(ctx: RequestContext): void {
 
 /** Does the request carry a body at all (so a retry could not replay it)? */
 export function hasRequestBody(ctx: RequestContext): boolean {
-  const h = ctx.req.headers;
-  return (
-    (h['content-length'] !== undefined && h['content-length'] !== '0') || h['transfer-encoding'] !== undefined
-  );
+  return declaresBody(ctx.req.headers);
 }

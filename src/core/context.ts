@@ -1,8 +1,9 @@
 // Everything a request carries through the chain. One object per request; no globals.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Site } from './site.js';
 import { HttpError } from './errors.js';
+import { bodyBytesSent, type HttpResponse } from './response.js';
 import { silentLogger, type Logger } from './logger.js';
 
 const SILENT = silentLogger();
@@ -58,7 +59,7 @@ export function decodePath(rawPath: string): string {
 
 export class RequestContext {
   readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  readonly res: HttpResponse;
   readonly site: Site;
   /** `performance.now()` when the request arrived. */
   readonly startTime: number;
@@ -83,8 +84,10 @@ export class RequestContext {
     return (this.customVars ??= new Map());
   }
   private customVars: Map<string, string> | undefined;
-  /** Body bytes written to the client, for `{size}` (kept by whoever wraps the response; 0 if nobody does). */
-  bytesWritten = 0;
+  /** Body bytes written to the client so far (after compression), for `{size}`. */
+  get bytesWritten(): number {
+    return bodyBytesSent(this.res);
+  }
   /** The `limits` body size for this request (Infinity: none). Read bodies through core/body.ts requestBody(). */
   maxBodyBytes = Infinity;
   /** The process log, for middleware that reports what a backend said (e.g. FastCGI stderr). Set by dispatch. */
@@ -92,7 +95,7 @@ export class RequestContext {
   /** Set for HTTP/1.1 Upgrade requests (WebSocket…): a directive may claim the socket (see core/upgrade.ts). */
   upgrade: UpgradeRequest | undefined;
 
-  constructor(req: IncomingMessage, res: ServerResponse, site: Site, startTime: number) {
+  constructor(req: IncomingMessage, res: HttpResponse, site: Site, startTime: number) {
     this.req = req;
     this.res = res;
     this.site = site;

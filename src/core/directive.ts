@@ -17,6 +17,11 @@ export interface SetupContext {
   warn(message: string): void;
   /** The process log, for directives whose running resources report events (e.g. tunnel sessions). */
   readonly log: Logger;
+  /**
+   * Declares a file the site's config depends on (a certificate, a key): a change to it reloads the config,
+   * as a change to the Caddyfile does, and the file server never serves it.
+   */
+  dependOn(file: string): void;
 }
 
 /** What a directive contributes to a running config. Nothing here has started until start() is called. */

@@ -1,20 +1,24 @@
 // Runs a site's chain for one request, and turns whatever escapes it into a response.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { boundUnreadBody } from './unread-body.js';
 import { RequestContext } from './context.js';
 import { HttpError, writeDefaultError } from './errors.js';
 import type { Logger } from './logger.js';
+import type { HttpResponse } from './response.js';
+import { observeRequest } from './metrics/http.js';
 import type { Site } from './site.js';
 import type { UpgradeRequest } from './upgrade.js';
 
 export async function dispatch(
   site: Site,
   req: IncomingMessage,
-  res: ServerResponse,
+  res: HttpResponse,
   log: Logger,
   upgrade?: UpgradeRequest,
 ): Promise<void> {
   const start = performance.now();
+  if (!upgrade) boundUnreadBody(req, res);
   let ctx: RequestContext;
   try {
     ctx = new RequestContext(req, res, site, start);
@@ -25,6 +29,7 @@ export async function dispatch(
     writeDefaultError(res, err instanceof HttpError ? err.status : 400);
     return;
   }
+  observeRequest(ctx);
   try {
     await site.handler(ctx);
   } catch (err) {
@@ -35,7 +40,7 @@ export async function dispatch(
     }
     if (err instanceof HttpError) {
       // A gateway failure (proxy, fastcgi: 502, 504) says which upstream failed; nobody else logs it.
-      if (err.status >= 500) {
+      if (err.status >= 500 && !err.logged) {
         log.error({ err: err.cause ?? err, site: site.label, method: req.method, uri: req.url }, err.message);
       }
       writeDefaultError(res, err.status, err.headers, err.detail);

@@ -1,5 +1,7 @@
 // HttpError means "nothing written yet": whoever catches it (errors directive or the default) renders the page.
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { HttpResponse } from './response.js';
+import { closeIfBodyUnread } from './unread-body.js';
 
 export class HttpError extends Error {
   readonly status: number;
@@ -9,11 +11,13 @@ export class HttpError extends Error {
   override readonly cause: unknown;
   /** One line that is safe to show the client under the status line (e.g. "no tunnel client is connected"). */
   readonly detail: string | undefined;
+  /** The directive has said in the log what there is to say (an expected condition, not a fault). */
+  readonly logged: boolean;
 
   constructor(
     status: number,
     message?: string,
-    opts: { headers?: Record<string, string>; cause?: unknown; detail?: string } = {},
+    opts: { headers?: Record<string, string>; cause?: unknown; detail?: string; logged?: boolean } = {},
   ) {
     // An HttpError is control flow (a 404 is not a bug): skip the stack trace, which costs more than the response.
     const stackTraceLimit = Error.stackTraceLimit;
@@ -25,6 +29,7 @@ export class HttpError extends Error {
     this.headers = opts.headers ?? {};
     this.cause = opts.cause;
     this.detail = opts.detail;
+    this.logged = opts.logged ?? false;
   }
 }
 
@@ -40,7 +45,7 @@ export const ENTITY_HEADERS: readonly string[] = [
 
 /** Caddy's DefaultErrorFunc: "<code> <StatusText>\n" as plain text, nosniff. */
 export function writeDefaultError(
-  res: ServerResponse,
+  res: HttpResponse,
   status: number,
   headers: Readonly<Record<string, string>> = {},
   detail?: string,
@@ -55,6 +60,7 @@ export function writeDefaultError(
   for (const name of ENTITY_HEADERS) if (res.hasHeader(name)) res.removeHeader(name);
   res.statusCode = status;
   for (const k in headers) res.setHeader(k, headers[k]);
+  closeIfBodyUnread(res);
   res.setHeader('Content-Type', 'text/plain; charset=utf-8');
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('Content-Length', Buffer.byteLength(body));

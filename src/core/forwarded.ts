@@ -31,15 +31,22 @@ export function connectionTokens(value: string | string[] | number | undefined):
 }
 
 /**
- * A copy of `headers` without hop-by-hop fields and without those named in its Connection header.
- * Keys stay lower-case as Node gives them. The input is not changed.
+ * A copy of `headers` without hop-by-hop fields, without those named in its Connection header and without
+ * HTTP/2 pseudo-headers (`:authority` & co. of a request that came over HTTP/2). Keys stay lower-case as Node
+ * gives them. The input is not changed.
  */
 export function withoutHopByHop(headers: IncomingHttpHeaders | OutgoingHttpHeaders): OutgoingHttpHeaders {
   const named = connectionTokens(headers.connection);
-  const out: OutgoingHttpHeaders = {};
+  // No prototype: a field named `__proto__` (HTTP/2 and parsed upstream heads keep one) is copied as a field.
+  const out = Object.create(null) as OutgoingHttpHeaders;
   for (const key of Object.keys(headers)) {
     const lower = key.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || (named.length > 0 && named.includes(lower))) continue;
+    if (
+      HOP_BY_HOP.has(lower) ||
+      key.charCodeAt(0) === 0x3a /* : */ ||
+      (named.length > 0 && named.includes(lower))
+    )
+      continue;
     const value = headers[key];
     if (value !== undefined) out[lower] = value;
   }

@@ -1,6 +1,7 @@
 // One loaded config while it runs: its directive resources, its routing tables, and the count of requests
 // it is still serving. A reload retires the old generation once its last request has finished (or -grace).
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HttpResponse } from './response.js';
 import type { Duplex } from 'node:stream';
 import type { DirectiveInstance } from './directive.js';
 import { dispatch } from './dispatch.js';
@@ -12,6 +13,13 @@ import type { Site } from './site.js';
 import { VhostRouter } from './vhost.js';
 import { upgradeResponse } from './upgrade.js';
 
+/** What a generation serves on one listener. */
+export interface GenerationListener {
+  readonly sites: readonly Site[];
+  /** A TLS listener's certificates and policy. */
+  readonly tls?: RoutingTable['tls'];
+}
+
 export class Generation {
   readonly id: number;
   private readonly tables = new Map<string, RoutingTable>();
@@ -22,18 +30,19 @@ export class Generation {
 
   constructor(
     id: number,
-    sitesByListener: ReadonlyMap<string, readonly Site[]>,
+    listeners: ReadonlyMap<string, GenerationListener>,
     instances: readonly DirectiveInstance[],
     log: Logger,
   ) {
     this.id = id;
     this.instances = instances;
     this.log = log;
-    for (const [key, sites] of sitesByListener) {
+    for (const [key, { sites, tls }] of listeners) {
       const router = new VhostRouter(sites);
       this.tables.set(key, {
         router,
         settings: listenerSettings(sites),
+        tls,
         serve: (site, req, res) => this.serve(site, req, res),
         serveUpgrade: (site, req, socket, head) => this.serveUpgrade(site, req, socket, head),
       });
@@ -46,7 +55,7 @@ export class Generation {
     return table;
   }
 
-  private serve(site: Site, req: IncomingMessage, res: ServerResponse): void {
+  private serve(site: Site, req: IncomingMessage, res: HttpResponse): void {
     this.inflight.track(res);
     void dispatch(site, req, res, this.log);
   }

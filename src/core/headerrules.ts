@@ -1,7 +1,8 @@
 // Header rules shared by `header`, `proxy` (header_upstream / header_downstream) and `tunnel`:
 // `Name value` sets, `+Name value` adds, `-Name` removes, `Name <regex> <replacement>` edits a value in place.
 // Compiled once per config; values take placeholders, rendered per request.
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { HttpResponse } from './response.js';
 import type { RequestContext } from './context.js';
 import { compileTemplate, type Template } from './replacer.js';
 
@@ -28,7 +29,8 @@ export interface HeaderBag {
 
 export function objectHeaderBag(headers: OutgoingHttpHeaders): HeaderBag {
   return {
-    get: (name) => headers[name],
+    // Only the map's own fields: a rule for `Constructor` must not find Object's constructor.
+    get: (name) => (Object.hasOwn(headers, name) ? headers[name] : undefined),
     set: (name, value) => {
       headers[name] = value;
     },
@@ -38,7 +40,7 @@ export function objectHeaderBag(headers: OutgoingHttpHeaders): HeaderBag {
   };
 }
 
-export function responseHeaderBag(res: ServerResponse): HeaderBag {
+export function responseHeaderBag(res: HttpResponse): HeaderBag {
   return {
     get: (name) => res.getHeader(name),
     set: (name, value) => {
@@ -97,7 +99,7 @@ export interface ApplyOptions {
   skipEmpty?: boolean;
 }
 
-/** Applies rules in order. */
+/** Applies rules in order. Every value set is made safe to send first (see headerValue). */
 export function applyHeaderRules(
   rules: readonly HeaderRule[],
   ctx: RequestContext,
@@ -110,13 +112,13 @@ export function applyHeaderRules(
         bag.remove(rule.name);
         break;
       case 'set': {
-        const v = rule.value!.render(ctx);
+        const v = headerValue(rule.value!.render(ctx));
         if (v === '' && opts.skipEmpty) break;
         bag.set(rule.name, v);
         break;
       }
       case 'add': {
-        const v = rule.value!.render(ctx);
+        const v = headerValue(rule.value!.render(ctx));
         if (v === '' && opts.skipEmpty) break;
         const prev = bag.get(rule.name);
         if (prev === undefined) bag.set(rule.name, v);
@@ -127,10 +129,36 @@ export function applyHeaderRules(
         const prev = bag.get(rule.name);
         if (prev === undefined) break;
         const replacement = rule.value!.render(ctx);
-        const edit = (s: string) => s.replace(rule.pattern!, replacement);
+        const edit = (s: string) => headerValue(s.replace(rule.pattern!, replacement));
         bag.set(rule.name, Array.isArray(prev) ? prev.map(edit) : edit(String(prev)));
         break;
       }
     }
   }
+}
+
+/** What a header value may not carry: controls other than tab, and characters beyond Latin-1. */
+const UNSENDABLE = /[^\t\x20-\x7e\x80-\xff]/;
+
+/**
+ * A rendered value made safe for a header line. Placeholders put request data into values (`{?q}`,
+ * `{path}` are decoded), so a value can hold CR, LF or NUL, which would inject header lines (or, with
+ * Node, throw and turn the response into a 500). CR and LF become spaces (as Go's net/http writes them),
+ * other control characters are dropped, and a value with characters beyond Latin-1 is sent as its UTF-8
+ * bytes (what Caddy sends; Node writes header strings as Latin-1).
+ */
+export function headerValue(value: string): string {
+  if (!UNSENDABLE.test(value)) return value;
+  let out = '';
+  let wide = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x0d || c === 0x0a) out += ' ';
+    else if ((c < 0x20 && c !== 0x09) || c === 0x7f) continue;
+    else {
+      out += value[i];
+      if (c > 0xff) wide = true;
+    }
+  }
+  return wide ? Buffer.from(out, 'utf8').toString('latin1') : out;
 }

@@ -8,6 +8,7 @@
 //   so it wins. Kinds no site sets take Caddy's defaults: idle 5m, read and write none; header 60s is our
 //   deliberate difference (Caddy: none), a guard against clients that never finish their headers.
 import http from 'node:http';
+import type { Http2SecureServer } from 'node:http2';
 import type { Site, TimeoutKind } from './site.js';
 
 export interface ListenerSettings {
@@ -45,13 +46,17 @@ export function listenerSettings(sites: readonly Site[]): ListenerSettings {
  * Applies settings to a server; safe to call again on reload (Node reads these per connection or per
  * check). `write` has no server setting: the listener arms a timer per request.
  */
-export function applyListenerSettings(server: http.Server, s: ListenerSettings): void {
+export function applyListenerSettings(server: http.Server | Http2SecureServer, s: ListenerSettings): void {
   const { read, header, idle } = s.timeouts;
   // Read by Node's HTTP parser for each new connection.
-  (server as { maxHeaderSize?: number }).maxHeaderSize = s.maxHeaderSize;
-  server.requestTimeout = read;
+  // An HTTPS listener's HTTP/1.1 connections read these same fields of the http2 server.
+  const h1 = server as Pick<http.Server, 'requestTimeout' | 'headersTimeout' | 'keepAliveTimeout'> & {
+    maxHeaderSize?: number;
+  };
+  h1.maxHeaderSize = s.maxHeaderSize;
+  h1.requestTimeout = read;
   // Node wants the header deadline inside the request deadline.
-  server.headersTimeout = read > 0 && (header === 0 || header > read) ? read : header;
+  h1.headersTimeout = read > 0 && (header === 0 || header > read) ? read : header;
   // As Go: with no idle timeout, an idle connection waits as long as a read may take.
-  server.keepAliveTimeout = idle > 0 ? idle : read;
+  h1.keepAliveTimeout = idle > 0 ? idle : read;
 }

@@ -1,12 +1,20 @@
 // The process log (not the access log): pino, to stderr by default, or stdout, a file, or nowhere.
 // JSON lines for machines; on a terminal, Caddy-style text lines for the person watching.
 import { pino, type Logger } from 'pino';
+import { escapeControl } from './replacer-format.js';
 
 export type { Logger };
 
 export type LogFormat = 'auto' | 'json' | 'text';
 
-const LEVELS: Record<number, string> = {
+/** Text mode's level words, from the JSON line's level name (or pino's number, for lines written elsewhere). */
+const LEVELS: Record<string, string> = {
+  trace: 'TRACE',
+  debug: 'DEBUG',
+  info: 'INFO',
+  warn: 'WARNING',
+  error: 'ERROR',
+  fatal: 'FATAL',
   10: 'TRACE',
   20: 'DEBUG',
   30: 'INFO',
@@ -27,14 +35,16 @@ export function formatTextLine(json: string): string {
   const t = new Date(typeof rec.time === 'string' || typeof rec.time === 'number' ? rec.time : Date.now());
   const p = (n: number) => String(n).padStart(2, '0');
   const when = `${t.getFullYear()}/${p(t.getMonth() + 1)}/${p(t.getDate())} ${p(t.getHours())}:${p(t.getMinutes())}:${p(t.getSeconds())}`;
-  const level = LEVELS[rec.level as number] ?? 'INFO';
+  const level = LEVELS[String(rec.level)] ?? 'INFO';
   const fields = Object.entries(rec)
     .filter(([k]) => !OMIT.has(k))
     .map(
       ([k, v]) =>
-        `${k}=${typeof v === 'string' ? (/[\s"=]/.test(v) ? JSON.stringify(v) : v) : JSON.stringify(v)}`,
+        `${k}=${typeof v === 'string' ? (/[\s"=]/.test(v) ? JSON.stringify(v) : escapeControl(v)) : JSON.stringify(v)}`,
     );
-  return `${when} [${level}] ${typeof rec.msg === 'string' ? rec.msg : ''}${fields.length ? ` ${fields.join(' ')}` : ''}\n`;
+  // A message can carry request data (a URI in an error): its control characters are shown, not obeyed.
+  const msg = typeof rec.msg === 'string' ? escapeControl(rec.msg) : '';
+  return `${when} [${level}] ${msg}${fields.length ? ` ${fields.join(' ')}` : ''}\n`;
 }
 
 /**
@@ -42,7 +52,12 @@ export function formatTextLine(json: string): string {
  * `auto` format is text on a terminal and JSON everywhere else (files, pipes, log collectors).
  */
 export function createProcessLogger(target: string, format: LogFormat = 'auto'): Logger {
-  const base = { base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
+  const base = {
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    // `"level":"info"` as log collectors (and Caddy 2) expect, not pino's numbers.
+    formatters: { level: (label: string) => ({ level: label }) },
+  };
   if (target === 'off' || target === 'discard') return pino({ ...base, enabled: false });
   const fd = target === 'stdout' ? 1 : target === '' || target === 'stderr' ? 2 : undefined;
   const dest = pino.destination(

@@ -104,6 +104,31 @@ export function canonicalHeaderKey(name: string): string {
   return out;
 }
 
+/**
+ * Control characters as visible escapes: `\r`, `\n`, `\t`, and `\xHH` for the other C0 controls, DEL and
+ * the C1 controls (which some terminals obey). What a request put into a log line can then neither start
+ * a line of its own nor drive the terminal of whoever reads the log.
+ */
+export function escapeControl(s: string): string {
+  let i = 0;
+  while (i < s.length && !isControl(s.charCodeAt(i))) i++;
+  if (i === s.length) return s;
+  let out = s.slice(0, i);
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!isControl(c)) out += s[i];
+    else if (c === 0x0d) out += '\\r';
+    else if (c === 0x0a) out += '\\n';
+    else if (c === 0x09) out += '\\t';
+    else out += `\\x${HEX[c >> 4]}${HEX[c & 15]}`;
+  }
+  return out;
+}
+
+function isControl(c: number): boolean {
+  return c < 0x20 || (c >= 0x7f && c <= 0x9f);
+}
+
 /** Shows CR and LF as a backslash and `r` / `n` (keeps a dump on one log line). */
 export function escapeCrLf(s: string): string {
   if (s.indexOf('\r') < 0 && s.indexOf('\n') < 0) return s;

@@ -213,6 +213,21 @@ function labelIndex(s: string): number {
 }
 
 /**
+ * Whether a placeholder name means something: a built-in, a header, cookie or query form with a name, a
+ * `labelN`, or a rewrite capture (`{1}`…). A directive can refuse the rest at load time (an unknown name
+ * would otherwise render as empty forever).
+ */
+export function isKnownPlaceholder(name: string): boolean {
+  if (BUILTINS.has(name)) return true;
+  if (name.length > 1 && '><~?'.includes(name[0])) return true;
+  if (name.startsWith('label')) {
+    const n = labelIndex(name.slice(5));
+    return n >= 1 && Number.isSafeInteger(n);
+  }
+  return /^\d+$/.test(name);
+}
+
+/**
  * The built-in getter for a placeholder name (the text between the braces, escapes removed). Unknown names get
  * a getter that returns ''. Custom values (ctx.vars) are not consulted here: the template checks them first.
  */

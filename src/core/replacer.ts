@@ -14,6 +14,8 @@ import { builtinGetter, type Getter } from './replacer-values.js';
 export interface TemplateOptions {
   /** What an unknown or empty placeholder gives: '' by default, '-' in log. */
   emptyValue?: string;
+  /** Applied to every placeholder's value (not to the template's own text): log lines escape controls. */
+  escape?: (value: string) => string;
 }
 
 /** Drops the backslash of every `\{` and `\}`. */
@@ -52,6 +54,7 @@ export class Template {
   private readonly tails: readonly string[];
   /** Per placeholder: its empty value (`{?arg}` always has ''). */
   private readonly empties: readonly string[];
+  private readonly escape: ((value: string) => string) | undefined;
 
   constructor(source: string, opts: TemplateOptions = {}) {
     const emptyValue = opts.emptyValue ?? '';
@@ -90,6 +93,7 @@ export class Template {
     this.getters = getters;
     this.tails = tails;
     this.empties = empties;
+    this.escape = opts.escape;
     this.isStatic = names.length === 0;
   }
 
@@ -104,7 +108,7 @@ export class Template {
     for (let i = 0; i < n; i++) {
       let v = vars?.get(names[i]);
       if (v === undefined) v = getters[i](ctx);
-      out += v === '' ? this.empties[i] : v;
+      out += v === '' ? this.empties[i] : this.escape === undefined ? v : this.escape(v);
       out += this.tails[i];
     }
     return out;

@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { HookedResponse } from './response-hooks.js';
+import { HookedResponse } from './response.js';
 
 export interface UpgradeRequest {
   /** The value of the Upgrade header, lower-cased (`websocket`). */

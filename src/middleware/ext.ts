@@ -2,7 +2,8 @@
 // under the site root becomes the path (clean URLs: /about → /about.html).
 import type { Middleware } from '../core/chain.js';
 import { defineDirective } from '../core/directive.js';
-import { escapeDecodedPath, realRootOf, statUnderRoot } from '../core/rootfile.js';
+import { siteFiles } from '../core/files/index.js';
+import { escapeDecodedPath, lookupFile } from '../core/rootfile.js';
 
 export const ext = defineDirective<string[]>({
   name: 'ext',
@@ -19,8 +20,7 @@ export const ext = defineDirective<string[]>({
     return exts;
   },
   build(exts, site) {
-    const root = site.root;
-    const realRoot = realRootOf(root);
+    const files = siteFiles(site);
     const middleware: Middleware = (next) => async (ctx) => {
       const p = ctx.path;
       if (p.length > 0 && !p.endsWith('/')) {
@@ -28,7 +28,7 @@ export const ext = defineDirective<string[]>({
         if (!baseName.includes('.')) {
           for (const e of exts) {
             // Any kind of entry counts, as Caddy's os.Stat does (a directory named `x.d` too).
-            if (await statUnderRoot(root, realRoot, p + e)) {
+            if (await lookupFile(files, p + e)) {
               ctx.setUri(escapeDecodedPath(p + e) + (ctx.query ? `?${ctx.query}` : ''));
               break;
             }

@@ -11,7 +11,7 @@ import {
   type HeaderRule,
 } from '../core/headerrules.js';
 import { compilePathMatcher } from '../core/pathmatch.js';
-import { beforeWriteHead } from '../core/response-hooks.js';
+import { addResponseFilter } from '../core/response.js';
 
 interface PathRules {
   path: string;
@@ -70,8 +70,10 @@ export const header = defineDirective<PathRules[]>({
       }
       if (removals) {
         const toRemove = removals;
-        beforeWriteHead(ctx.res, (res) => {
-          for (const r of toRemove) res.removeHeader(r.name);
+        addResponseFilter(ctx.res, {
+          head(res) {
+            for (const r of toRemove) res.removeHeader(r.name);
+          },
         });
       }
       return next(ctx);

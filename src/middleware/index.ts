@@ -9,6 +9,7 @@ import { ext } from './ext.js';
 import { fastcgi } from './fastcgi/index.js';
 import { gzip } from './gzip/index.js';
 import { header } from './header.js';
+import { dotfiles, hide } from './hidefiles.js';
 import { index } from './indexfiles.js';
 import { internal } from './internal.js';
 import { limits } from './limits.js';
@@ -19,15 +20,21 @@ import { redir } from './redir.js';
 import { rewrite } from './rewrite.js';
 import { root } from './root.js';
 import { status } from './status.js';
+import { symlinks } from './symlinks.js';
 import { timeouts } from './timeouts.js';
+import { tls } from './tls.js';
 import { tunnel } from './tunnel/index.js';
 
 export const directives: readonly Directive<unknown>[] = [
   root,
   index,
+  symlinks,
   bind,
   limits,
   timeouts,
+  tls,
+  dotfiles,
+  hide,
   log,
   rewrite,
   ext,

@@ -3,12 +3,19 @@
 // server send the file). Such a response is discarded and the request served again with that path, up to
 // 10 hops; after that, 500. As in Caddy, a `rewrite` onto an internal path is still refused: the check
 // runs on the current (rewritten) path.
-import type { ServerResponse } from 'node:http';
 import type { Middleware } from '../core/chain.js';
 import { defineDirective } from '../core/directive.js';
 import { HttpError } from '../core/errors.js';
 import { compilePathMatcher } from '../core/pathmatch.js';
-import { beforeWriteHead } from '../core/response-hooks.js';
+import {
+  addResponseFilter,
+  HOLD,
+  releaseHeld,
+  type BodyOut,
+  type HttpResponse,
+  type ResponseFilter,
+  type WriteDone,
+} from '../core/response.js';
 import { escapeDecodedPath } from '../core/rootfile.js';
 
 const MAX_HOPS = 10;
@@ -46,57 +53,40 @@ export const internal = defineDirective<string[]>({
 });
 
 /**
- * Holds back a response that carries X-Accel-Redirect: its head, body and end are swallowed, so the
- * request can be served again on the same (still unsent) response.
+ * Holds back a response that carries X-Accel-Redirect (a response filter that answers HOLD at the header
+ * moment): its head, body and end are swallowed, so the request can be served again on the same (still
+ * unsent) response. The filters of outer directives (gzip, log, header) sit beneath it and see only the
+ * response that really goes out.
  */
-class RedirectGate {
-  private readonly res: ServerResponse;
-  private swallowing = false;
+class RedirectGate implements ResponseFilter {
+  private readonly res: HttpResponse;
+  private holding = false;
   private ended: (() => void) | undefined;
 
-  constructor(res: ServerResponse) {
+  constructor(res: HttpResponse) {
     this.res = res;
-    // Make sure the hook wrapper of other directives (gzip, log, header) sits beneath ours: their hooks then
-    // run only for the response that really goes out.
-    beforeWriteHead(res, () => undefined);
-    /* eslint-disable @typescript-eslint/unbound-method -- re-applied with Reflect.apply on the same response */
-    const writeHead = res.writeHead;
-    const write = res.write;
-    const end = res.end;
-    /* eslint-enable @typescript-eslint/unbound-method */
-    res.writeHead = (...args: unknown[]) => {
-      if (!res.headersSent) {
-        // Headers given to writeHead become ordinary headers first, so a redirect among them is seen.
-        const headers = typeof args[1] === 'string' ? args[2] : args[1];
-        if (headers && typeof headers === 'object') moveIntoSetHeader(res, headers);
-        if (typeof args[0] === 'number') res.statusCode = args[0];
-        if (typeof args[1] === 'string') res.statusMessage = args[1];
-      }
-      if (this.holds()) return res;
-      return Reflect.apply(writeHead, res, [res.statusCode]);
-    };
-    res.write = ((...args: unknown[]) => {
-      if (this.holds()) {
-        callbackOf(args)?.();
-        return true;
-      }
-      return Reflect.apply(write, res, args) as boolean;
-    }) as ServerResponse['write'];
-    res.end = ((...args: unknown[]) => {
-      if (this.holds()) {
-        callbackOf(args)?.();
-        this.ended?.();
-        return res;
-      }
-      return Reflect.apply(end, res, args) as ServerResponse;
-    }) as ServerResponse['end'];
+    addResponseFilter(res, this);
   }
 
-  /** Is the response being held (or does it just now ask to be, through its headers)? */
-  private holds(): boolean {
-    if (this.swallowing) return true;
-    if (this.res.headersSent) return false;
-    return (this.swallowing = Boolean(this.res.getHeader(REDIRECT_HEADER)));
+  head(res: HttpResponse): typeof HOLD | undefined {
+    if (!res.getHeader(REDIRECT_HEADER)) return undefined;
+    this.holding = true;
+    return HOLD;
+  }
+
+  write(chunk: Buffer, done: WriteDone | undefined, out: BodyOut): boolean {
+    if (!this.holding) return out.write(chunk, done);
+    done?.();
+    return true;
+  }
+
+  end(chunk: Buffer | undefined, out: BodyOut): void {
+    if (this.holding) this.ended?.();
+    else out.end(chunk);
+  }
+
+  flush(out: BodyOut): void {
+    if (!this.holding) out.flush();
   }
 
   /**
@@ -104,7 +94,6 @@ class RedirectGate {
    * ended it, or finished or failed without writing), else undefined.
    */
   async run(handler: () => Promise<void>): Promise<string | undefined> {
-    this.swallowing = false;
     const ended = new Promise<void>((resolve) => (this.ended = resolve));
     const done = handler().then(
       () => undefined,
@@ -121,30 +110,20 @@ class RedirectGate {
     this.res.removeHeader('content-length');
     this.res.removeHeader('content-encoding');
     this.res.statusCode = 200;
-    this.swallowing = false;
+    this.releaseAttempt();
     return target;
   }
 
   /** Lets the response through again (for the error page after too many hops). */
   release(): void {
-    this.swallowing = false;
     this.res.removeHeader(REDIRECT_HEADER);
+    this.releaseAttempt();
   }
-}
 
-function moveIntoSetHeader(res: ServerResponse, headers: object): void {
-  if (Array.isArray(headers)) {
-    const flat = (Array.isArray(headers[0]) ? headers.flat() : headers) as string[];
-    for (let i = 0; i + 1 < flat.length; i += 2) res.appendHeader(flat[i], flat[i + 1]);
-    return;
+  private releaseAttempt(): void {
+    this.holding = false;
+    releaseHeld(this.res, this);
   }
-  for (const [k, v] of Object.entries(headers as Record<string, string | string[] | number | undefined>))
-    if (v !== undefined) res.setHeader(k, v);
-}
-
-function callbackOf(args: unknown[]): (() => void) | undefined {
-  const last = args[args.length - 1];
-  return typeof last === 'function' ? (last as () => void) : undefined;
 }
 
 function headerText(v: string | number | string[] | undefined): string {

@@ -1,7 +1,8 @@
 // redir [<from>] <to> [<code>] | redir [<default code>] { <from> <to> [<code>]… if … if_op … }
 // The first rule in order whose `from` is `/` (every path) or exactly the request path, whose scheme fits
 // and whose `if` conditions hold, answers with a redirect (or a `meta` refresh page).
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES } from 'node:http';
+import type { HttpResponse } from '../core/response.js';
 import { posix } from 'node:path';
 import type { Middleware } from '../core/chain.js';
 import { IfMatcher } from '../core/conditions.js';
@@ -111,7 +112,7 @@ function escapeHtml(s: string): string {
     .replace(/"/g, '&#34;');
 }
 
-function writeMeta(res: ServerResponse, to: string): void {
+function writeMeta(res: HttpResponse, to: string): void {
   const safe = escapeHtml(to);
   const body = `<!DOCTYPE html>
 <html>

@@ -9,7 +9,8 @@ import type { RequestContext } from '../core/context.js';
 import { defineDirective } from '../core/directive.js';
 import { compilePathMatcher } from '../core/pathmatch.js';
 import { compileTemplate, type Template } from '../core/replacer.js';
-import { escapeDecodedPath, realRootOf, statUnderRoot } from '../core/rootfile.js';
+import { siteFiles } from '../core/files/index.js';
+import { escapeDecodedPath, lookupFile } from '../core/rootfile.js';
 
 const SIMPLE_FORM = 'rewrite [not] <regex> <to>…';
 const BLOCK_FORM = 'rewrite [<base>] { r <regex>  ext <ext>…  to <dest>…  if <a> <op> <b>  if_op and|or }';
@@ -98,15 +99,14 @@ export const rewrite = defineDirective<RuleOptions[]>({
       skip: o.base.endsWith('/') ? o.base.length - 1 : o.base.length,
       to: o.to.map((t) => compileTemplate(t)),
     }));
-    const root = site.root;
-    const realRoot = realRootOf(root);
+    const files = siteFiles(site);
     const prefix = site.address.path === '/' ? '' : site.address.path;
 
     /** Caddy's candidate check: a trailing `/` asks for a directory, anything else for a file. */
     const exists = async (candidate: string) => {
-      const stat = await statUnderRoot(root, realRoot, candidate);
-      if (!stat) return false;
-      return candidate.endsWith('/') ? stat.isDirectory() : !stat.isDirectory();
+      const info = await lookupFile(files, candidate);
+      if (!info) return false;
+      return candidate.endsWith('/') ? info.isDir : !info.isDir;
     };
 
     const middleware: Middleware = (next) => async (ctx) => {
@@ -125,10 +125,11 @@ export const rewrite = defineDirective<RuleOptions[]>({
         chosen = rule;
         captures = m;
       }
-      if (chosen) await apply(ctx, chosen.to, captures);
+      if (chosen && (await apply(ctx, chosen.to, captures))) return;
       return next(ctx);
     };
 
+    /** Rewrites the URI; true when it answered a redirect instead. */
     async function apply(ctx: RequestContext, to: readonly Template[], m: RegExpExecArray | null) {
       if (m)
         for (let i = 1; i < m.length; i++)
@@ -136,6 +137,7 @@ export const rewrite = defineDirective<RuleOptions[]>({
       let target = '';
       // Caddy's quirk, kept: a query from an earlier, rejected candidate carries over.
       let query = '';
+      let found = false;
       for (const t of to) {
         const rendered = t.render(ctx);
         const q = rendered.indexOf('?');
@@ -145,13 +147,34 @@ export const rewrite = defineDirective<RuleOptions[]>({
         if (target === '.') target = '/';
         if (rawPath.endsWith('/') && !target.endsWith('/')) target += '/';
         target = stripSitePrefix(target, prefix);
-        if (await exists(target)) break;
+        if ((found = await exists(target))) break;
       }
+      // The request's own path as a directory (`{path}/`), asked for without the slash: redirect, as Caddy 2
+      // and nginx do, so that the page's relative links resolve (`/wp-admin` must not render the dashboard).
+      if (found && target.endsWith('/') && !ctx.path.endsWith('/') && target === `${cleanPath(ctx.path)}/`)
+        return redirectToDirectory(ctx, prefix, target);
       ctx.setUri(escapeDecodedPath(target) + (query ? `?${query}` : ctx.query ? `?${ctx.query}` : ''));
+      return false;
     }
     return { middleware };
   },
 });
+
+function cleanPath(p: string): string {
+  const clean = path.posix.normalize(p);
+  return clean === '.' ? '/' : clean;
+}
+
+/** 301 to the directory's slash form with the site prefix and the request's query; true (answered). */
+function redirectToDirectory(ctx: RequestContext, prefix: string, dir: string): true {
+  // Encoded as a URL path; leading slashes collapsed so that `//host/` can never become an off-site Location.
+  const encoded = encodeURI(prefix + dir.replace(/^\/+/, '/'))
+    .replace(/\?/g, '%3F')
+    .replace(/#/g, '%23');
+  ctx.res.writeHead(301, { Location: ctx.query ? `${encoded}?${ctx.query}` : encoded, 'Content-Length': 0 });
+  ctx.res.end();
+  return true;
+}
 
 /** `to` values are split at whitespace, as Caddy does (a quoted `a b` is two candidates). */
 function splitFields(values: readonly string[]): string[] {

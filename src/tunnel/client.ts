@@ -1,58 +1,103 @@
 // The tunnel client (`nodecaddy tunnel`): dials the public server over one WebSocket, serves HTTP/2 on it,
-// and forwards every stream to the local target. Reconnects forever with exponential backoff and jitter;
-// only a refusal that retrying cannot fix (wrong secret, bad name) stops it.
+// and forwards every stream to the local target (HTTP requests, or TCP connections for a TCP tunnel).
+// Reconnects forever with exponential backoff and jitter; only a refusal that retrying cannot fix (wrong
+// secret, bad name, another protocol version) stops it.
 import { randomBytes } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
-import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import net from 'node:net';
-import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { WebSocket } from 'ws';
-import { h2ResponseHeaders, plainHeaders } from './headers.js';
+import { forwardHttp, targetUrl, type ExchangeSummary, type HttpTarget } from './forward-http.js';
+import { forwardTcp, type TcpSummary } from './forward-tcp.js';
+import type { CaptureStore } from './inspector/capture.js';
+import { Series } from './metrics.js';
 import {
   FATAL_REFUSALS,
+  H_BASIC_AUTH,
+  H_CONTROL,
   H_DETAIL,
   H_ERROR,
+  H_PREFER_PORT,
+  H_PROTO,
+  H_REMOTE_PORT,
   H_SECRET,
   H_TOKEN,
   H_VERSION,
   PROTOCOL_VERSION,
   TUNNEL_PATH,
+  type ControlMessage,
+  type TrafficCounters,
 } from './protocol.js';
-import { acceptH2, heartbeat, ignoreError, splice } from './transport.js';
+import { acceptH2, heartbeat, ignoreError, isLoopback } from './transport.js';
 
 export interface TunnelClientOptions {
   /** The public server, `https://tunnel.example.com` (user:pass@ for a basicauth-guarded site). */
   server: URL;
   secret: string;
   name: string;
-  /** The local target. */
-  target: { host: string; port: number };
+  /** The local target: an HTTP server, or any TCP service for a TCP tunnel. */
+  target: { proto: 'http' | 'tcp'; host: string; port: number };
   /** `rewrite` (Host = target), `preserve` (Host = public host), or a literal Host value. */
   hostHeader: string;
   /** Connect to this host:port instead of resolving the public host. */
   dial?: { host: string; port: number };
+  /** `user:pass` every visitor must present (HTTP tunnels), checked by the server. */
+  basicAuth?: string;
+  /** The public port a TCP tunnel insists on. */
+  remotePort?: number;
   pingIntervalMs: number;
   handshakeTimeoutMs: number;
   maxBackoffMs: number;
-  /** Status lines (connected, reconnecting, refused). */
-  info(line: string): void;
-  /** One line per request, unless quiet. */
-  request?(line: string): void;
+  /** Where the inspector's exchanges go (undefined: nothing is captured). */
+  capture?: CaptureStore;
+  events: ClientEvents;
 }
+
+export interface ClientEvents {
+  /** Status lines: forwarding, reconnecting, refused. */
+  info(line: string): void;
+  /** An HTTP exchange ended. */
+  exchange(summary: ExchangeSummary): void;
+  /** A TCP connection ended. */
+  tcp(summary: TcpSummary): void;
+  /** Something the status screen shows changed (state, latency, traffic). */
+  changed(): void;
+}
+
+export type ClientState = 'connecting' | 'online' | 'reconnecting' | 'refused' | 'stopped';
+
+/** What the server says about the tunnel's traffic (as of `since`, the session's start). */
+export type ServerTraffic = TrafficCounters & { since: string };
 
 const MIN_BACKOFF_MS = 250;
 
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}
+
 export class TunnelClient {
-  private readonly o: TunnelClientOptions;
+  readonly o: TunnelClientOptions;
   /** Proves to the server that a reconnect is this same client, so it may replace its stale session. */
   private readonly token = randomBytes(16).toString('hex');
   private readonly agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64 });
+  /** Visitor requests (HTTP tunnels) and connections (TCP tunnels) seen by this client. */
+  readonly http = new Series();
+  readonly conns = new Series();
+  state: ClientState = 'connecting';
+  /** The public port of a TCP tunnel, once the server gave one. */
+  tcpPort: number | undefined;
+  latencyMs: number | undefined;
+  traffic: ServerTraffic | undefined;
+  /** The last problem (refusal, lost connection), for the status screen. */
+  lastError: string | undefined;
   private ws: WebSocket | undefined;
   private failures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private connectedOnce = false;
+  private dnsHinted = false;
   private resolveDone!: (code: number) => void;
   /** Resolves with the exit code when the client stops (0 after stop(), 1 after a fatal refusal). */
   readonly done = new Promise<number>((resolve) => (this.resolveDone = resolve));
@@ -61,15 +106,22 @@ export class TunnelClient {
     this.o = options;
   }
 
-  /** The public URL the tunnel serves: the name in front of the server's host. */
+  /** The public URL: `https://alice.tunnel.example.com`, or `tcp://tunnel.example.com:20001` once known. */
   get publicUrl(): string {
     const s = this.o.server;
-    return `${s.protocol}//${this.o.name}.${s.host}`;
+    if (this.o.target.proto === 'tcp') return `tcp://${s.hostname}:${this.tcpPort ?? '?'}`;
+    return `${s.protocol.replace('ws', 'http')}//${this.o.name}.${s.host}`;
   }
 
   get targetUrl(): string {
+    const t = this.o.target;
+    return t.proto === 'tcp' ? `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}` : targetUrl(t);
+  }
+
+  /** The local HTTP target with the agent the tunnel uses (replays from the inspector go the same way). */
+  get httpTarget(): HttpTarget {
     const { host, port } = this.o.target;
-    return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    return { host, port, hostHeader: this.o.hostHeader, agent: this.agent };
   }
 
   start(): void {
@@ -79,6 +131,7 @@ export class TunnelClient {
   /** Closes the tunnel cleanly (GOAWAY, WebSocket close) and resolves `done` with 0. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.setState('stopped');
     clearTimeout(this.retryTimer);
     const ws = this.ws;
     if (ws && ws.readyState !== ws.CLOSED) {
@@ -90,6 +143,26 @@ export class TunnelClient {
     }
     this.agent.destroy();
     this.resolveDone(0);
+  }
+
+  private setState(state: ClientState, error?: string): void {
+    this.state = state;
+    if (error !== undefined) this.lastError = error;
+    this.o.events.changed();
+  }
+
+  private handshakeHeaders(): Record<string, string> {
+    const h: Record<string, string> = {
+      [H_VERSION]: PROTOCOL_VERSION,
+      [H_SECRET]: this.o.secret,
+      [H_TOKEN]: this.token,
+      [H_PROTO]: this.o.target.proto,
+    };
+    if (this.o.basicAuth) h[H_BASIC_AUTH] = Buffer.from(this.o.basicAuth).toString('base64');
+    if (this.o.remotePort !== undefined) h[H_REMOTE_PORT] = String(this.o.remotePort);
+    // After a reconnect, the port we had: kept if it is still free.
+    else if (this.tcpPort !== undefined) h[H_PREFER_PORT] = String(this.tcpPort);
+    return h;
   }
 
   private connect(): void {
@@ -104,9 +177,13 @@ export class TunnelClient {
     const dial = this.o.dial;
     const ws = new WebSocket(url, {
       perMessageDeflate: false,
+      // Masking stops a browser script from steering what a proxy in the path reads (RFC 6455 §10.3); inside
+      // TLS, or to this machine, no proxy reads the frames, so the mask is zero and ws sends the data as it
+      // is: no copy, no allocation, no masking pass per message.
+      ...((secure || isLoopback(dial?.host ?? s.hostname)) && { generateMask: zeroMask }),
       handshakeTimeout: this.o.handshakeTimeoutMs,
       maxPayload: 64 * 1024 * 1024,
-      headers: { [H_VERSION]: PROTOCOL_VERSION, [H_SECRET]: this.o.secret, [H_TOKEN]: this.token },
+      headers: this.handshakeHeaders(),
       ...(dial && {
         createConnection: ((opts: tls.ConnectionOptions) =>
           secure
@@ -118,42 +195,71 @@ export class TunnelClient {
     let refused = false;
     let opened = false;
     let stopHeartbeat = () => undefined as void;
+    let stopLatency = () => undefined as void;
     ws.on('unexpected-response', (_req, res: IncomingMessage) => {
       refused = true;
       res.resume();
-      const code = String(res.headers[H_ERROR] ?? '');
-      const detail = String(res.headers[H_DETAIL] ?? `HTTP ${res.statusCode}`);
-      if (FATAL_REFUSALS.has(code)) {
-        this.o.info(`tunnel refused by ${this.o.server.host}: ${detail}`);
-        this.stopping = true;
-        this.resolveDone(1);
-      } else this.retry(`refused: ${detail}`);
+      this.onRefusal(res);
       ws.terminate();
     });
-    ws.on('error', (err) => {
-      if (!opened && !refused) this.retry(err.message);
+    ws.on('error', (err: NodeJS.ErrnoException) => {
+      if (opened || refused) return;
+      if ((err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') && !dial && !this.dnsHinted) {
+        // Retrying alone cannot fix this (unless DNS changes meanwhile): say what would.
+        this.dnsHinted = true;
+        this.o.events.info(
+          `${publicHost} does not resolve: add a wildcard DNS record *.${s.hostname} for the server, ` +
+            `or connect to it directly with -dial host:port`,
+        );
+      }
+      this.retry(err.message);
     });
+    let socket: Duplex | undefined;
+    ws.once('upgrade', (res: IncomingMessage) => (socket = res.socket));
     ws.on('open', () => {
       opened = true;
-      const session = acceptH2(ws);
+      const session = acceptH2(ws, socket);
       session.on('stream', (stream, headers) => this.onStream(stream, headers));
       stopHeartbeat = heartbeat(ws, this.o.pingIntervalMs, () => undefined);
-      // The server registers the session once our SETTINGS arrived; its ACK coming back means we are live.
-      session.once('localSettings', () => {
-        this.failures = 0;
-        this.o.info(
-          this.connectedOnce
-            ? `Reconnected: ${this.publicUrl} -> ${this.targetUrl}`
-            : `Forwarding ${this.publicUrl} -> ${this.targetUrl}`,
-        );
-        this.connectedOnce = true;
-      });
+      stopLatency = this.measureLatency(session);
     });
     ws.on('close', (code, reason) => {
       stopHeartbeat();
+      stopLatency();
       if (opened && !this.stopping)
         this.retry(`connection lost (${code}${reason.length ? ` ${reason.toString()}` : ''})`);
     });
+  }
+
+  private onRefusal(res: IncomingMessage): void {
+    const code = String(res.headers[H_ERROR] ?? '');
+    let detail = String(res.headers[H_DETAIL] ?? `HTTP ${res.statusCode}`);
+    if (code === 'bad-version' && !res.headers[H_VERSION]) {
+      // An older server says only what it wants; say what we speak.
+      detail += ` (this client speaks tunnel protocol ${PROTOCOL_VERSION}: run the same nodecaddy version on both ends)`;
+    }
+    if (FATAL_REFUSALS.has(code)) {
+      this.o.events.info(`tunnel refused by ${this.o.server.host}: ${detail}`);
+      this.stopping = true;
+      this.setState('refused', detail);
+      this.resolveDone(1);
+    } else this.retry(`refused: ${detail}`);
+  }
+
+  /** HTTP/2 PING round trips to the server, for the status screen. */
+  private measureLatency(session: ServerHttp2Session): () => void {
+    const ping = () => {
+      if (session.destroyed) return;
+      session.ping((err, ms) => {
+        if (err) return;
+        this.latencyMs = ms;
+        this.o.events.changed();
+      });
+    };
+    const timer = setInterval(ping, Math.max(this.o.pingIntervalMs, 1000));
+    timer.unref();
+    session.once('connect', ping);
+    return () => clearInterval(timer);
   }
 
   private retry(why: string): void {
@@ -162,87 +268,86 @@ export class TunnelClient {
     // Full jitter in [base/2, base): many clients of one restarted server do not come back in lockstep.
     const delay = Math.round(base / 2 + (Math.random() * base) / 2);
     this.failures = Math.min(this.failures + 1, 20);
-    this.o.info(`${why}; reconnecting in ${(delay / 1000).toFixed(1)}s`);
+    this.setState(this.connectedOnce ? 'reconnecting' : 'connecting', why);
+    this.o.events.info(`${why}; reconnecting in ${(delay / 1000).toFixed(1)}s`);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       if (!this.stopping) this.connect();
     }, delay);
   }
 
-  private hostFor(headers: IncomingHttpHeaders): string {
-    const h = this.o.hostHeader;
-    if (h === 'rewrite') return `${this.o.target.host}:${this.o.target.port}`;
-    if (h === 'preserve') return String(headers[':authority'] ?? '');
-    return h;
+  private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    if (headers[H_CONTROL] !== undefined) {
+      this.onControlStream(stream);
+      return;
+    }
+    const t = this.o.target;
+    if (headers[':method'] === 'CONNECT' && headers[':protocol'] === undefined) {
+      if (t.proto !== 'tcp') {
+        stream.on('error', ignoreError);
+        stream.respond({ ':status': 502, [H_ERROR]: 'target-down' }, { endStream: true });
+        return;
+      }
+      this.conns.opened();
+      forwardTcp(stream, headers, t, (summary) => {
+        this.conns.closed(summary.durationMs);
+        this.o.events.tcp(summary);
+      });
+      return;
+    }
+    this.conns.opened();
+    this.http.opened();
+    forwardHttp(stream, headers, {
+      target: this.httpTarget,
+      tunnel: this.o.name,
+      capture: this.o.capture,
+      done: (summary) => {
+        this.conns.closed(summary.durationMs);
+        this.http.closed(summary.durationMs);
+        this.o.events.exchange(summary);
+      },
+    });
   }
 
-  private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    const started = performance.now();
-    const method = String(headers[':method']);
-    const path = String(headers[':path'] ?? '/');
-    const protocol = headers[':protocol'];
-    const out = plainHeaders(headers);
-    out.host = this.hostFor(headers);
+  /** The server's control stream: JSON lines, `online` first, then traffic. */
+  private onControlStream(stream: ServerHttp2Stream): void {
     stream.on('error', ignoreError);
-    const log = (status: number | string) =>
-      this.o.request?.(
-        `${protocol ? 'GET' : method} ${path} ${status} ${Math.round(performance.now() - started)}ms`,
+    stream.respond({ ':status': 200 });
+    let buffered = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (text: string) => {
+      buffered += text;
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        try {
+          this.onControl(JSON.parse(line) as ControlMessage);
+        } catch {
+          // A line we cannot read is skipped; the next traffic update comes within a second.
+        }
+      }
+    });
+  }
+
+  private onControl(message: ControlMessage): void {
+    if (message.type === 'online') {
+      if (message.port !== undefined) this.tcpPort = message.port;
+      this.failures = 0;
+      this.lastError = undefined;
+      this.o.events.info(
+        this.connectedOnce
+          ? `Reconnected: ${this.publicUrl} -> ${this.targetUrl}`
+          : `Forwarding ${this.publicUrl} -> ${this.targetUrl}`,
       );
-    if (protocol) Object.assign(out, { connection: 'Upgrade', upgrade: protocol });
-    const req = http.request({
-      host: this.o.target.host,
-      port: this.o.target.port,
-      method: protocol ? 'GET' : method,
-      path,
-      headers: out,
-      agent: protocol ? false : this.agent,
-    });
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      if (stream.headersSent || stream.destroyed) {
-        stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
-        return;
-      }
-      const why = err.code === 'ECONNREFUSED' ? 'connection refused' : (err.code ?? err.message);
-      stream.respond(
-        {
-          ':status': 502,
-          [H_ERROR]: 'target-down',
-          [H_DETAIL]: `the tunnel client could not reach ${this.targetUrl}: ${why}`,
-        },
-        { endStream: true },
-      );
-      log(`502 (${why})`);
-    });
-    req.on('upgrade', (res, socket, head) => {
-      if (stream.destroyed) {
-        socket.destroy();
-        return;
-      }
-      stream.respond(h2ResponseHeaders(200, res.headers));
-      if (head.length > 0) stream.write(head);
-      log(`101 ${protocol}`);
-      void splice(stream, socket);
-    });
-    req.on('response', (res) => {
-      const status = res.statusCode ?? 502;
-      if (stream.destroyed) {
-        res.destroy();
-        return;
-      }
-      const noBody = method === 'HEAD' || status === 204 || status === 304;
-      stream.respond(h2ResponseHeaders(status, res.headers), { endStream: noBody });
-      stream.once('close', () => log(status));
-      if (noBody) res.resume();
-      else {
-        res.on('error', () => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR));
-        res.pipe(stream);
-      }
-    });
-    // The visitor went away (or the server cancelled): stop talking to the target.
-    stream.once('close', () => {
-      if (!req.writableFinished || !stream.writableFinished) req.destroy();
-    });
-    if (protocol) req.end();
-    else stream.pipe(req);
+      this.connectedOnce = true;
+      this.setState('online');
+      return;
+    }
+    if (message.type === 'traffic') {
+      const { since, requests, connections, bytesIn, bytesOut, openStreams } = message;
+      this.traffic = { since, requests, connections, bytesIn, bytesOut, openStreams };
+      this.o.events.changed();
+    }
   }
 }

@@ -3,7 +3,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { IncomingHttpHeaders as H2Headers, OutgoingHttpHeaders as H2Out } from 'node:http2';
 import { withoutHopByHop } from '../core/forwarded.js';
-import { H_DETAIL, H_ERROR } from './protocol.js';
+import { H_DETAIL, H_ERROR, HEADER_PREFIX } from './protocol.js';
 
 /** Headers that never cross the tunnel on a request (besides hop-by-hop ones). */
 const REQUEST_DROP = ['host', 'expect', 'http2-settings'];
@@ -16,9 +16,10 @@ export function h2RequestHeaders(
   headers: OutgoingHttpHeaders,
   protocol?: string,
 ): H2Out {
-  const out: H2Out = {};
+  const out = Object.create(null) as H2Out; // a `__proto__` field is a field, not a prototype
   for (const key of Object.keys(headers)) {
-    if (REQUEST_DROP.includes(key) || key.startsWith(':')) continue;
+    // The tunnel's own headers (the control stream's mark) come from the server alone, never from a visitor.
+    if (REQUEST_DROP.includes(key) || key.startsWith(':') || key.startsWith(HEADER_PREFIX)) continue;
     out[key] = headers[key];
   }
   if (protocol) {
@@ -44,7 +45,7 @@ export function h2ResponseHeaders(status: number, headers: IncomingHttpHeaders):
 
 /** The regular (non-pseudo) headers of an HTTP/2 header block, as HTTP/1.1 headers. */
 export function plainHeaders(headers: H2Headers): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
+  const out = Object.create(null) as OutgoingHttpHeaders; // as in h2RequestHeaders
   for (const key of Object.keys(headers)) {
     if (key.startsWith(':')) continue;
     const value = headers[key];

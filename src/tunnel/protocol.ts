@@ -8,23 +8,76 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 
 export const TUNNEL_PATH = '/_nodecaddy/tunnel';
-export const PROTOCOL_VERSION = '1';
+/**
+ * Version 2 added TCP tunnels, per-tunnel basic auth and the control stream (below). A client and a server
+ * of different versions refuse each other at the handshake ('bad-version', saying both versions).
+ */
+export const PROTOCOL_VERSION = '2';
 
 /** Handshake request headers. */
 export const H_VERSION = 'x-nodecaddy-tunnel-version';
 export const H_SECRET = 'x-nodecaddy-tunnel-secret';
 /** A random token the client draws once per process: a reconnect carrying it replaces its own stale session. */
 export const H_TOKEN = 'x-nodecaddy-tunnel-token';
+/** What the tunnel carries: `http` (the default) or `tcp`. */
+export const H_PROTO = 'x-nodecaddy-tunnel-proto';
+/** tcp: the public port the client insists on (`-remote-port`); refused when it is not free. */
+export const H_REMOTE_PORT = 'x-nodecaddy-tunnel-remote-port';
+/** tcp: the port the client had before a reconnect; another free one when it is taken meanwhile. */
+export const H_PREFER_PORT = 'x-nodecaddy-tunnel-prefer-port';
+/** http: base64 of `user:pass`; the server asks every visitor for them before anything reaches the client. */
+export const H_BASIC_AUTH = 'x-nodecaddy-tunnel-basic-auth';
 /** On a refusal (handshake) or a failed stream (client → server): a RefusalCode / StreamErrorCode. */
 export const H_ERROR = 'x-nodecaddy-tunnel-error';
 /** One human line explaining H_ERROR. */
 export const H_DETAIL = 'x-nodecaddy-tunnel-detail';
+/**
+ * Marks the server's control stream: one POST the server opens once a session is registered and keeps
+ * open, its body a sequence of JSON lines (ControlMessage). Visitors cannot forge it: the server removes
+ * every `x-nodecaddy-tunnel-*` header from forwarded requests.
+ */
+export const H_CONTROL = 'x-nodecaddy-tunnel-control';
+export const HEADER_PREFIX = 'x-nodecaddy-tunnel-';
+
+/** Per-tunnel counters kept by the server (bytes as carried on the tunnel's connection). */
+export interface TrafficCounters {
+  /** HTTP requests and WebSocket upgrades. */
+  requests: number;
+  /** TCP connections. */
+  connections: number;
+  /** Bytes from visitors towards the client. */
+  bytesIn: number;
+  /** Bytes from the client back to visitors. */
+  bytesOut: number;
+  /** Requests, WebSockets and TCP connections in progress. */
+  openStreams: number;
+}
+
+/** What the control stream says. The first message is always `online`. */
+export type ControlMessage =
+  | { type: 'online'; proto: 'http' | 'tcp'; host: string; port?: number }
+  | ({ type: 'traffic'; since: string } & TrafficCounters);
 
 export type RefusalCode =
-  'wrong-secret' | 'bad-name' | 'name-taken' | 'too-many-sessions' | 'bad-version' | 'unavailable';
+  | 'wrong-secret'
+  | 'bad-name'
+  | 'name-taken'
+  | 'too-many-sessions'
+  | 'bad-version'
+  | 'bad-request'
+  | 'no-tcp'
+  | 'port-taken'
+  | 'no-free-port'
+  | 'unavailable';
 
 /** Refusals after which retrying cannot help: the client stops. The others are retried with backoff. */
-export const FATAL_REFUSALS: ReadonlySet<string> = new Set(['wrong-secret', 'bad-name', 'bad-version']);
+export const FATAL_REFUSALS: ReadonlySet<string> = new Set([
+  'wrong-secret',
+  'bad-name',
+  'bad-version',
+  'bad-request',
+  'no-tcp',
+]);
 
 /** Stream-level errors the tunnel client reports instead of a response from the target. */
 export type StreamErrorCode = 'target-down' | 'no-tunnel' | 'tunnel-busy';

@@ -14,31 +14,63 @@ import { H2_SESSION_OPTIONS, H2_SESSION_WINDOW } from './protocol.js';
  */
 export function ignoreError(): void {}
 
-/** Flushes up to this size are coalesced into one WebSocket message. */
-const MAX_COALESCED_BYTES = 256 * 1024;
+/** localhost, *.localhost, 127.0.0.0/8 and ::1: a connection that never leaves this machine. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::1';
+}
 
-/** The WebSocket as a byte stream. Never object mode: HTTP/2's stream wrapper rejects string chunks. */
-export function wsStream(ws: WebSocket): Duplex {
+/** A buffer of a flush this big goes as a WebSocket message of its own, uncopied (bulk DATA payloads). */
+const ALONE_BYTES = 16 * 1024;
+/** Smaller buffers are joined into messages of up to this size (frame headers, small frames). */
+const MAX_JOINED_BYTES = 256 * 1024;
+
+/**
+ * The WebSocket as a byte stream. Never object mode: HTTP/2's stream wrapper rejects string chunks.
+ * `socket` is the connection under the WebSocket: a flush of several messages is written corked, in one
+ * system call.
+ */
+export function wsStream(ws: WebSocket, socket?: Duplex): Duplex {
   const duplex = createWebSocketStream(ws);
   // nghttp2 hands each flush over as several buffers (frame headers, DATA payloads, several streams' frames),
   // written corked; without _writev every buffer became a WebSocket message of its own (about five per
-  // request, each a frame header, a socket write and, on the client, a masking copy). One message per flush
-  // instead: HTTP/2 is a byte stream, message boundaries carry no meaning on this link. A big flush (bulk
-  // DATA) goes buffer by buffer as before: no copy, and no message near the peer's maxPayload.
+  // request, each a frame header, a socket write and, on the client, a masking copy). Small buffers are
+  // joined into one message instead (HTTP/2 is a byte stream: message boundaries carry no meaning on this
+  // link); a big one (bulk DATA) goes alone, without a copy and far from the peer's maxPayload; and the
+  // socket is corked while ws writes them, so a whole flush is one system call.
   duplex._writev = (chunks, callback) => {
-    const buffers = chunks.map((c) => c.chunk as Buffer);
-    let total = 0;
-    for (const b of buffers) total += b.length;
+    const messages: Buffer[] = [];
+    let joined: Buffer[] = [];
+    let joinedBytes = 0;
+    const closeJoined = () => {
+      if (joined.length > 0)
+        messages.push(joined.length === 1 ? joined[0] : Buffer.concat(joined, joinedBytes));
+      joined = [];
+      joinedBytes = 0;
+    };
+    for (const { chunk } of chunks) {
+      const b = chunk as Buffer;
+      if (b.length >= ALONE_BYTES) {
+        closeJoined();
+        messages.push(b);
+        continue;
+      }
+      if (joinedBytes + b.length > MAX_JOINED_BYTES) closeJoined();
+      joined.push(b);
+      joinedBytes += b.length;
+    }
+    closeJoined();
     // 'buffer' is what Writable itself passes along with Buffer chunks (the typings only list text encodings).
-    if (total <= MAX_COALESCED_BYTES) {
-      duplex._write(Buffer.concat(buffers, total), 'buffer' as BufferEncoding, callback);
+    const encoding = 'buffer' as BufferEncoding;
+    if (messages.length === 1) {
+      duplex._write(messages[0], encoding, callback);
       return;
     }
     // ws sends in order and fails every later send once one failed: the last callback speaks for all.
-    const last = buffers.length - 1;
-    buffers.forEach((b, i) =>
-      duplex._write(b, 'buffer' as BufferEncoding, i === last ? callback : ignoreError),
-    );
+    const last = messages.length - 1;
+    socket?.cork();
+    messages.forEach((m, i) => duplex._write(m, encoding, i === last ? callback : ignoreError));
+    socket?.uncork();
   };
   // Errors surface through the session and the WebSocket's close; an unhandled stream error must not crash.
   duplex.on('error', () => undefined);
@@ -72,8 +104,8 @@ export function heartbeat(ws: WebSocket, intervalMs: number, onDead: () => void)
 }
 
 /** Server side: an HTTP/2 client session over the WebSocket; resolves once the peer's SETTINGS arrived. */
-export function connectH2(ws: WebSocket, timeoutMs: number): Promise<ClientHttp2Session> {
-  const duplex = wsStream(ws);
+export function connectH2(ws: WebSocket, timeoutMs: number, socket?: Duplex): Promise<ClientHttp2Session> {
+  const duplex = wsStream(ws, socket);
   const session = http2.connect('http://tunnel.invalid', {
     ...H2_SESSION_OPTIONS,
     createConnection: () => duplex,
@@ -104,8 +136,8 @@ export function connectH2(ws: WebSocket, timeoutMs: number): Promise<ClientHttp2
 }
 
 /** Client side: an HTTP/2 server session over the WebSocket, accepting extended CONNECT for upgrades. */
-export function acceptH2(ws: WebSocket): ServerHttp2Session {
-  const duplex = wsStream(ws);
+export function acceptH2(ws: WebSocket, socket?: Duplex): ServerHttp2Session {
+  const duplex = wsStream(ws, socket);
   const session = http2.performServerHandshake(duplex, {
     ...H2_SESSION_OPTIONS,
     settings: { ...H2_SESSION_OPTIONS.settings, enableConnectProtocol: true },
@@ -134,4 +166,23 @@ export function splice(a: Duplex, b: Duplex): Promise<void> {
     a.pipe(b);
     b.pipe(a);
   });
+}
+
+/**
+ * Joins two byte streams both ways for a TCP tunnel: backpressure by pipe, and half-close, so that either
+ * side's end (FIN, END_STREAM) ends only the other's sending side and the answer still flows back. A side
+ * that fails, or closes before both of its directions were done (a reset), destroys the other.
+ */
+export function joinHalfOpen(a: Duplex, b: Duplex): void {
+  const cut = (from: Duplex, to: Duplex) => () => {
+    if (!(from.readableEnded && from.writableFinished) && !to.destroyed) to.destroy();
+  };
+  for (const [from, to] of [
+    [a, b],
+    [b, a],
+  ] as const) {
+    from.on('error', ignoreError);
+    from.once('close', cut(from, to));
+    from.pipe(to);
+  }
 }

@@ -91,9 +91,10 @@ test('json: Go json.Marshal escaping', () => {
   );
 });
 
-test('json: an empty Caddyfile is null (Go nil slice)', () => {
-  assert.equal(caddyfileToJson(''), 'null');
-  assert.equal(caddyfileToJson('# only a comment\n'), 'null');
+test('json: an empty Caddyfile is an empty list', () => {
+  assert.equal(caddyfileToJson(''), '[]');
+  assert.equal(caddyfileToJson('# only a comment\n'), '[]');
+  assert.equal(caddyfileToJson('(snippet) {\n\tgzip\n}\n'), '[]');
   assert.equal(jsonToCaddyfile('null'), '');
   assert.equal(jsonToCaddyfile('[]'), '');
 });

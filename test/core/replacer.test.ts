@@ -8,6 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import tls from 'node:tls';
 import { RequestContext } from '../../src/core/context.js';
+import { HookedResponse } from '../../src/core/response.js';
 import type { Site } from '../../src/core/site.js';
 import { compileTemplate, replacePlaceholders } from '../../src/core/replacer.js';
 import {
@@ -107,21 +108,27 @@ async function serve<T>(
   const site = makeSite(opts.sitePath ?? '');
   let outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    res.setHeader('Connection', 'close');
     try {
       const ctx = new RequestContext(req, res, site, performance.now() - (opts.ageMs ?? 0));
       outcome = { ok: true, value: fn(ctx) };
     } catch (error) {
       outcome = { ok: false, error };
     }
-    res.setHeader('Connection', 'close');
     res.end('done');
   };
   const server = opts.tls
     ? https.createServer(
-        { key: SERVER_KEY, cert: SERVER_CERT, requestCert: true, rejectUnauthorized: false },
+        {
+          key: SERVER_KEY,
+          cert: SERVER_CERT,
+          requestCert: true,
+          rejectUnauthorized: false,
+          ServerResponse: HookedResponse,
+        },
         handler,
       )
-    : http.createServer(handler);
+    : http.createServer({ ServerResponse: HookedResponse }, handler);
   server.listen(0, opts.listenHost ?? '127.0.0.1');
   await once(server, 'listening');
   try {
@@ -418,7 +425,7 @@ test('response placeholders: status, size, response headers, latency', async () 
       ctx.res.setHeader('X-Out', ['a', 'b']);
       ctx.res.setHeader('X-Num', 42);
       ctx.res.setHeader('Content-Type', 'text/plain');
-      ctx.bytesWritten = 1234;
+      ctx.res.write('x'.repeat(1234));
       return renderAll(ctx, [
         '{status} {size}',
         '{<x-out}|{<X-NUM}|{<Content-Type}|{<Missing}|{<}',

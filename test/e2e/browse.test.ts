@@ -45,7 +45,7 @@ before(async () => {
   const conf = path.join(root, 'Caddyfile');
   writeFileSync(
     conf,
-    `127.0.0.1:0 {\n\troot ${root}\n\timport snippet.conf\n\tbrowse /pub/tpl ${path.join(dir, 'custom.tpl')}\n\tbrowse /\n}\n`,
+    `127.0.0.1:0 {\n\troot ${root}\n\tsymlinks inside\n\timport snippet.conf\n\tbrowse /pub/tpl ${path.join(dir, 'custom.tpl')}\n\tbrowse /\n}\n`,
   );
   nc = await startNodecaddy(['-conf', conf]);
   port = nc.ports[0];
@@ -142,6 +142,21 @@ describe('browse', () => {
     assert.match(page.body, /id="sort-name" href="\?sort=name&amp;order=desc&amp;limit=3"/);
     assert.match(page.body, /id="sort-size" href="\?sort=size&amp;order=asc&amp;limit=3"/);
     assert.match(page.body, /class="name sorted asc" aria-sort="ascending"/);
+  });
+
+  test('a sort or order named after an inherited property is an unknown one, never a 500', async () => {
+    const plain = names((await get('/?sort=bogus')).body);
+    for (const value of ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf']) {
+      for (const res of [
+        await get(`/?sort=${value}`),
+        await get(`/?sort=${value}&order=${value}`),
+        await get('/', { Cookie: `sort=${value}; order=${value}` }),
+      ]) {
+        assert.equal(res.status, 200, value);
+        assert.equal(res.headers['set-cookie'], undefined, value);
+        assert.deepEqual(names(res.body), plain, `${value}: the file system's order`);
+      }
+    }
   });
 
   test('limit cuts after sorting; a non-integer limit is a 400', async () => {

@@ -1,12 +1,13 @@
 // The real nodecaddy process: flags, Caddyfile discovery, exit codes, startup listing, signals.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { FLAGS } from '../../src/cli/options.js';
 import { request, waitFor } from '../helpers/http.js';
-import { runNodecaddy, spawnNodecaddy, startNodecaddy, tempDir } from '../helpers/process.js';
+import { CLI, runNodecaddy, spawnNodecaddy, startNodecaddy, tempDir } from '../helpers/process.js';
 
 let dir: string;
 let cleanup: () => void;
@@ -102,6 +103,12 @@ describe('one-shot flags', () => {
     const back = await runNodecaddy(['-json-to-caddyfile'], { stdin: toJson.stdout });
     assert.equal(back.code, 0);
     assert.equal(back.stdout, 'a.com, b.com {\n\tgzip\n\tproxy / x {\n\t\tpolicy first\n\t}\n}\n');
+    // Nothing to convert is an empty list: an empty Caddyfile, or one whose only import matches no file.
+    for (const stdin of ['', `import ${path.join(dir, 'nothing-here-*.conf')}\n`]) {
+      const empty = await runNodecaddy(['-caddyfile-to-json'], { stdin });
+      assert.equal(empty.code, 0);
+      assert.equal(empty.stdout, '[]\n');
+    }
     const bad = await runNodecaddy(['-json-to-caddyfile'], { stdin: '{nope' });
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^Converting from JSON failed: /);
@@ -132,7 +139,7 @@ describe('serving', () => {
       assert.equal(r.status, 200);
       assert.equal(r.body, 'hello');
       assert.equal(r.headers.server, 'nodecaddy');
-      assert.match(nc.stdout(), /^http:\/\/:\d+$/m);
+      assert.match(nc.stdout(), /^Serving HTTP on port (\d+)\nhttp:\/\/localhost:\1$/m, 'a usable URL');
     } finally {
       assert.equal(await nc.stop(), 0);
     }
@@ -165,6 +172,23 @@ describe('serving', () => {
       await nc.stop();
       done();
     }
+  });
+
+  test('-conf stdin: empty or a terminal is an error, not the default site', async () => {
+    const empty = await runNodecaddy(['-conf', 'stdin'], { stdin: '' });
+    assert.equal(empty.code, 1);
+    assert.match(empty.stderr, /^-conf stdin: standard input is empty; pipe a Caddyfile in/m);
+    assert.equal(empty.stdout, '');
+    assert.equal((await runNodecaddy(['-conf', 'stdin'], { stdin: ' \n\n' })).code, 1);
+    // A terminal on stdin (script(1) gives the child one): nobody is typing a Caddyfile there.
+    const tty = spawnSync('script', ['-qec', `'${process.execPath}' '${CLI}' -conf stdin`, '/dev/null'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    if (tty.error) return; // no script(1) here: the empty case above stands
+    assert.match(tty.stdout + tty.stderr, /-conf stdin: standard input is a terminal/);
+    assert.equal(tty.status, 1);
   });
 
   test('-conf stdin', async () => {

@@ -50,6 +50,7 @@ a.test:${portA}/api {
 }
 :${portA} {
 	root ${catchAll}
+	symlinks inside
 }
 127.0.0.1:${portB}, localhost:${portB} {
 	bind 127.0.0.1
@@ -78,7 +79,7 @@ describe('virtual hosts', () => {
       `http://a.test:${portA}`,
       `http://*.wild.test:${portA}`,
       `http://a.test:${portA}/api`,
-      `http://:${portA}`,
+      `http://localhost:${portA}`,
       `http://127.0.0.1:${portB}`,
     ]) {
       assert.ok(out.split('\n').includes(label), `${label} in ${out}`);

@@ -1,5 +1,6 @@
 // A battery of crafted request targets sent unnormalized to the real nodecaddy process: nothing outside
-// root, no Caddyfile or imported file, no 500, ever.
+// root, no Caddyfile or imported file, no 500, ever. It runs against a site with the default symlink rule
+// (follow, as Caddy and nginx: only the admin's own links lead out) and one with `symlinks inside`.
 import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -28,7 +29,8 @@ before(async () => {
   writeFileSync(path.join(root, 'imported.conf'), '# TOPSECRET import\n');
   writeFileSync(
     path.join(root, 'Caddyfile'),
-    `127.0.0.1:0 {\n\troot ${root}\n\timport imported.conf\n}\n# TOPSECRET\n`,
+    `127.0.0.1:0 {\n\troot ${root}\n\timport imported.conf\n}\n` +
+      `inside.test:0 {\n\troot ${root}\n\tsymlinks inside\n}\n# TOPSECRET\n`,
   );
   nc = await startNodecaddy(['-conf', path.join(root, 'Caddyfile')]);
   port = nc.ports[0];
@@ -69,8 +71,10 @@ const ATTACKS = [
   '/%ff',
   '/%',
   '/%zz/secret.txt',
-  '/outlink.txt',
-  '/outdir/secret.txt',
+  '/outdir/../secret.txt',
+  '/outdir/../../secret.txt',
+  '/outdir/..%2f..%2fsecret.txt',
+  '/outdir/%2e%2e/%2e%2e/secret.txt',
   '/outdir/',
   '/outdir',
   '/Caddyfile',
@@ -87,12 +91,33 @@ const ATTACKS = [
   '/' + 'x'.repeat(5000),
 ];
 
-test(`traversal battery: ${ATTACKS.length} crafted paths never leave root, never 500`, async () => {
-  assert.ok(ATTACKS.length >= 30);
-  for (const target of ATTACKS) {
+/** The symlinks the admin put in root that lead out of it: followed by default, refused by `symlinks inside`. */
+const OWN_LINKS_OUT = ['/outlink.txt', '/outdir/secret.txt'];
+
+for (const host of ['127.0.0.1', 'inside.test']) {
+  const attacks = host === 'inside.test' ? [...ATTACKS, ...OWN_LINKS_OUT] : ATTACKS;
+  test(`traversal battery (${host}): ${attacks.length} crafted paths never leave root, never 500`, async () => {
+    assert.ok(attacks.length >= 30);
+    await battery(host, attacks);
+  });
+}
+
+test('the default follows the links the admin put in root (the battery above shows `symlinks inside` refusing them)', async () => {
+  for (const target of OWN_LINKS_OUT) {
     const res = await rawRequest(
       port,
       `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
+    );
+    assert.match(res, /^HTTP\/1\.1 200 /, target);
+    assert.match(res, /\r\n\r\nTOPSECRET$/, target);
+  }
+});
+
+async function battery(host: string, attacks: readonly string[]): Promise<void> {
+  for (const target of attacks) {
+    const res = await rawRequest(
+      port,
+      `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
     );
     const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(res)?.[1]);
     assert.ok(!res.includes('TOPSECRET'), `${target} leaked: ${res}`);
@@ -106,10 +131,10 @@ test(`traversal battery: ${ATTACKS.length} crafted paths never leave root, never
   // Absolute-form targets are normalized the same way.
   const abs = await rawRequest(
     port,
-    'GET http://127.0.0.1/../secret.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n',
+    `GET http://${host}/../secret.txt HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
   );
   assert.match(abs, /^HTTP\/1\.1 404 /);
-});
+}
 
 test('the same server does serve what is inside root', async () => {
   for (const target of ['/public.txt', '/sub/../public.txt', '/sub/%2e%2e/public.txt', '/./public.txt']) {

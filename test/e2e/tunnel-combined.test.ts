@@ -57,6 +57,8 @@ describe('tunnel with gzip, log, basicauth and header', () => {
       '2s',
       '-max-backoff',
       '1s',
+      '-inspect',
+      'off',
     ]);
 
   before(async () => {

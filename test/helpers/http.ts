@@ -14,6 +14,8 @@ export interface RequestOptions {
   agent?: http.Agent | false;
   timeoutMs?: number;
   host?: string;
+  /** Source address (any 127.x.y.z works on loopback): a client of its own for per-address limits. */
+  localAddress?: string;
 }
 
 export function request(port: number, path: string, opts: RequestOptions = {}): Promise<Response> {
@@ -26,6 +28,7 @@ export function request(port: number, path: string, opts: RequestOptions = {}): 
         method: opts.method ?? 'GET',
         headers: opts.headers,
         agent: opts.agent ?? false,
+        localAddress: opts.localAddress,
       },
       (res) => {
         const chunks: Buffer[] = [];

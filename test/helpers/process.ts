@@ -31,7 +31,8 @@ export interface StartOptions {
 export function spawnNodecaddy(args: string[], opts: StartOptions = {}): Nodecaddy {
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: opts.cwd,
-    env: { ...process.env, ...opts.env },
+    // No admin endpoint unless a test asks for one: tests run side by side and must not fight over :2019.
+    env: { NODECADDY_ADMIN: 'off', ...process.env, ...opts.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let out = '';
@@ -79,7 +80,7 @@ export async function startNodecaddy(args: string[], opts: StartOptions = {}): P
   await waitFor(
     () => {
       if (exitedEarly !== undefined) throw new Error(`nodecaddy exited (${exitedEarly}): ${nc.stderr()}`);
-      const ports = [...nc.stdout().matchAll(/^Serving HTTP on (?:port |.*:)(\d+)$/gm)].map((m) =>
+      const ports = [...nc.stdout().matchAll(/^Serving HTTPS? on (?:port |.*:)(\d+)$/gm)].map((m) =>
         Number(m[1]),
       );
       if (ports.length < want) return false;

@@ -7,13 +7,18 @@ export interface RawResponse {
   headers: http.IncomingHttpHeaders;
   /** The body as sent on the wire. */
   raw: Buffer;
-  /** The body after undoing Content-Encoding (gzip or br), as text. */
+  /** The body after undoing Content-Encoding (gzip, br, zstd), as text. */
   text: string;
 }
 
 export function decode(raw: Buffer, encoding: string | undefined): Buffer {
   if (encoding === 'gzip') return zlib.gunzipSync(raw);
   if (encoding === 'br') return zlib.brotliDecompressSync(raw);
+  if (encoding === 'zstd') {
+    // node:zlib has zstd from Node 22.15; @types/node for Node 20 does not declare it.
+    const unzstd = (zlib as unknown as { zstdDecompressSync?: (b: Buffer) => Buffer }).zstdDecompressSync;
+    if (unzstd) return unzstd(raw);
+  }
   return raw;
 }
 

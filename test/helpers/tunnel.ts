@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
 import { WebSocketServer } from 'ws';
 import { waitFor } from './http.js';
 import { spawnNodecaddy, startNodecaddy, type Nodecaddy } from './process.js';
@@ -43,6 +44,10 @@ export interface Target {
   server: http.Server;
   /** Resolvers for the SSE stream's next event: the test releases events one at a time. */
   sseNext: ((data: string) => void)[];
+  /** Request targets (`/path?query`) in the order they arrived. */
+  seen: string[];
+  /** Request targets whose response was cut (the connection closed) before it ended. */
+  cut: string[];
   close(): Promise<void>;
 }
 
@@ -52,8 +57,14 @@ export interface Target {
  */
 export async function startTarget(): Promise<Target> {
   const sseNext: ((data: string) => void)[] = [];
+  const seen: string[] = [];
+  const cut: string[] = [];
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
+    seen.push(req.url ?? '');
+    res.once('close', () => {
+      if (!res.writableFinished) cut.push(req.url ?? '');
+    });
     if (url.pathname === '/sha') {
       void sha256Of(req).then((hex) => res.end(hex));
       return;
@@ -63,7 +74,24 @@ export async function startTarget(): Promise<Target> {
       patternStream(Number(url.searchParams.get('n')), 7).pipe(res);
       return;
     }
+    if (url.pathname === '/compressed') {
+      // JSON compressed as ?enc= says (gzip or br).
+      const json = JSON.stringify({ compressed: true, items: [1, 2, 3] });
+      const br = url.searchParams.get('enc') === 'br';
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': br ? 'br' : 'gzip' });
+      res.end(br ? zlib.brotliCompressSync(json) : zlib.gzipSync(json));
+      return;
+    }
     if (url.pathname === '/hang') return; // never answers (the connection closes with the target)
+    if (url.pathname === '/tick') {
+      // An endless event stream, one event every 50 ms, until the connection goes.
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.write('data: 0\n\n');
+      let n = 0;
+      const timer = setInterval(() => res.write(`data: ${++n}\n\n`), 50);
+      res.once('close', () => clearInterval(timer));
+      return;
+    }
     if (url.pathname === '/sse') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       res.flushHeaders();
@@ -81,6 +109,7 @@ export async function startTarget(): Promise<Target> {
         'x-seen-xfp': String(req.headers['x-forwarded-proto'] ?? ''),
         'x-seen-custom': String(req.headers['x-custom'] ?? ''),
         'x-seen-method': req.method ?? '',
+        'x-seen-auth': String(req.headers.authorization ?? ''),
       });
       res.end(Buffer.concat(chunks));
     });
@@ -95,6 +124,8 @@ export async function startTarget(): Promise<Target> {
     port: (server.address() as AddressInfo).port,
     server,
     sseNext,
+    seen,
+    cut,
     async close() {
       for (const c of wss.clients) c.terminate();
       wss.close();
@@ -137,12 +168,15 @@ export async function startClient(
     opts.secret ?? SECRET,
     '-name',
     name,
-    '-to',
-    `127.0.0.1:${targetPort}`,
+    // A TCP tunnel given as -tcp takes no -to.
+    ...(opts.args?.includes('-tcp') ? [] : ['-to', `127.0.0.1:${targetPort}`]),
     '-ping',
     '2s',
     '-max-backoff',
     '1s',
+    // Tests run side by side (and beside other worktrees' tests): no one gets 127.0.0.1:4040 by chance.
+    '-inspect',
+    'off',
     ...(opts.args ?? []),
   ]);
   if (opts.wait !== false) {

@@ -14,6 +14,8 @@ const BCRYPT_2A = '$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW'
 const APR1 = '$apr1$r31.....$HqJZimcKQFAMYayBlzkrA/';
 const MD5_1 = '$1$saltsalt$qjXMvbEw8oaL.CzflDtaK/';
 const SHA = '{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=';
+/** bcrypt of "secret", cost 10. */
+const BCRYPT_10 = '$2b$10$Id4Q/xMIeXUhPyw3t4HWvuqYBv2UnxMr8kfHyJqL.OwiJ4Stxe0ru';
 
 describe('hash schemes', () => {
   test('MD5-crypt reproduces the published values', () => {
@@ -74,7 +76,7 @@ describe('basicauth end to end', () => {
     writeFileSync(path.join(www, 'open.txt'), 'open');
     writeFileSync(
       path.join(dir, 'users.htpasswd'),
-      `# test users\nalice:${BCRYPT_2A.replace('$2a$', '$2y$')}\nbob:${APR1}\ncarol:${SHA}\ndave:${MD5_1}\n`,
+      `# test users\nalice:${BCRYPT_2A.replace('$2a$', '$2y$')}\nbob:${APR1}\ncarol:${SHA}\ndave:${MD5_1}\nerin:${BCRYPT_10}\n`,
     );
     const conf = path.join(dir, 'Caddyfile');
     writeFileSync(
@@ -91,6 +93,9 @@ describe('basicauth end to end', () => {
 	basicauth dave htpasswd=../users.htpasswd {
 		/files
 	}
+	basicauth erin htpasswd=../users.htpasswd {
+		/files
+	}
 	basicauth alice htpasswd=../users.htpasswd {
 		/files
 		/whoami
@@ -100,7 +105,8 @@ describe('basicauth end to end', () => {
 }
 `,
     );
-    nc = await startNodecaddy(['-conf', conf]);
+    // One process: the failure counts of an address are kept per worker process.
+    nc = await startNodecaddy(['-conf', conf, '-workers', '1']);
     port = nc.ports[0];
   });
 
@@ -158,5 +164,52 @@ describe('basicauth end to end', () => {
     assert.equal((await request(port, '/open.txt')).body, 'open');
     const options = await request(port, '/files/a.txt', { method: 'OPTIONS' });
     assert.notEqual(options.status, 401);
+  });
+
+  test('an address with too many failures is shut out (429, Retry-After), others are not', async () => {
+    const attacker = '127.0.0.5';
+    // A header accepted earlier from that address keeps working: its user is not locked out.
+    const known = await request(port, '/files/a.txt', {
+      headers: auth('carol', 'password'),
+      localAddress: attacker,
+    });
+    assert.equal(known.status, 200);
+    for (let i = 0; i < 6; i++) {
+      const r = await request(port, '/files/a.txt', {
+        headers: auth('bob', `guess${i}`),
+        localAddress: attacker,
+      });
+      assert.equal(r.status, 401, `guess ${i}`);
+    }
+    const shut = await request(port, '/files/a.txt', {
+      headers: auth('bob', 'guess6'),
+      localAddress: attacker,
+    });
+    assert.equal(shut.status, 429);
+    assert.match(shut.headers['retry-after'] ?? '', /^\d+$/);
+    const again = await request(port, '/files/a.txt', {
+      headers: auth('carol', 'password'),
+      localAddress: attacker,
+    });
+    assert.equal(again.status, 200, 'the remembered header');
+    const other = await request(port, '/files/a.txt', {
+      headers: auth('bob', 'myPassword'),
+      localAddress: '127.0.0.6',
+    });
+    assert.equal(other.status, 200);
+    const open = await request(port, '/open.txt', { localAddress: attacker });
+    assert.equal(open.status, 200, 'unprotected paths are not affected');
+  });
+
+  test('parallel requests with the same new credentials share one check and all pass', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        request(port, '/files/a.txt', { headers: auth('erin', 'secret'), localAddress: '127.0.0.7' }),
+      ),
+    );
+    assert.deepEqual(
+      results.map((r) => r.status),
+      Array<number>(8).fill(200),
+    );
   });
 });

@@ -25,6 +25,9 @@ function load(body: string) {
 
 /** [directive text (line 3 of the file), message pattern]. */
 const BAD: [string, RegExp][] = [
+  ['symlinks', /Caddyfile:3 - .*expected: symlinks follow\|inside\|owner/],
+  ['symlinks outside', /Caddyfile:3 - .*expected: symlinks follow\|inside\|owner/],
+  ['symlinks inside owner', /Caddyfile:3 - .*expected: symlinks follow\|inside\|owner/],
   ['header', /Caddyfile:3 - .*missing path; expected: header <path>/],
   ['header /', /Caddyfile:3 - .*missing header name/],
   ['header / A b c', /Caddyfile:3 - .*too many arguments/],

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { runNodecaddy, startNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
 import { getRaw } from '../helpers/raw.js';
@@ -125,16 +126,22 @@ describe('gzip: compression and headers', () => {
     }
   });
 
-  test('brotli when the client rates it above gzip; gzip on a tie; * counts', async () => {
+  test('one negotiation (core/encoding.ts): highest q, then br > zstd > gzip; zstd where Node has it', async () => {
+    const zstd = typeof (zlib as { createZstdCompress?: unknown }).createZstdCompress === 'function';
     const cases: [string, string | undefined][] = [
       ['br', 'br'],
       ['gzip;q=0.5, br', 'br'],
       ['br;q=0.9, gzip;q=0.8', 'br'],
-      ['gzip, deflate, br', 'gzip'],
+      ['gzip, deflate, br', 'br'],
       ['br;q=0.5, gzip', 'gzip'],
-      ['*', 'gzip'],
-      ['*;q=0.5, br;q=0.1', 'gzip'],
+      ['br;q=2', 'br'],
+      ['*', 'br'],
+      ['*;q=0.5, br;q=0.1', zstd ? 'zstd' : 'gzip'],
+      ['zstd', zstd ? 'zstd' : undefined],
+      ['gzip, zstd', zstd ? 'zstd' : 'gzip'],
+      ['br;q=0.5, zstd;q=0.5, gzip;q=0.4', 'br'],
       ['x-gzip', 'gzip'],
+      ['gzip;q=0.5, identity', undefined],
     ];
     for (const [ae, want] of cases) {
       const r = await get('default.test', '/page.html', ae);

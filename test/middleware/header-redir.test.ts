@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { request } from '../helpers/http.js';
+import { rawRequest, request } from '../helpers/http.js';
 import { startNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
 
 let dir: string;
@@ -75,6 +75,20 @@ test('header: set, +add, -remove, placeholders and the empty block value, on eve
   assert.equal(r.headers['x-path'], '/page.html 7');
   assert.equal(r.headers['x-empty'], '');
   assert.equal(r.headers['x-api'], undefined, 'the /api rule does not match /page.html');
+});
+
+test('header: CR, LF and NUL from a placeholder never make a 500 or a header line of their own', async () => {
+  const answer = await rawRequest(
+    port,
+    'GET /a%0d%0aX-Evil:%201?q=b%0d%0aSet-Cookie:%20s=1%00z%E2%82%AC HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n',
+  );
+  const head = answer.slice(0, answer.indexOf('\r\n\r\n'));
+  assert.match(head, /^HTTP\/1\.1 404 /, 'the missing file, not a 500');
+  const lines = head.split('\r\n');
+  // The euro sign goes out as its UTF-8 bytes, once (the head is read back here as UTF-8).
+  const euro = '€';
+  assert.ok(lines.includes(`x-path: /a  X-Evil: 1 b  Set-Cookie: s=1z${euro}`), head);
+  assert.ok(!lines.some((l) => /^(x-evil|set-cookie):/i.test(l)), head);
 });
 
 test('header: a path rule adds to the catch-all ones; a bare name is its own value; error pages keep them', async () => {

@@ -10,6 +10,7 @@ import { Dispenser, parse } from '../../src/caddyfile/index.js';
 import { compose, type Handler } from '../../src/core/chain.js';
 import type { Site, SiteConfig } from '../../src/core/site.js';
 import { dispatch } from '../../src/core/dispatch.js';
+import { HookedResponse } from '../../src/core/response.js';
 import { internal } from '../../src/middleware/internal.js';
 import { request } from '../helpers/http.js';
 
@@ -42,7 +43,10 @@ before(async () => {
   const options = internal.setup(new Dispenser(tokens), {} as never);
   const instance = internal.build!(options, config);
   const site: Site = { config, handler: compose([instance.middleware!], inner), label: 'test' };
-  server = http.createServer((req, res) => void dispatch(site, req, res, { error() {} } as never));
+  server = http.createServer(
+    { ServerResponse: HookedResponse },
+    (req, res) => void dispatch(site, req, res, { error() {} } as never),
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as AddressInfo).port;
 });

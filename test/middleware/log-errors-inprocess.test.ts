@@ -21,6 +21,7 @@ const backend = defineDirective<null>({
   build() {
     return {
       middleware: (next) => async (ctx) => {
+        if (ctx.path.startsWith('/boom/')) throw new Error(`boom at ${ctx.path}`);
         switch (ctx.path) {
           case '/throw':
             throw new Error('boom from the backend');
@@ -128,6 +129,27 @@ describe('errors with thrown errors', () => {
     assert.equal((await request(s.port, '/nope')).status, 404);
     const l = await linesOf('a4.log', 2);
     assert.deepEqual(l, [`500 ${'500 Internal Server Error\n'.length} /throw`, `404 14 /nope`]);
+  });
+});
+
+describe('request data in log lines', () => {
+  test('a decoded CR or LF in {path} or {?q} is escaped: one request, one access log line', async () => {
+    const s = await start(`127.0.0.1:0 {\n log / inj.log "{path} {?q} {status}"\n}\n`);
+    const r = await request(s.port, '/x%0d%0a127.0.0.1%20-%20forged%1b[2J?q=a%0a500%09/fake%c2%9b');
+    assert.equal(r.status, 404);
+    await linesOf('inj.log');
+    assert.deepEqual(fileLines('inj.log'), ['/x\\r\\n127.0.0.1 - forged\\x1B[2J a\\n500\\t/fake\\x9B 404']);
+  });
+
+  test('the error log escapes the path and the message, and keeps the stack on its own lines', async () => {
+    const s = await start(`127.0.0.1:0 {\n errors e5.log\n testbackend\n}\n`);
+    const forged = '%0d%0a2026%2F01%2F01%2000:00:00%20[ERROR%20500%20%2Fforged]%20Error:%20fake';
+    assert.equal((await request(s.port, `/boom/x${forged}`)).status, 500);
+    const l = await linesOf('e5.log', 2);
+    const shown = '/boom/x\\r\\n2026/01/01 00:00:00 [ERROR 500 /forged] Error: fake';
+    assert.ok(l[0].endsWith(`[ERROR 500 ${shown}] Error: boom at ${shown}`), l[0]);
+    assert.match(l[1], /^\s+at /, 'the stack follows');
+    assert.ok(!l.some((line) => line.startsWith('2026/01/01')), l.join('\n'));
   });
 });
 

@@ -6,10 +6,13 @@ import { directiveNames } from '../../src/middleware/index.js';
 const CADDY_ORDER = [
   'root',
   'index',
+  'symlinks', // ours: which symlinks the file server follows (config only)
   'bind',
   'limits',
   'timeouts',
   'tls',
+  'dotfiles', // ours: config only, read by the file server and browse
+  'hide', // ours, as Caddy 2's file_server hide
   'log',
   'rewrite',
   'ext',

@@ -45,6 +45,7 @@ before(async () => {
     conf,
     `127.0.0.1:0 {
 	root ${www}
+	symlinks inside
 	rewrite ^/blog/(\\d+)/(\\w+)$ /posts/{2}-{1}.html
 	rewrite /app {
 		to {path} {path}/ /app/index.txt?from={path}&{query}
@@ -64,6 +65,9 @@ before(async () => {
 	rewrite /sneak {
 		to /internal/secret.txt
 	}
+	rewrite /fixed {
+		to /app/dir/
+	}
 	rewrite not ^/[a-zA-Z0-9] /x.txt
 	ext .html .txt
 	header / {
@@ -80,6 +84,12 @@ before(async () => {
 		.data application/x-data
 	}
 	internal /internal
+}
+127.0.0.1:0/pre {
+	root ${www}
+	rewrite {
+		to {path} {path}/ /app/index.txt
+	}
 }
 `,
   );
@@ -105,7 +115,7 @@ test('rewrite to: the first candidate that exists, file or directory; else the l
   const file = await request(port, '/app/real.txt');
   assert.equal(file.body, 'real file');
   assert.equal(file.headers['x-rewrite-uri'], '/app/real.txt');
-  const dirIndex = await request(port, '/app/dir');
+  const dirIndex = await request(port, '/app/dir/');
   assert.equal(dirIndex.status, 200);
   assert.equal(dirIndex.body, 'app dir index');
   assert.equal(dirIndex.headers['x-rewrite-uri'], '/app/dir/');
@@ -117,6 +127,28 @@ test('rewrite to: the first candidate that exists, file or directory; else the l
   const climb = await request(port, '/app/../../outside/secret.html');
   assert.equal(climb.status, 404);
   assert.notEqual(climb.body, 'outside root');
+});
+
+test('rewrite to {path}/: a directory asked for without its slash is redirected to the slash form', async () => {
+  // As Caddy 2 and nginx: the page must not render at a URL whose relative links break (`/wp-admin`).
+  const dir = await request(port, '/app/dir?q=1&r=a%20b');
+  assert.equal(dir.status, 301);
+  assert.equal(dir.headers.location, '/app/dir/?q=1&r=a%20b');
+  assert.equal(dir.body, '');
+  const head = await request(port, '/app/dir', { method: 'HEAD' });
+  assert.equal(head.status, 301);
+  assert.equal(head.headers.location, '/app/dir/');
+  // The site's path prefix stays in the Location.
+  const prefixed = await request(port, '/pre/app/dir?y=2');
+  assert.equal(prefixed.status, 301);
+  assert.equal(prefixed.headers.location, '/pre/app/dir/?y=2');
+  assert.equal((await request(port, '/pre/app/dir/')).body, 'app dir index');
+  assert.equal((await request(port, '/pre/app/nothing')).body, 'app fallback');
+  // Another directory candidate is an internal rewrite, not a redirect; so is a path that has its slash.
+  const fixed = await request(port, '/fixed');
+  assert.equal(fixed.status, 200);
+  assert.equal(fixed.body, 'app dir index');
+  assert.equal(fixed.headers['x-rewrite-uri'], '/app/dir/');
 });
 
 test('rewrite ext: listed extensions only, ! excludes', async () => {

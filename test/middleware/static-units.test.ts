@@ -64,6 +64,9 @@ test('chooseVariant: q-values, wildcard, identity, ties by preference', () => {
   assert.equal(pick('x-gzip'), 'gzip');
   assert.equal(pick('gzip;q=0.5, identity;q=1'), undefined);
   assert.equal(pick('GZIP ; Q=0.5'), 'gzip');
+  // The same answer as the gzip directive (one negotiation): an out-of-range weight still lists the coding.
+  assert.equal(pick('br;q=2'), 'br');
+  assert.equal(pick('gzip;q=0'), undefined);
 });
 
 test('joinUnderRoot never leaves root', () => {

@@ -64,3 +64,42 @@ test('nodecaddy tunnel -h documents the flags; bad flags are usage errors', asyn
   ]);
   assert.match(badName.stderr, /-name must be one DNS label/);
 });
+
+test('a secret from an unset environment variable names the variable', () => {
+  assert.throws(
+    () => load('*.t.example.com {\n tunnel {\n  secret {$TUNNEL_SECRET}\n }\n}\n'),
+    /Caddyfile:3 - .*tunnel secret is empty: the environment variable \$TUNNEL_SECRET is not set/,
+  );
+  assert.throws(
+    () =>
+      loadConfig(
+        { text: '*.t.example.com {\n tunnel {\n  secret {$SHORT}\n }\n}\n', name: 'Caddyfile' },
+        { root: '.', host: '', port: '2015', cwd: process.cwd(), env: { SHORT: 'abc' } },
+      ),
+    /Caddyfile:3 - .*tunnel secret from \$SHORT must be at least 8 characters \(it has 3\)/,
+  );
+});
+
+test('nodecaddy tunnel -h shows no example secret shorter than the server accepts', async () => {
+  const help = await runNodecaddy(['tunnel', '-h']);
+  const examples = help.stdout.split('\n').filter((l) => l.trim().startsWith('nodecaddy tunnel '));
+  assert.ok(examples.length > 0);
+  for (const m of examples.join('\n').matchAll(/-secret (\S+)/g)) {
+    assert.ok(m[1].startsWith('"$') || m[1].length >= 8, `example secret ${m[1]}`);
+  }
+});
+
+test('tcp_ports: a range or one port; anything else is an error with file:line', () => {
+  assert.equal(
+    load('*.t.example.com {\n tunnel {\n  secret abcdefgh1\n  tcp_ports 20000-20100\n }\n}\n').sites.length,
+    1,
+  );
+  load('*.t.example.com {\n tunnel {\n  secret abcdefgh1\n  tcp_ports 2222\n }\n}\n');
+  for (const bad of ['20100-20000', '0-10', '70000', 'many', '1-2-3']) {
+    assert.throws(
+      () => load(`*.t.example.com {\n tunnel {\n  secret abcdefgh1\n  tcp_ports ${bad}\n }\n}\n`),
+      new RegExp(`Caddyfile:4 - .*tcp_ports: '${bad}' is not a port range like 20000-20100`),
+      bad,
+    );
+  }
+});

@@ -1,10 +1,13 @@
-// A per-root cache of what the file system said: realpath + stat results (including "not found") and the
-// bodies of small files. Entries are trusted without a syscall for as long as no watched directory reports
-// a change; any change event marks the names it touches, and the next lookup drops them before answering.
+// A per-root cache of what the file system said: realpath + stat results (including "not found"), the
+// symlinks a path goes through, and the bodies of small files. Entries are trusted without a syscall for as
+// long as no watched directory reports a change; any change event marks the names it touches, and the next
+// lookup drops them before answering. Which symlinks a site follows is the site's choice (index.ts): the
+// cache only records where they lead.
 import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import { HttpError } from '../errors.js';
 import { adoptBody, releaseBody, type BodyOwner } from './derived.js';
+import { LinkAliases, linksOn, NO_LINKS, rebase, type Link, type LinkFacts } from './links.js';
 import { isSameOrBelow, isUnder } from './paths.js';
 import { DirWatchers, type ChangeSink } from './watch.js';
 
@@ -12,8 +15,12 @@ import { DirWatchers, type ChangeSink } from './watch.js';
 export interface FileInfo {
   /** The joined path under root (symlinks not resolved): the cache key. */
   readonly path: string;
-  /** The resolved path, always under the real root. */
+  /** The resolved path (outside the real root when a symlink on the way leads out of it). */
   readonly real: string;
+  /** When `real` is outside the real root: the first symlink on the way (joined under root) that leads out. */
+  readonly leavesRootAt: string | undefined;
+  /** The first symlink on the way whose owner does not own what it points to. */
+  readonly foreignLinkAt: string | undefined;
   readonly isFile: boolean;
   readonly isDir: boolean;
   readonly size: number;
@@ -34,6 +41,7 @@ export const SMALL_FILE = 256 * 1024;
 const BODY_BUDGET = 64 * 1024 * 1024;
 const MAX_ENTRIES = 50_000;
 const MAX_WATCHED_DIRS = 4096;
+const MAX_LINKS = 4096;
 /** Beyond this many changed names before the next lookup, dropping everything is cheaper than sorting out. */
 const MAX_DIRTY = 64;
 /** A sidecar's change also invalidates its original, so per-file memos of sidecars stay correct. */
@@ -44,6 +52,7 @@ const NOT_FOUND = new Set(['ENOENT', 'ENOTDIR', 'ENAMETOOLONG', 'ELOOP', 'EINVAL
 export class FileCache implements ChangeSink, BodyOwner {
   private readonly entries = new Map<string, FileInfo | null>();
   private readonly watchers = new DirWatchers(this, MAX_WATCHED_DIRS);
+  private readonly aliases = new LinkAliases(MAX_LINKS);
   private readonly dirty = new Set<string>();
   private readonly renamed = new Set<string>();
   private dirtyAll = false;
@@ -68,6 +77,10 @@ export class FileCache implements ChangeSink, BodyOwner {
     this.dirty.add(changed);
     if (renamed) this.renamed.add(changed);
     if (SIDECAR.test(changed)) this.dirty.add(changed.replace(SIDECAR, ''));
+    for (const alias of this.aliases.aliasesOf(changed)) {
+      this.dirty.add(alias.path);
+      if (renamed || alias.replaced) this.renamed.add(alias.path);
+    }
   }
 
   /** The cached answer for a joined path: info, null (known missing) or undefined (not cached). Sync. */
@@ -84,14 +97,33 @@ export class FileCache implements ChangeSink, BodyOwner {
     const realRoot = this.realRoot ?? (await this.resolveRoot());
     if (realRoot === undefined) return null;
     let info: FileInfo | null = null;
+    let links = NO_LINKS;
     try {
       const real = await fs.realpath(full);
-      if (isUnder(realRoot, real)) info = makeInfo(full, real, await fs.stat(real));
+      const st = await fs.stat(real);
+      // Without a symlink below root, the real path is the joined one moved onto the real root.
+      if (real !== rebase(this.root, realRoot, full)) links = await linksOn(this.root, full, realRoot);
+      info = makeInfo(full, real, st, links, isUnder(realRoot, real));
     } catch (err) {
       if (!NOT_FOUND.has((err as NodeJS.ErrnoException).code ?? '')) throw asHttpError(err);
+      links = await this.linksAbove(full, realRoot);
     }
-    if (epoch === this.epoch) this.store(full, info, realRoot);
+    if (epoch === this.epoch) this.store(full, info, realRoot, links.links);
     return info;
+  }
+
+  /** For a missing path: the links on its parent's way (a file may appear in a linked directory). */
+  private async linksAbove(full: string, realRoot: string): Promise<LinkFacts> {
+    const parent = path.dirname(full);
+    if (parent === full || !isUnder(this.root, parent) || parent === this.root) return NO_LINKS;
+    try {
+      const real = await fs.realpath(parent);
+      return real === rebase(this.root, realRoot, parent)
+        ? NO_LINKS
+        : await linksOn(this.root, parent, realRoot);
+    } catch {
+      return NO_LINKS; // the parent is missing too: its creation is an event in a watched ancestor
+    }
   }
 
   /** The whole content of a small file (cached within the memory budget), or undefined for others. */
@@ -132,6 +164,7 @@ export class FileCache implements ChangeSink, BodyOwner {
     this.bodyBytes = 0;
     this.realRoot = undefined;
     this.watchers.closeAll();
+    this.aliases.clear();
     this.dirty.clear();
     this.renamed.clear();
     this.dirtyAll = false;
@@ -148,9 +181,21 @@ export class FileCache implements ChangeSink, BodyOwner {
     }
   }
 
-  private store(full: string, info: FileInfo | null, realRoot: string): void {
+  private store(full: string, info: FileInfo | null, realRoot: string, links: readonly Link[]): void {
+    // The joined path's directories: fs.watch follows symlinks, so these also report changes below a
+    // linked directory, under the joined names the entries are keyed by (links.ts says when they go stale).
     if (!this.watchChain(this.root, full)) return;
-    if (info && info.real !== full && !this.watchChain(realRoot, info.real)) return;
+    if (info && info.real !== full) {
+      if (isUnder(realRoot, info.real)) {
+        if (!this.watchChain(realRoot, info.real)) return;
+      } else if (this.watchers.add(path.dirname(info.real)) === 'failed') return;
+    }
+    for (const link of links) {
+      if (!this.aliases.add(link)) return;
+      const parent = path.dirname(link.target);
+      if (parent !== link.target && this.watchers.add(parent, path.basename(link.target)) === 'failed')
+        return;
+    }
     if (this.entries.size >= MAX_ENTRIES) {
       const oldest = this.entries.keys().next().value as string;
       this.forget(oldest);
@@ -204,11 +249,14 @@ export class FileCache implements ChangeSink, BodyOwner {
   }
 }
 
-function makeInfo(full: string, real: string, st: Stats): FileInfo {
+function makeInfo(full: string, real: string, st: Stats, links: LinkFacts, inside: boolean): FileInfo {
   const mtimeMs = Math.floor(st.mtimeMs);
   return {
     path: full,
     real,
+    // Out and back in again is inside: only where the path ends counts for `symlinks inside`.
+    leavesRootAt: inside ? undefined : (links.leavesRootAt ?? full),
+    foreignLinkAt: links.foreignLinkAt,
     isFile: st.isFile(),
     isDir: st.isDirectory(),
     size: st.size,

@@ -1,7 +1,9 @@
-// Files under a site root, shared by the file server and browse: safe joining, the hidden list, and one
-// cache per root (shared by every site and every config generation that serves that root).
-import type { SiteConfig } from '../site.js';
+// Files under a site root, shared by the file server, browse, rewrite and ext: safe joining, the hidden
+// list, the site's symlink rule, and one cache per root (shared by every site and every config generation
+// that serves that root).
+import type { SiteConfig, SymlinkRule } from '../site.js';
 import { FileCache, type FileInfo } from './cache.js';
+import { HiddenRules } from './hidden.js';
 import { joinUnderRoot } from './paths.js';
 
 export { SMALL_FILE, type FileInfo } from './cache.js';
@@ -9,6 +11,8 @@ export { isUnder, joinUnderRoot } from './paths.js';
 export { derivedOf, isCachedBody, keepDerived } from './derived.js';
 
 const caches = new Map<string, FileCache>();
+/** Distinct refused links reported per site and config; beyond this, refusals are silent. */
+const MAX_REPORTED = 1000;
 
 function cacheFor(root: string): FileCache {
   let cache = caches.get(root);
@@ -20,14 +24,21 @@ function cacheFor(root: string): FileCache {
 }
 
 export class SiteFiles {
+  private readonly config: Readonly<SiteConfig>;
+  private rules: HiddenRules | undefined;
   readonly root: string;
   private readonly cache: FileCache;
   private readonly hidden: ReadonlySet<string>;
+  private readonly symlinks: SymlinkRule | undefined;
+  /** Links already reported as refused: one log line per link, not one per request. */
+  private readonly reported = new Set<string>();
 
   constructor(config: Readonly<SiteConfig>) {
+    this.config = config;
     this.root = config.root;
     this.cache = cacheFor(config.root);
     this.hidden = new Set(config.hiddenFiles);
+    this.symlinks = config.symlinks;
   }
 
   /** The absolute path a decoded request path names under root. Throws HttpError 400/404 for bad paths. */
@@ -51,11 +62,30 @@ export class SiteFiles {
   }
 
   isHidden(info: FileInfo): boolean {
-    return this.hidden.size !== 0 && (this.hidden.has(info.real) || this.hidden.has(info.path));
+    if (this.hidden.size !== 0 && (this.hidden.has(info.real) || this.hidden.has(info.path))) return true;
+    // Made on first use, when every site of the config has added its files (hideFile), not at build time.
+    return (this.rules ??= new HiddenRules(this.config)).hides(info);
   }
 
   private visible(info: FileInfo | null): FileInfo | null {
-    return info === null || this.isHidden(info) ? null : info;
+    if (info === null || this.isHidden(info)) return null;
+    if (this.symlinks !== undefined && this.refusesLink(info, this.symlinks)) return null;
+    return info;
+  }
+
+  /** `symlinks inside|owner`: whether a link on the path's way breaks the site's rule (reported once). */
+  private refusesLink(info: FileInfo, rule: SymlinkRule): boolean {
+    const link = rule.mode === 'inside' ? info.leavesRootAt : info.foreignLinkAt;
+    if (link === undefined) return false;
+    if (!this.reported.has(link) && this.reported.size < MAX_REPORTED) {
+      this.reported.add(link);
+      const why =
+        rule.mode === 'inside'
+          ? 'its target is outside the root (symlinks inside)'
+          : 'its owner does not own its target (symlinks owner)';
+      rule.log.warn({ root: this.root, link }, `symlink refused: ${why}`);
+    }
+    return true;
   }
 }
 

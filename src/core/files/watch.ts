@@ -10,8 +10,13 @@ export interface ChangeSink {
   changed(changed: string | undefined, renamed: boolean): void;
 }
 
+/** Which names of a watched directory matter: undefined means every name. */
+interface NameFilter {
+  names: Set<string> | undefined;
+}
+
 export class DirWatchers {
-  private readonly watchers = new Map<string, FSWatcher>();
+  private readonly watchers = new Map<string, { readonly watcher: FSWatcher; readonly filter: NameFilter }>();
 
   constructor(
     private readonly sink: ChangeSink,
@@ -23,18 +28,29 @@ export class DirWatchers {
   }
 
   /**
-   * Watches `dir` (once). Returns 'ok', 'missing' (the directory does not exist: the caller relies on its
-   * parent's watcher) or 'failed' (limit reached, permission, inotify exhausted: do not cache below it).
-   * fs.watch is a single inotify_add_watch, done once per directory, never per request.
+   * Watches `dir` (once), for every name in it or, with `onlyName`, for the names asked for only (the parent
+   * of a root or of a symlink's target, whose other entries concern no cached path). Returns 'ok', 'missing'
+   * (the directory does not exist: the caller relies on its parent's watcher) or 'failed' (limit reached,
+   * permission, inotify exhausted: do not cache below it). fs.watch is a single inotify_add_watch, done
+   * once per directory, never per request.
    */
   add(dir: string, onlyName?: string): 'ok' | 'missing' | 'failed' {
-    if (this.watchers.has(dir)) return 'ok';
+    const known = this.watchers.get(dir);
+    if (known) {
+      const { filter } = known;
+      if (filter.names !== undefined) {
+        if (onlyName === undefined) filter.names = undefined;
+        else filter.names.add(onlyName);
+      }
+      return 'ok';
+    }
     if (this.watchers.size >= this.max) return 'failed';
+    const filter: NameFilter = { names: onlyName === undefined ? undefined : new Set([onlyName]) };
     let w: FSWatcher;
     try {
       w = watch(dir, { persistent: false }, (event, filename) => {
         const name = filename === null ? undefined : String(filename);
-        if (onlyName !== undefined && name !== undefined && name !== onlyName) return;
+        if (filter.names !== undefined && name !== undefined && !filter.names.has(name)) return;
         this.sink.changed(name === undefined ? undefined : path.join(dir, name), event === 'rename');
       });
     } catch (err) {
@@ -46,7 +62,7 @@ export class DirWatchers {
       this.drop(dir);
       this.sink.changed(undefined, true);
     });
-    this.watchers.set(dir, w);
+    this.watchers.set(dir, { watcher: w, filter });
     return 'ok';
   }
 
@@ -59,7 +75,7 @@ export class DirWatchers {
     const w = this.watchers.get(dir);
     if (!w) return;
     this.watchers.delete(dir);
-    w.close();
+    w.watcher.close();
   }
 
   closeAll(): void {

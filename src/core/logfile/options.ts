@@ -2,6 +2,8 @@
 // rotate_disable), shared by `log` and `errors`.
 import path from 'node:path';
 import type { Dispenser } from '../../caddyfile/index.js';
+import { escapeGlob, hideFile, hidePattern } from '../files/hidden.js';
+import type { SiteConfig } from '../site.js';
 
 /** lumberjack's settings as Caddy v1 used them: size in MB, age in days, 0 = no limit (size 0 = 100 MB). */
 export interface RollOptions {
@@ -62,4 +64,19 @@ export function parseTarget(output: string, cwd: string): LogTarget {
   if (output === 'stdout') return { kind: 'stdout' };
   if (output === '' || output === 'stderr') return { kind: 'stderr' };
   return { kind: 'file', path: path.resolve(cwd, output) };
+}
+
+/**
+ * Keeps a log file out of the file server and browse (it may lie under a site's root): the file itself for
+ * every site of the config, also before it exists, and for this site its rotated backups
+ * (`<name>-<time><ext>`, maybe `.gz`) and the rotation lock (`<file>.rotating`, see rotate.ts).
+ */
+export function hideLogTarget(site: SiteConfig, target: LogTarget): void {
+  if (target.kind !== 'file') return;
+  hideFile(site, target.path);
+  hideFile(site, `${target.path}.rotating`);
+  const ext = path.extname(target.path);
+  const stem = escapeGlob(target.path.slice(0, target.path.length - ext.length));
+  hidePattern(site, `${stem}-*${escapeGlob(ext)}`);
+  hidePattern(site, `${stem}-*${escapeGlob(ext)}.gz`);
 }

@@ -1,5 +1,7 @@
 // One upstream host's live state: in-flight count, passive failures and the active health verdict.
-// Shared by proxy and fastcgi (and anything else that balances over backends).
+// Shared by proxy and fastcgi (and anything else that balances over backends). What outlives one config
+// (counters, the last health verdict) is kept per name in stats.ts.
+import { recordHealthCheck, upstreamStats, type UpstreamStats } from './stats.js';
 
 export interface HostLimits {
   /** Failures within failTimeoutMs that make the host down (Caddy `max_fails`, ≥ 1). */
@@ -18,14 +20,36 @@ export class UpstreamHost {
   readonly limits: HostLimits;
   /** Requests in flight to this host (least_conn, max_conns). */
   conns = 0;
-  /** Set by active health checks; an unhealthy host takes no traffic until a check passes. */
-  unhealthy = false;
+  /** Counters and health verdict shared by every host of this name, across reloads. */
+  readonly stats: UpstreamStats;
+  private failedCheck = false;
   /** When each counted failure happened (ms, monotonic), oldest first. */
   private readonly failures: number[] = [];
 
   constructor(name: string, limits: HostLimits = DEFAULT_HOST_LIMITS) {
     this.name = name;
     this.limits = limits;
+    this.stats = upstreamStats(name);
+  }
+
+  /** Set by active health checks; an unhealthy host takes no traffic until a check passes. */
+  get unhealthy(): boolean {
+    return this.failedCheck;
+  }
+
+  set unhealthy(value: boolean) {
+    this.failedCheck = value;
+    recordHealthCheck(this.stats, !value);
+  }
+
+  /** Its config now serves: the host shows in /upstreams and the healthy gauge until taken out. */
+  putInService(): void {
+    this.stats.inService.add(this);
+    this.stats.everInService = true;
+  }
+
+  takeOutOfService(): void {
+    this.stats.inService.delete(this);
   }
 
   /** Failures still counting (within fail_timeout). */
@@ -51,10 +75,16 @@ export class UpstreamHost {
 
   /** A transport failure (connect refused, reset, timeout): counts for fail_timeout, if enabled. */
   recordFailure(): void {
+    this.stats.failures++;
     if (this.limits.failTimeoutMs <= 0) return;
     const now = performance.now();
     this.prune(now);
     this.failures.push(now);
+  }
+
+  /** The upstream answered with this status (for its metrics). */
+  recordResponse(status: number): void {
+    this.stats.recordResponse(status);
   }
 
   /** Marks a request as started; call the returned function exactly once when it ends. */

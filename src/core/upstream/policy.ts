@@ -33,7 +33,8 @@ export function selectionInput(ctx: RequestContext): SelectionInput {
     ip: clientIp(ctx.req.socket.remoteAddress),
     uri: ctx.originalUri,
     header: (name) => {
-      const v = ctx.req.headers[name.toLowerCase()];
+      const lower = name.toLowerCase();
+      const v = Object.hasOwn(ctx.req.headers, lower) ? ctx.req.headers[lower] : undefined;
       return Array.isArray(v) ? v.join(', ') : v;
     },
   };

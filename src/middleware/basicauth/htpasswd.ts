@@ -1,10 +1,10 @@
 // Password checks for basicauth: plain passwords and htpasswd entries (bcrypt `$2a$/$2b$/$2y$`, `{SHA}`,
 // MD5-crypt `$apr1$` and `$1$`, `{PLAIN}` and plain text). Every comparison takes constant time.
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import bcrypt from 'bcryptjs';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { md5Crypt } from './apr1.js';
+import { loadBcrypt, verifyBcrypt } from './bcrypt.js';
 
-/** Checks a password; may be async (bcrypt runs in slices that keep the event loop responsive). */
+/** Checks a password; async for bcrypt (checked on the thread pool, see bcrypt.ts). */
 export type PasswordCheck = (password: string) => boolean | Promise<boolean>;
 
 function sha256(s: string | Buffer): Buffer {
@@ -21,57 +21,11 @@ export function plainCheck(expected: string): PasswordCheck {
   return (password) => timingSafeEqual(sha256(password), want);
 }
 
-/**
- * Recently verified bcrypt passwords, so a browser that sends the same credentials on every request does
- * not cost a full bcrypt each time. Keys are HMACs under a per-process random key of (hash, password):
- * nothing in memory is a plain password or a fast unsalted hash of one. Only successes are kept.
- */
-class VerifiedCache {
-  private readonly key = randomBytes(32);
-  private readonly entries = new Map<string, number>();
-  private readonly max: number;
-  private readonly ttlMs: number;
-
-  constructor(max = 256, ttlMs = 5 * 60_000) {
-    this.max = max;
-    this.ttlMs = ttlMs;
-  }
-
-  private id(hash: string, password: string): string {
-    return createHmac('sha256', this.key).update(hash).update('\0').update(password).digest('base64');
-  }
-
-  has(hash: string, password: string): boolean {
-    const id = this.id(hash, password);
-    const at = this.entries.get(id);
-    if (at === undefined) return false;
-    if (Date.now() - at > this.ttlMs) {
-      this.entries.delete(id);
-      return false;
-    }
-    // Most recently used goes last.
-    this.entries.delete(id);
-    this.entries.set(id, at);
-    return true;
-  }
-
-  add(hash: string, password: string): void {
-    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(this.id(hash, password), Date.now());
-  }
-}
-
-const bcryptCache = new VerifiedCache();
-
 /** The check for one htpasswd hash field. Throws a plain Error for a scheme we cannot verify. */
 export function hashCheck(encoded: string): PasswordCheck {
   if (/^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/.test(encoded)) {
-    return async (password) => {
-      if (bcryptCache.has(encoded, password)) return true;
-      const ok = await bcrypt.compare(password, encoded);
-      if (ok) bcryptCache.add(encoded, password);
-      return ok;
-    };
+    loadBcrypt();
+    return (password) => verifyBcrypt(password, encoded);
   }
   if (encoded.startsWith('$2')) throw new Error('malformed bcrypt hash');
   if (encoded.startsWith('{SHA}')) {

@@ -3,14 +3,19 @@
 // OPTIONS is never challenged. A request under a protected path passes when any matching rule accepts its
 // credentials; the user becomes `{user}` (and REMOTE_USER for fastcgi). Otherwise 401 with
 // `WWW-Authenticate: Basic realm="…"`. As in Caddy, the Authorization header is passed on unchanged.
+// Failed logins shut the client's address out for a while (429, throttle.ts); bcrypt runs off the event
+// loop, a few checks at a time (503 when too many wait, bcrypt.ts); accepted headers pass again without a
+// check for a few minutes (checker.ts).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Middleware } from '../../core/chain.js';
 import { defineDirective } from '../../core/directive.js';
 import { HttpError } from '../../core/errors.js';
+import { hideFile } from '../../core/files/hidden.js';
 import { compilePathMatcher } from '../../core/pathmatch.js';
 import { remoteIp } from '../../core/replacer-values.js';
-import { parseHtpasswd, plainCheck, sameSecret, type PasswordCheck } from './htpasswd.js';
+import { CredentialChecker } from './checker.js';
+import { parseHtpasswd, plainCheck, type PasswordCheck } from './htpasswd.js';
 
 interface AuthRule {
   user: string;
@@ -29,6 +34,7 @@ export const basicauth = defineDirective<AuthRule[]>({
     const passwordCheck = (user: string, pass: string): PasswordCheck => {
       if (!pass.startsWith('htpasswd=')) return plainCheck(pass);
       const file = path.resolve(ctx.site.root, pass.slice('htpasswd='.length));
+      hideFile(ctx.site, file);
       let users = files.get(file);
       if (!users) {
         let text: string;
@@ -79,33 +85,32 @@ export const basicauth = defineDirective<AuthRule[]>({
     return rules;
   },
   build(rules) {
-    const compiled = rules.map((r) => ({
-      ...r,
+    const compiled = rules.map((r, index) => ({
+      index,
+      user: r.user,
+      check: r.check,
       matchers: r.paths.map(compilePathMatcher),
       challenge: `Basic realm="${(r.realm || 'Restricted').replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`,
     }));
+    const checker = new CredentialChecker();
     const middleware: Middleware = (next) => async (ctx) => {
       if (ctx.req.method === 'OPTIONS') return next(ctx);
-      let challenge: string | undefined;
-      let creds: { user: string; password: string } | undefined | null = null;
-      for (const rule of compiled) {
-        if (!rule.matchers.some((m) => m(ctx.path))) continue;
-        challenge = rule.challenge;
-        if (creds === null) creds = parseBasicAuth(ctx.req.headers.authorization);
-        if (!creds) continue;
-        // Both checks always run, so timing does not tell a wrong user from a wrong password.
-        const userOk = sameSecret(creds.user, rule.user);
-        const passOk = await rule.check(creds.password);
-        if (userOk && passOk) {
+      const matching = compiled.filter((rule) => rule.matchers.some((m) => m(ctx.path)));
+      if (matching.length === 0) return next(ctx);
+      const header = ctx.req.headers.authorization;
+      const creds = parseBasicAuth(header);
+      const address = remoteIp(ctx);
+      if (creds && header !== undefined) {
+        const rule = await checker.accepts(header, creds, matching, address);
+        if (rule) {
           ctx.user = creds.user;
           return next(ctx);
         }
       }
-      if (challenge === undefined) return next(ctx);
       throw new HttpError(
         401,
-        `BasicAuth: user "${creds?.user || '-'}" was not found or password was incorrect. ${remoteIp(ctx)} ${ctx.req.headers.host ?? '-'} ${ctx.originalUri}`,
-        { headers: { 'WWW-Authenticate': challenge } },
+        `BasicAuth: user "${creds?.user || '-'}" was not found or password was incorrect. ${address} ${ctx.req.headers.host ?? '-'} ${ctx.originalUri}`,
+        { headers: { 'WWW-Authenticate': matching[matching.length - 1].challenge } },
       );
     };
     return { middleware };

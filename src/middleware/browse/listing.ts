@@ -53,21 +53,28 @@ const byName = (a: Item, b: Item) => {
   return x < y ? -1 : x > y ? 1 : 0;
 };
 
-/** Caddy v1's comparators; desc is the exact reverse (so directories come last for size desc). */
-const COMPARATORS: Record<Sort, (a: Item, b: Item) => number> = {
-  name: byName,
-  namedirfirst: (a, b) => (a.isDir === b.isDir ? byName(a, b) : a.isDir ? -1 : 1),
-  size: (a, b) => {
-    if (a.isDir && b.isDir) return byName(a, b);
-    if (a.isDir !== b.isDir) return a.isDir ? -1 : 1;
-    return a.size - b.size;
-  },
-  time: (a, b) => a.mtimeMs - b.mtimeMs,
-};
+/**
+ * Caddy v1's comparators; desc is the exact reverse (so directories come last for size desc). A Map: the
+ * sort comes from the query or a cookie, and `__proto__` or `constructor` must be unknown sorts, not
+ * something inherited.
+ */
+const COMPARATORS = new Map<string, (a: Item, b: Item) => number>([
+  ['name', byName],
+  ['namedirfirst', (a, b) => (a.isDir === b.isDir ? byName(a, b) : a.isDir ? -1 : 1)],
+  [
+    'size',
+    (a, b) => {
+      if (a.isDir && b.isDir) return byName(a, b);
+      if (a.isDir !== b.isDir) return a.isDir ? -1 : 1;
+      return a.size - b.size;
+    },
+  ],
+  ['time', (a, b) => a.mtimeMs - b.mtimeMs],
+]);
 
 /** Sorts in place; an unknown sort leaves the file system's order (as Caddy). */
 export function sortItems(items: Item[], sort: string, order: string): void {
-  const cmp = COMPARATORS[sort as Sort] as ((a: Item, b: Item) => number) | undefined;
+  const cmp = COMPARATORS.get(sort);
   if (!cmp) return;
   items.sort(order === 'desc' ? (a, b) => cmp(b, a) : cmp);
 }

@@ -4,13 +4,14 @@
 // the default text), any other throw is logged with its stack to the error log and answered with a 500 page.
 // `visible` (for development) puts the error text and stack into the response instead of the log.
 import { promises as fs, statSync } from 'node:fs';
-import type { ServerResponse } from 'node:http';
+import type { HttpResponse } from '../../core/response.js';
 import path from 'node:path';
 import type { RequestContext } from '../../core/context.js';
 import { defineDirective } from '../../core/directive.js';
 import { ENTITY_HEADERS, HttpError, writeDefaultError } from '../../core/errors.js';
 import {
   defaultRoll,
+  hideLogTarget,
   isRollerSubdirective,
   parseRollerLine,
   parseTarget,
@@ -18,6 +19,8 @@ import {
   type RollOptions,
 } from '../../core/logfile/options.js';
 import { acquireLogOutput, type LogOutput } from '../../core/logfile/writer.js';
+import { escapeControl } from '../../core/replacer-format.js';
+import { closeIfBodyUnread } from '../../core/unread-body.js';
 
 export interface ErrorsOptions {
   /** Absolute page paths by status; 0 is the `*` page. */
@@ -32,15 +35,22 @@ function stamp(d = new Date()): string {
   return `${d.getFullYear()}/${p(d.getMonth() + 1)}/${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
-/** What to say about an error in the log: nothing for a plain HttpError (a 404 is not a fault). */
+/**
+ * What to say about an error in the log: nothing for a plain HttpError (a 404 is not a fault). Messages can
+ * carry request data, so their control characters are escaped; a stack's own lines (` at …`) stay lines.
+ */
 function describe(err: unknown): string | undefined {
   if (err instanceof HttpError) {
     if (err.cause === undefined) return undefined;
     const cause = err.cause instanceof Error ? err.cause.message : JSON.stringify(err.cause);
-    return `${err.message}: ${cause}`;
+    return escapeControl(`${err.message}: ${cause}`);
   }
-  if (err instanceof Error) return err.stack ?? `${err.name}: ${err.message}`;
-  return `thrown: ${String(err)}`;
+  if (err instanceof Error) {
+    const head = `${err.name}: ${err.message}`;
+    const stack = err.stack ?? head;
+    return stack.startsWith(head) ? escapeControl(head) + stack.slice(head.length) : escapeControl(stack);
+  }
+  return `thrown: ${escapeControl(String(err))}`;
 }
 
 export const errors = defineDirective<ErrorsOptions>({
@@ -88,6 +98,7 @@ export const errors = defineDirective<ErrorsOptions>({
         pages.set(code, file);
       }
     }
+    hideLogTarget(ctx.site, target);
     return { pages, target, roll, visible };
   },
   build(opts) {
@@ -109,14 +120,16 @@ export const errors = defineDirective<ErrorsOptions>({
       for (const name of ENTITY_HEADERS) res.removeHeader(name);
       res.statusCode = status;
       for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+      closeIfBodyUnread(res);
       res.setHeader('Content-Type', 'text/html; charset=utf-8');
       res.setHeader('Content-Length', body.length);
       res.end(ctx.req.method === 'HEAD' ? undefined : body);
     }
 
-    function sendVisible(res: ServerResponse, status: number, text: string): void {
+    function sendVisible(res: HttpResponse, status: number, text: string): void {
       for (const name of ENTITY_HEADERS) res.removeHeader(name);
       res.statusCode = status;
+      closeIfBodyUnread(res);
       res.setHeader('Content-Type', 'text/plain; charset=utf-8');
       res.setHeader('X-Content-Type-Options', 'nosniff');
       const body = `${text}\n`;
@@ -136,12 +149,14 @@ export const errors = defineDirective<ErrorsOptions>({
           if (res.headersSent) {
             // Too late for a page: the client must not take a truncated body for a whole one.
             if (detail)
-              logLine(`[ERROR ${status} ${ctx.originalPath}] (after the response had started) ${detail}`);
+              logLine(
+                `[ERROR ${status} ${escapeControl(ctx.originalPath)}] (after the response had started) ${detail}`,
+              );
             res.destroy();
             return;
           }
           if (detail) {
-            const message = `[ERROR ${status} ${ctx.originalPath}] ${detail}`;
+            const message = `[ERROR ${status} ${escapeControl(ctx.originalPath)}] ${detail}`;
             if (opts.visible) {
               sendVisible(res, status, message);
               return;

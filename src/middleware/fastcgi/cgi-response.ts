@@ -1,6 +1,6 @@
 // The CGI response header block at the start of STDOUT (RFC 3875 §6): `Name: value` lines up to an empty
 // line, with `Status: 404 Not Found` giving the status and a bare `Location` meaning a redirect.
-import type { ServerResponse } from 'node:http';
+import type { HttpResponse } from '../../core/response.js';
 
 /** Header blocks larger than this are a broken application, not a response (→ 502). */
 export const MAX_HEADER_BYTES = 1024 * 1024;
@@ -65,7 +65,7 @@ export function parseCgiHead(text: string): CgiHead {
  * Puts the application's headers on the response. Set-Cookie is added to what outer middleware set;
  * other headers replace it (the application knows its own Content-Type better).
  */
-export function applyCgiHead(res: ServerResponse, head: CgiHead): void {
+export function applyCgiHead(res: HttpResponse, head: CgiHead): void {
   for (const [lower, { name, values }] of head.headers) {
     if (lower === 'set-cookie' && res.hasHeader(lower)) {
       const prior = res.getHeader(lower);

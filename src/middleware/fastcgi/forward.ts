@@ -9,7 +9,7 @@ import { ConnectError, type FcgiPool } from './pool.js';
 import { exchange, type ExchangeTimeouts } from './exchange.js';
 import { buildParams, splitEnd, type ParamRule } from './params.js';
 import { encodeRequest } from './protocol.js';
-import { spoolBody, type Spooled } from './spool.js';
+import { spoolBody, spoolLimits, type Spooled } from './spool.js';
 
 export interface Upstream {
   readonly host: UpstreamHost;
@@ -43,7 +43,7 @@ export async function forward(ctx: RequestContext, rule: ForwardRule, fpath: str
     const declared = ctx.req.headers['content-length'];
     if (declared !== undefined) bodyLength = declared;
     else {
-      spooled = await spoolBody(body);
+      spooled = await spoolBody(body, spoolLimits(ctx.maxBodyBytes));
       body = spooled.open();
       bodyLength = String(spooled.length);
     }
@@ -88,6 +88,7 @@ async function send(
       const reused = conn.completed > 0;
       try {
         await exchange(ctx, conn, upstream.pool, head, body, rule.timeouts, upstream.host.name);
+        upstream.host.recordResponse(ctx.res.statusCode);
         return;
       } catch (err) {
         const retry =

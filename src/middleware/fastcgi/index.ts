@@ -137,10 +137,18 @@ export const fastcgi = defineDirective<FastcgiRule[]>({
           return next(ctx);
         },
       start: async () => {
-        for (const rule of compiled) for (const u of rule.upstreams) u.handle.retain();
+        for (const rule of compiled)
+          for (const u of rule.upstreams) {
+            u.handle.retain();
+            u.host.putInService();
+          }
       },
       close: async () => {
-        for (const rule of compiled) for (const u of rule.upstreams) u.handle.release();
+        for (const rule of compiled)
+          for (const u of rule.upstreams) {
+            u.handle.release();
+            u.host.takeOutOfService();
+          }
       },
     };
   },

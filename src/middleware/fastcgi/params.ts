@@ -105,17 +105,26 @@ export function buildParams(
   const seen = new Set<string>();
   for (let i = 0; i < raw.length; i += 2) {
     const lower = raw[i].toLowerCase();
-    // httpoxy (CVE-2016-5385): a `Proxy:` request header must never become HTTP_PROXY.
-    if (lower === 'proxy' || seen.has(lower)) continue;
+    // httpoxy (CVE-2016-5385): a `Proxy:` request header must never become HTTP_PROXY. HTTP/2 pseudo-headers
+    // (`:authority`, …) are not headers; HTTP_HOST comes from Host, which the listener sets from :authority.
+    if (lower === 'proxy' || lower.charCodeAt(0) === 0x3a || seen.has(lower)) continue;
     seen.add(lower);
     p.set(cgiHeaderName(lower), header(ctx, lower));
   }
   return p;
 }
 
-/** A request header's value, repeated values joined with `, ` (as Caddy). */
+/**
+ * A request header's value, repeated values joined with `, ` (as Caddy). The name comes from the raw
+ * header list, so it may be one that Node leaves out of `req.headers` (`__proto__`): it is looked up as
+ * the header's own entry, never as something the object inherits.
+ */
 function header(ctx: RequestContext, name: string): string {
-  const v = ctx.req.headers[name];
+  const headers = ctx.req.headers;
+  // An HTTP/2 request has no headersDistinct.
+  const distinct = ctx.req.headersDistinct as NodeJS.Dict<string[]> | undefined;
+  if (!Object.hasOwn(headers, name)) return distinct?.[name]?.join(', ') ?? '';
+  const v = headers[name];
   if (v === undefined) return '';
   return Array.isArray(v) ? v.join(', ') : v;
 }

@@ -1,9 +1,12 @@
-// gzip [{ ext …; not …; level n; min_length n }]: compresses responses (gzip, or brotli when the client
-// prefers it). Several `gzip` lines make several configs; the first whose request filters pass is used.
+// gzip [{ ext …; not …; level n; min_length n }]: compresses responses with gzip, brotli or zstd, whichever the
+// client's Accept-Encoding prefers (core/encoding.ts). Several `gzip` lines make several configs; the first
+// whose request filters pass is used.
 import { compilePathMatcher } from '../../core/pathmatch.js';
 import { defineDirective } from '../../core/directive.js';
-import { compressResponse, type CompressSettings } from './compressor.js';
-import { chooseEncoding } from './negotiate.js';
+import { negotiateEncoding } from '../../core/encoding.js';
+import { addResponseFilter } from '../../core/response.js';
+import { AVAILABLE_CODINGS } from './codecs.js';
+import { CompressFilter, type CompressSettings } from './compressor.js';
 
 /** Caddy v1's default extensions (`""` = no extension). */
 export const DEFAULT_EXTENSIONS = [
@@ -123,13 +126,13 @@ export const gzip = defineDirective<GzipConfig[]>({
     }));
     return {
       middleware: (next) => async (ctx) => {
-        const encoding = chooseEncoding(ctx.req.headers['accept-encoding']);
-        if (encoding) {
+        const coding = negotiateEncoding(ctx.req.headers['accept-encoding'], AVAILABLE_CODINGS);
+        if (coding) {
           const path = ctx.path;
           for (const c of compiled) {
             if (c.excluded.some((m) => m(path))) continue;
             if (!c.anyExt && !c.extensions.has(extOf(path))) continue;
-            compressResponse(ctx, encoding, c.settings);
+            addResponseFilter(ctx.res, new CompressFilter(ctx.res, coding, c.settings));
             break;
           }
         }

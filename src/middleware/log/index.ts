@@ -1,4 +1,4 @@
-// log [<path> <output> [<format>] | <output>] [{ rotate_*; ipmask v4 [v6]; except <path>… }]
+// log [<path> <output> [<format>] | <output>] [{ format json|<format>; rotate_*; ipmask v4 [v6]; except <path>… }]
 //
 // Access log lines are rendered when the response closes (so {status}, {size}, {latency} and {when} are
 // final, even for errors rendered further out by the default error page) and handed to a batching writer
@@ -9,6 +9,7 @@ import type { RequestContext } from '../../core/context.js';
 import { defineDirective } from '../../core/directive.js';
 import {
   defaultRoll,
+  hideLogTarget,
   ROLLER_SUBDIRECTIVES,
   parseRollerLine,
   parseTarget,
@@ -18,19 +19,23 @@ import {
 import { acquireLogOutput, type LogOutput } from '../../core/logfile/writer.js';
 import { compilePathMatcher } from '../../core/pathmatch.js';
 import { compileTemplate, type Template } from '../../core/replacer.js';
-import { countBytesWritten } from '../../core/response-bytes.js';
-import { remoteIp } from '../../core/replacer-values.js';
+import { escapeControl } from '../../core/replacer-format.js';
+import { isKnownPlaceholder, remoteIp } from '../../core/replacer-values.js';
 import { makeMask, maskIp, parseV4Mask, parseV6Mask, type IpMask } from './ipmask.js';
+import { JSON_FORMAT, jsonFormat } from './json.js';
 
 export const COMMON_LOG_FORMAT = '{remote} - {user} [{when}] "{method} {uri} {proto}" {status} {size}';
 export const COMBINED_LOG_FORMAT = `${COMMON_LOG_FORMAT} "{>Referer}" "{>User-Agent}"`;
 
-const SUBDIRECTIVES = ['ipmask', 'except', ...ROLLER_SUBDIRECTIVES];
+const SUBDIRECTIVES = ['format', 'ipmask', 'except', ...ROLLER_SUBDIRECTIVES];
 
 interface EntryOptions {
   readonly target: LogTarget;
   readonly roll: RollOptions;
+  /** A text format with placeholders (unused with json). */
   readonly format: string;
+  /** `format json`: one JSON object per line. */
+  readonly json: boolean;
   readonly ipMask: IpMask | undefined;
   readonly except: readonly string[];
 }
@@ -38,6 +43,17 @@ interface EntryOptions {
 export interface LogRule {
   readonly scope: string;
   readonly entries: EntryOptions[];
+}
+
+function expandFormat(format: string): string {
+  return format.replaceAll('{common}', COMMON_LOG_FORMAT).replaceAll('{combined}', COMBINED_LOG_FORMAT);
+}
+
+/** A typo in a placeholder would log '-' forever: it is an error at the format's line instead. */
+function checkPlaceholders(d: Dispenser, format: string): void {
+  for (const name of compileTemplate(format).placeholders) {
+    if (!isKnownPlaceholder(name)) throw d.err(`unknown placeholder {${name}} in log format`);
+  }
 }
 
 function parseTargetAt(d: Dispenser, output: string, cwd: string): LogTarget {
@@ -56,13 +72,24 @@ export const log = defineDirective<LogRule[]>({
       const args = d.remainingArgs();
       if (args.length > 3)
         throw d.err("too many arguments: expected 'log', 'log <output>' or 'log <path> <output> [<format>]'");
+      let format = args.length === 3 ? expandFormat(args[2]) : COMMON_LOG_FORMAT;
+      let json = false;
+      if (args.length === 3) checkPlaceholders(d, format);
       const roll = defaultRoll();
       let ipMask: IpMask | undefined;
       while (d.nextBlock()) {
         const what = d.val();
         if (!SUBDIRECTIVES.includes(what)) throw d.unknownSubdirective(SUBDIRECTIVES);
         const where = d.remainingArgs();
-        if (what === 'ipmask') {
+        if (what === 'format') {
+          if (where.length !== 1) throw d.err("expected 'format json' or 'format <format>'");
+          if (args.length === 3) throw d.err('the format is given twice: on the log line and in its block');
+          json = where[0] === JSON_FORMAT;
+          if (!json) {
+            format = expandFormat(where[0]);
+            checkPlaceholders(d, format);
+          }
+        } else if (what === 'ipmask') {
           if (where.length === 0 || where.length > 2) throw d.err("expected 'ipmask <v4mask> [<v6mask>]'");
           let v4: number[] | undefined;
           let v6: number[] | undefined;
@@ -82,19 +109,15 @@ export const log = defineDirective<LogRule[]>({
       }
       let scope = '/';
       let output = 'access.log';
-      let format = COMMON_LOG_FORMAT;
       if (args.length === 1) output = args[0];
-      else if (args.length >= 2) {
-        [scope, output] = args;
-        if (args.length === 3)
-          format = args[2]
-            .replaceAll('{common}', COMMON_LOG_FORMAT)
-            .replaceAll('{combined}', COMBINED_LOG_FORMAT);
-      }
+      else if (args.length >= 2) [scope, output] = args;
+      const target = parseTargetAt(d, output, ctx.cwd);
+      hideLogTarget(ctx.site, target);
       const entry: EntryOptions = {
-        target: parseTargetAt(d, output, ctx.cwd),
+        target,
         roll,
         format,
+        json,
         ipMask,
         except: [...except],
       };
@@ -107,7 +130,7 @@ export const log = defineDirective<LogRule[]>({
   build(rules) {
     interface Entry {
       readonly options: EntryOptions;
-      readonly template: Template;
+      readonly template: Pick<Template, 'render'>;
       readonly excepted: ((path: string) => boolean)[];
       output: LogOutput | undefined;
     }
@@ -115,7 +138,8 @@ export const log = defineDirective<LogRule[]>({
       matches: compilePathMatcher(r.scope),
       entries: r.entries.map((e): Entry => ({
         options: e,
-        template: compileTemplate(e.format, { emptyValue: '-' }),
+        // A decoded `{path}` or `{?q}` may hold CR/LF: escaped, it cannot forge a line.
+        template: e.json ? jsonFormat : compileTemplate(e.format, { emptyValue: '-', escape: escapeControl }),
         excepted: e.except.map(compilePathMatcher),
         output: undefined,
       })),
@@ -142,7 +166,6 @@ export const log = defineDirective<LogRule[]>({
         const remote = ctx.vars.get('remote') ?? remoteIp(ctx);
         ctx.vars.set('remote', remote);
         if (!ctx.vars.has('port')) ctx.vars.set('port', String(ctx.req.socket.remotePort ?? ''));
-        countBytesWritten(ctx);
         ctx.res.once('close', () => writeLines(ctx, entries, remote));
         return next(ctx);
       },

@@ -1,12 +1,10 @@
 // One upstream as a running config holds it: its target, its shared health/load state, and its own
-// keep-alive connection pools (per upstream, so pools and their limits never mix): our HTTP/1.1 client's
-// for plain-HTTP requests, and a node:http Agent for https upstreams and WebSocket upgrades.
-import http from 'node:http';
-import https from 'node:https';
+// keep-alive connection pool (per upstream, so pools and their limits never mix). Every request to it, plain
+// HTTP, TLS or unix socket, WebSocket switches included, goes through that pool and our HTTP/1.1 client (h1/).
 import { isIP } from 'node:net';
 import { UpstreamHost, type HostLimits } from '../../core/upstream/index.js';
 import type { TlsConfig } from './config.js';
-import { ConnectionPool, IDLE_SOCKET_MS } from './h1/pool.js';
+import { ConnectionPool, type DialOptions } from './h1/pool.js';
 import type { UpstreamTarget } from './upstreams.js';
 
 export interface PoolOptions {
@@ -19,70 +17,35 @@ export interface PoolOptions {
 export class Backend {
   readonly target: UpstreamTarget;
   readonly host: UpstreamHost;
-  readonly agent: http.Agent;
-  /** Our own client's pool, for plain-HTTP upstreams (TCP or unix socket); undefined for https. */
-  readonly pool: ConnectionPool | undefined;
-  /** What the agent was made with (health checks reuse the TLS settings). */
-  readonly agentOptions: https.AgentOptions;
+  /** How to reach the upstream (health checks dial the same way, on connections of their own). */
+  readonly dial: DialOptions;
+  readonly pool: ConnectionPool;
 
-  constructor(target: UpstreamTarget, limits: HostLimits, pool: PoolOptions) {
+  constructor(target: UpstreamTarget, limits: HostLimits, options: PoolOptions) {
     this.target = target;
     this.host = new UpstreamHost(target.name, limits);
-    const agentOptions: https.AgentOptions = {
-      keepAlive: pool.keepalive > 0,
-      maxFreeSockets: Math.max(pool.keepalive, 1),
-      scheduling: 'lifo',
-      timeout: IDLE_SOCKET_MS,
+    const tls = options.tls;
+    this.dial = {
+      host: target.hostname,
+      port: target.port,
+      socketPath: target.socketPath,
+      fallbackDelayMs: options.fallbackDelayMs,
+      tls: target.tls
+        ? {
+            // SNI only for names; an IP address in SNI is not allowed (RFC 6066).
+            servername: isIP(target.hostname) ? undefined : target.hostname,
+            ca: tls.ca,
+            cert: tls.cert,
+            key: tls.key,
+            rejectUnauthorized: !tls.insecureSkipVerify,
+          }
+        : undefined,
     };
-    if (pool.fallbackDelayMs !== undefined) {
-      agentOptions.autoSelectFamily = true;
-      agentOptions.autoSelectFamilyAttemptTimeout = Math.max(pool.fallbackDelayMs, 10);
-    }
-    this.agentOptions = agentOptions;
-    if (target.tls) {
-      agentOptions.rejectUnauthorized = !pool.tls.insecureSkipVerify;
-      if (pool.tls.ca) agentOptions.ca = pool.tls.ca;
-      if (pool.tls.cert) agentOptions.cert = pool.tls.cert;
-      if (pool.tls.key) agentOptions.key = pool.tls.key;
-      // SNI only for names; an IP address in SNI is not allowed (RFC 6066).
-      if (!isIP(target.hostname)) agentOptions.servername = target.hostname;
-      this.agent = new https.Agent(agentOptions);
-      this.pool = undefined;
-    } else {
-      this.agent = new http.Agent(agentOptions);
-      const dial = {
-        host: target.hostname,
-        port: target.port,
-        socketPath: target.socketPath,
-        fallbackDelayMs: pool.fallbackDelayMs,
-      };
-      this.pool = new ConnectionPool(dial, pool.keepalive);
-    }
-  }
-
-  /** Options for one request to this upstream (everything but method, path and headers is fixed). */
-  requestOptions(method: string, path: string, headers: http.OutgoingHttpHeaders): https.RequestOptions {
-    const t = this.target;
-    return t.socketPath
-      ? { socketPath: t.socketPath, method, path, headers, agent: this.agent, setHost: false }
-      : {
-          host: t.hostname,
-          port: t.port,
-          method,
-          path,
-          headers,
-          agent: this.agent,
-          setHost: false,
-        };
-  }
-
-  request(options: https.RequestOptions): http.ClientRequest {
-    return this.target.tls ? https.request(options) : http.request(options);
+    this.pool = new ConnectionPool(this.dial, options.keepalive);
   }
 
   /** Closes pooled connections; requests still running keep theirs until they end. */
   close(): void {
-    this.agent.destroy();
-    this.pool?.close();
+    this.pool.close();
   }
 }

@@ -1,24 +1,29 @@
 // Active health checks (Caddy's health_check*): GET <upstream><path> every interval; a host is healthy while
-// the status is 2xx/3xx and, if asked, the body contains a string. The first round runs at start.
-import http from 'node:http';
-import https from 'node:https';
+// the status is 2xx/3xx and, if asked, the body contains a string. The first round runs at start. Checks go
+// through the proxy's own client (h1/probe.ts) on connections of their own, TLS upstreams included.
 import type { Backend } from './backend.js';
 import type { HealthCheckConfig } from './config.js';
+import { probe, probePool } from './h1/probe.js';
+import type { ConnectionPool } from './h1/pool.js';
 import { joinPaths } from './upstreams.js';
 
 /** The most of a check's body we read looking for health_check_contains. */
 const MAX_CHECK_BODY = 1 << 20;
 
 export class HealthChecker {
-  private readonly backends: readonly Backend[];
   private readonly config: HealthCheckConfig;
+  private readonly checks: { backend: Backend; pool: ConnectionPool }[];
   private timer: NodeJS.Timeout | undefined;
-  private readonly inFlight = new Set<http.ClientRequest>();
+  private readonly inFlight = new Set<() => void>();
   private stopped = false;
 
   constructor(backends: readonly Backend[], config: HealthCheckConfig) {
-    this.backends = backends;
     this.config = config;
+    // health_check_port: the same upstream, another port.
+    this.checks = backends.map((backend) => ({
+      backend,
+      pool: probePool(config.port ? { ...backend.dial, port: config.port } : backend.dial),
+    }));
   }
 
   start(): void {
@@ -30,70 +35,46 @@ export class HealthChecker {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    for (const req of this.inFlight) req.destroy();
+    for (const cancel of this.inFlight) cancel();
     this.inFlight.clear();
   }
 
   /** Checks every host at once; a host's verdict changes only when its own check finishes. */
   private async round(): Promise<void> {
     await Promise.all(
-      this.backends.map(async (b) => {
-        const healthy = await this.check(b);
-        if (!this.stopped) b.host.unhealthy = !healthy;
+      this.checks.map(async ({ backend, pool }) => {
+        const healthy = await this.check(backend, pool);
+        if (!this.stopped) backend.host.unhealthy = !healthy;
       }),
     );
   }
 
-  private check(backend: Backend): Promise<boolean> {
+  private async check(backend: Backend, pool: ConnectionPool): Promise<boolean> {
     const t = backend.target;
     const { path: checkPath, port, contains, timeoutMs } = this.config;
     const target = joinPaths(t.basePath, checkPath);
-    const options: https.RequestOptions = {
-      method: 'GET',
-      path: target.startsWith('/') ? target : `/${target}`,
-      headers: { host: port ? `${hostOnly(t.hostHeader)}:${port}` : t.hostHeader, 'user-agent': 'nodecaddy' },
-      // Checks use their own short-lived connections, not the request pool.
-      agent: false,
-      timeout: timeoutMs,
-      setHost: false,
+    const headers = {
+      host: port ? `${hostOnly(t.hostHeader)}:${port}` : t.hostHeader,
+      'user-agent': 'nodecaddy',
     };
-    if (t.socketPath) options.socketPath = t.socketPath;
-    else {
-      options.host = t.hostname;
-      options.port = port || t.port;
+    const maxBody = contains === undefined ? 0 : MAX_CHECK_BODY;
+    const { result, cancel } = probe(
+      pool,
+      target.startsWith('/') ? target : `/${target}`,
+      headers,
+      timeoutMs,
+      maxBody,
+    );
+    this.inFlight.add(cancel);
+    try {
+      const answer = await result;
+      const statusOk = answer.statusCode >= 200 && answer.statusCode < 400;
+      return statusOk && (contains === undefined || answer.body.includes(contains));
+    } catch {
+      return false;
+    } finally {
+      this.inFlight.delete(cancel);
     }
-    if (t.tls) {
-      const agentOpts = backend.agentOptions;
-      options.rejectUnauthorized = agentOpts.rejectUnauthorized;
-      options.ca = agentOpts.ca;
-      options.cert = agentOpts.cert;
-      options.key = agentOpts.key;
-      options.servername = agentOpts.servername;
-    }
-    return new Promise((resolve) => {
-      const req = (t.tls ? https : http).request(options, (res) => {
-        const status = res.statusCode ?? 0;
-        const statusOk = status >= 200 && status < 400;
-        if (!statusOk || contains === undefined) {
-          res.resume();
-          res.on('end', () => resolve(statusOk));
-          res.on('error', () => resolve(false));
-          return;
-        }
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          if (body.length < MAX_CHECK_BODY) body += chunk;
-        });
-        res.on('end', () => resolve(body.includes(contains)));
-        res.on('error', () => resolve(false));
-      });
-      this.inFlight.add(req);
-      req.on('close', () => this.inFlight.delete(req));
-      req.on('timeout', () => req.destroy(new Error('health check timed out')));
-      req.on('error', () => resolve(false));
-      req.end();
-    });
   }
 }
 

@@ -1,12 +1,13 @@
-// Sending the upstream's answer to the client: headers merged as Caddy v1 does, the body streamed through
-// res.write/res.end (so gzip and log wrappers see it) with backpressure, and WebSocket switches spliced.
-import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+// Sending the upstream's answer to the client: headers merged as Caddy v1 does (the body is streamed by the
+// client, h1/client.ts), and WebSocket switches spliced.
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { RequestContext } from '../../core/context.js';
 import { connectionTokens, isHopByHop } from '../../core/forwarded.js';
 import { applyHeaderRules, objectHeaderBag, type HeaderRule } from '../../core/headerrules.js';
 import type { UpgradeRequest } from '../../core/upgrade.js';
 import type { UpstreamResponse } from './forward.js';
+import type { UpgradeHead } from './h1/parser.js';
+import type { UpstreamConnection } from './h1/pool.js';
 
 /** Headers an earlier directive may have set that the upstream does not override (Caddy's list). */
 const KEEP_EXISTING = new Set([
@@ -51,74 +52,23 @@ function toList(v: string | number | string[]): string[] {
 }
 
 /**
- * Streams the upstream body to the client and resolves when the client response is complete. An upstream
- * that dies mid-body destroys the client connection (never a clean end) and rejects; a client that goes
- * away destroys the upstream request.
- */
-export function pipeResponse(
-  res: ServerResponse,
-  upstream: IncomingMessage,
-  upstreamReq: ClientRequest,
-  upstreamName: string,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let done = false;
-    const finish = (err?: Error) => {
-      if (done) return;
-      done = true;
-      if (err) reject(err);
-      else resolve();
-    };
-    const onUpstreamFailure = (err?: Error) => {
-      if (done || upstream.complete) return;
-      res.destroy();
-      upstreamReq.destroy();
-      finish(new Error(`upstream ${upstreamName} closed the response early: ${err?.message ?? 'aborted'}`));
-    };
-    upstream.on('aborted', () => onUpstreamFailure());
-    upstream.on('error', onUpstreamFailure);
-    res.once('close', () => {
-      if (!res.writableFinished) {
-        // The client went away: stop reading from the upstream and drop the connection.
-        upstreamReq.destroy();
-        upstream.destroy();
-      }
-      finish();
-    });
-    res.once('finish', () => finish());
-    upstream.on('end', () => {
-      if (upstream.trailers && Object.keys(upstream.trailers).length > 0 && res.hasHeader('trailer')) {
-        res.addTrailers(upstream.trailers);
-      }
-      res.end();
-    });
-    // Server-sent events are useless late: send the head now rather than with the first event.
-    const type = upstream.headers['content-type'];
-    if (type !== undefined && type.startsWith('text/event-stream')) res.flushHeaders();
-    upstream.pipe(res, { end: false });
-  });
-}
-
-/**
  * Completes a WebSocket (or other) upgrade: the upstream's 101 head goes to the client as received, then
  * bytes flow both ways until either side closes. Resolves when both sockets are closed.
  */
 export function spliceUpgrade(
   client: UpgradeRequest,
-  upstream: IncomingMessage,
-  upstreamSocket: Socket,
-  upstreamHead: Buffer,
+  upstream: UpgradeHead,
+  conn: UpstreamConnection,
+  rest: Buffer,
 ): Promise<void> {
   // Go's Hijack: from here on the connection is ours; the response object is detached.
   const socket = client.claim();
+  const upstreamSocket = conn.socket;
   let head = `HTTP/1.1 101 ${upstream.statusMessage || 'Switching Protocols'}\r\n`;
   const raw = upstream.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
   socket.write(`${head}\r\n`);
-  if (upstreamHead.length > 0) socket.write(upstreamHead);
-  if (client.head.length > 0) upstreamSocket.write(client.head);
-  upstreamSocket.setNoDelay(true);
-  upstreamSocket.setTimeout(0);
+  if (rest.length > 0) socket.write(rest);
   return new Promise((resolve) => {
     let open = 2;
     const closed = () => {
@@ -130,12 +80,34 @@ export function spliceUpgrade(
       upstreamSocket.destroy();
     };
     socket.once('close', closed);
-    upstreamSocket.once('close', closed);
     socket.on('error', end);
-    upstreamSocket.on('error', end);
     socket.once('close', end);
-    upstreamSocket.once('close', end);
-    upstreamSocket.pipe(socket);
+    if (upstreamSocket.destroyed) {
+      // The upstream went away between its 101 and now.
+      closed();
+      end();
+      return;
+    }
+    // Upstream bytes arrive in the pool's shared read buffer (h1/pool.ts): each is copied before it is queued.
+    conn.user = {
+      onData: (chunk) => {
+        if (!socket.write(Buffer.from(chunk))) {
+          upstreamSocket.pause();
+          socket.once('drain', () => upstreamSocket.resume());
+        }
+      },
+      onEnd: () => socket.end(),
+      onError: end,
+      onClose: () => {
+        closed();
+        end();
+      },
+      onDrain: () => {},
+    };
+    if (client.head.length > 0) upstreamSocket.write(client.head);
+    upstreamSocket.setNoDelay(true);
+    upstreamSocket.setTimeout(0);
     socket.pipe(upstreamSocket);
+    upstreamSocket.resume();
   });
 }

@@ -17,7 +17,14 @@ import {
 } from '../../core/upstream/index.js';
 import { Backend } from './backend.js';
 import type { ProxyConfig } from './config.js';
-import { attempt, readAll, type AttemptOptions, type AttemptResult, type BodySource } from './forward.js';
+import {
+  attempt,
+  readAll,
+  replayable,
+  type AttemptOptions,
+  type AttemptResult,
+  type BodySource,
+} from './forward.js';
 import { HealthChecker } from './health.js';
 import { copyResponseHead, spliceUpgrade } from './response.js';
 import { joinPaths } from './upstreams.js';
@@ -57,21 +64,23 @@ export class ProxyRoute {
   }
 
   start(): void {
+    for (const h of this.hosts) h.putInService();
     this.health?.start();
   }
 
   close(): void {
     this.health?.stop();
     for (const b of this.backends) b.close();
+    for (const h of this.hosts) h.takeOutOfService();
   }
 
   async handle(ctx: RequestContext, fullRawPath: string): Promise<void> {
     const cfg = this.config;
     const upgrade = ctx.upgrade;
-    const replayable = cfg.tryDurationMs > 0 && this.backends.length > 1;
+    const retriesElsewhere = cfg.tryDurationMs > 0 && this.backends.length > 1;
     let body: BodySource;
     if (upgrade || !hasRequestBody(ctx)) body = { kind: 'none' };
-    else if (replayable) {
+    else if (retriesElsewhere) {
       try {
         body = { kind: 'buffered', data: await readAll(requestBody(ctx)) };
       } catch (err) {
@@ -102,14 +111,17 @@ export class ProxyRoute {
         let result: AttemptResult;
         try {
           result = await attempt(ctx, backend, path, headers, body, opts);
-          // A pooled connection the upstream had just closed: once more, on a fresh one; not a failure.
-          if (result.kind === 'error' && result.staleSocket)
+          // A pooled connection the upstream had just closed: once more, on a fresh one, if the request may
+          // run twice (a body-less POST may not); not the host's failure either way.
+          if (result.kind === 'error' && result.staleSocket && replayable(ctx.req.method ?? 'GET', headers))
             result = await attempt(ctx, backend, path, headers, body, opts, true);
         } catch (err) {
           release();
           throw err;
         }
         if (result.kind !== 'error') {
+          if (result.kind !== 'client-gone')
+            host.recordResponse(result.kind === 'upgrade' ? 101 : result.res.statusCode);
           try {
             await this.deliver(ctx, result, backend);
           } finally {
@@ -122,7 +134,8 @@ export class ProxyRoute {
         // The body could not be read (over the `limits` size): the client's fault, not the upstream's.
         if (err instanceof HttpError) throw err;
         if (ctx.res.destroyed) return this.clientGone(ctx);
-        host.recordFailure();
+        // A stale pooled connection (not retried: the request may not run twice) is not the host's fault.
+        if (!result.staleSocket) host.recordFailure();
         lastErr = err;
         if (result.timedOut)
           throw new HttpError(504, `proxy: upstream ${host.name}: ${err.message}`, { cause: err });
@@ -149,7 +162,7 @@ export class ProxyRoute {
       case 'upgrade': {
         const upgrade = ctx.upgrade!;
         ctx.res.statusCode = 101;
-        await spliceUpgrade(upgrade, result.res, result.socket, result.head);
+        await spliceUpgrade(upgrade, result.head, result.conn, result.rest);
         return;
       }
       case 'response':

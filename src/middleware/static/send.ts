@@ -2,7 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { HttpResponse } from '../../core/response.js';
 import { HttpError } from '../../core/errors.js';
 import type { FileInfo, SiteFiles } from '../../core/files/index.js';
 import type { RangeSpec } from './range.js';
@@ -28,7 +29,7 @@ export async function openSource(files: SiteFiles, info: FileInfo): Promise<NonN
 }
 
 export async function sendWhole(
-  res: ServerResponse,
+  res: HttpResponse,
   headers: OutgoingHttpHeaders,
   info: FileInfo,
   source: Source,
@@ -47,7 +48,7 @@ export async function sendWhole(
 }
 
 export async function sendRange(
-  res: ServerResponse,
+  res: HttpResponse,
   headers: OutgoingHttpHeaders,
   info: FileInfo,
   source: Source,
@@ -71,7 +72,7 @@ const boundaryBase = randomBytes(9).toString('base64url');
 let boundaryCount = 0;
 
 export async function sendMultipart(
-  res: ServerResponse,
+  res: HttpResponse,
   headers: OutgoingHttpHeaders,
   info: FileInfo,
   source: Source,
@@ -150,7 +151,7 @@ async function readChunk(fh: FileHandle, pos: number, end: number): Promise<Read
  * that shrank under us, cuts the connection: a short body must never pass for a whole one.
  */
 async function streamRange(
-  res: ServerResponse,
+  res: HttpResponse,
   fh: FileHandle,
   start: number,
   end: number,
@@ -186,7 +187,7 @@ async function streamRange(
   }
 }
 
-function drained(res: ServerResponse): Promise<void> {
+function drained(res: HttpResponse): Promise<void> {
   return new Promise((resolve, reject) => {
     if (res.destroyed) {
       reject(new Error('client closed the connection'));

@@ -4,9 +4,14 @@ import type { RequestContext } from '../../core/context.js';
 import { HttpError } from '../../core/errors.js';
 import { clientIp } from '../../core/forwarded.js';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { Duplex } from 'node:stream';
 import {
+  H_BASIC_AUTH,
   H_DETAIL,
   H_ERROR,
+  H_PREFER_PORT,
+  H_PROTO,
+  H_REMOTE_PORT,
   H_SECRET,
   H_TOKEN,
   H_VERSION,
@@ -16,15 +21,21 @@ import {
   type RefusalCode,
 } from '../../tunnel/protocol.js';
 import { connectH2 } from '../../tunnel/transport.js';
-import { secretId } from './options.js';
+import { secretId, type TunnelSettings } from './options.js';
 import type { SiteTunnels } from './registry.js';
-import { TunnelSession } from './session.js';
+import { TunnelSession, type ByteCounter } from './session.js';
+import { TcpPort } from './tcp.js';
+import { trackSession } from './stats.js';
+import { VisitorAuth } from './visitor-auth.js';
 
 // One WebSocket server for every tunnel site: it only performs handshakes (noServer), holds no sockets.
 const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
 
 function refuse(status: number, code: RefusalCode, detail: string): HttpError {
-  return new HttpError(status, detail, { headers: { [H_ERROR]: code, [H_DETAIL]: detail }, detail });
+  return new HttpError(status, detail, {
+    headers: { [H_ERROR]: code, [H_DETAIL]: detail, [H_VERSION]: PROTOCOL_VERSION },
+    detail,
+  });
 }
 
 /**
@@ -41,13 +52,87 @@ function claimedHost(ctx: RequestContext): string | undefined {
   return undefined;
 }
 
-export async function acceptTunnel(ctx: RequestContext, site: SiteTunnels): Promise<void> {
-  const settings = site.settings;
+/** What the client asks for besides a name: a TCP port, or basic auth for its visitors. */
+interface Wish {
+  proto: 'http' | 'tcp';
+  auth?: VisitorAuth;
+  /** tcp: this port or nothing. */
+  wanted?: number;
+  /** tcp: this port if free (the one held before a reconnect). */
+  prefer?: number;
+}
+
+function header(ctx: RequestContext, name: string): string | undefined {
+  const v = ctx.req.headers[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** Reads and checks the client's wishes; throws the refusal it deserves. */
+function readWish(ctx: RequestContext, settings: TunnelSettings, host: string): Wish {
+  const proto = header(ctx, H_PROTO) ?? 'http';
+  if (proto !== 'http' && proto !== 'tcp') throw refuse(400, 'bad-request', `unknown tunnel kind '${proto}'`);
+  if (proto === 'http') {
+    const auth = VisitorAuth.fromHeader(header(ctx, H_BASIC_AUTH), host);
+    if (auth instanceof Error) throw refuse(400, 'bad-request', auth.message);
+    return { proto, auth };
+  }
+  const range = settings.tcpPorts;
+  if (!range) {
+    throw refuse(
+      403,
+      'no-tcp',
+      `TCP tunnels are not enabled on ${ctx.site.label} (its tunnel directive needs tcp_ports)`,
+    );
+  }
+  const port = (name: string) => {
+    const v = header(ctx, name);
+    return v === undefined ? undefined : Number(v);
+  };
+  const wanted = port(H_REMOTE_PORT);
+  if (wanted !== undefined && !(Number.isInteger(wanted) && wanted >= range.from && wanted <= range.to)) {
+    throw refuse(
+      400,
+      'bad-request',
+      `port ${header(ctx, H_REMOTE_PORT)} is not one of this site's TCP ports (${range.from}-${range.to})`,
+    );
+  }
+  return { proto, wanted, prefer: port(H_PREFER_PORT) };
+}
+
+/** Binds the public TCP port the client gets, or throws the refusal (after giving the name back). */
+async function bindTcp(
+  settings: TunnelSettings,
+  bindHost: string | undefined,
+  wish: Wish,
+): Promise<TcpPort | undefined> {
+  if (wish.proto !== 'tcp' || !settings.tcpPorts) return undefined;
+  const port = await TcpPort.bind(settings.tcpPorts, bindHost, wish.wanted, wish.prefer);
+  if (port === 'taken') throw refuse(409, 'port-taken', `port ${wish.wanted} is in use`);
+  if (port === 'full') {
+    const { from, to } = settings.tcpPorts;
+    throw refuse(503, 'no-free-port', `every TCP port of this site (${from}-${to}) is in use`);
+  }
+  return port;
+}
+
+/** The handshake of a client on this site: `settings` are the site's own (its secrets open it, no other). */
+export async function acceptTunnel(
+  ctx: RequestContext,
+  site: SiteTunnels,
+  settings: TunnelSettings,
+): Promise<void> {
   const { log } = settings;
   const headers = ctx.req.headers;
   const remote = clientIp(ctx.req.socket.remoteAddress);
-  if (headers[H_VERSION] !== PROTOCOL_VERSION) {
-    throw refuse(400, 'bad-version', `tunnel protocol version ${PROTOCOL_VERSION} required`);
+  const version = header(ctx, H_VERSION);
+  if (version !== PROTOCOL_VERSION) {
+    log.warn({ host: headers.host, remote, version }, 'tunnel refused: other protocol version');
+    throw refuse(
+      400,
+      'bad-version',
+      `this server speaks tunnel protocol ${PROTOCOL_VERSION} and the client ${version ? `speaks ${version}` : 'sent none'}: ` +
+        'run the same nodecaddy version on both ends',
+    );
   }
   const index = secretMatches(String(headers[H_SECRET] ?? ''), settings.secrets);
   if (index < 0) {
@@ -60,7 +145,8 @@ export async function acceptTunnel(ctx: RequestContext, site: SiteTunnels): Prom
     throw refuse(403, 'bad-name', `the name in ${String(headers.host)} does not fit ${ctx.site.label}`);
   }
   const token = String(headers[H_TOKEN] ?? '');
-  if (token.length < 16) throw refuse(400, 'bad-version', 'a client token is required');
+  if (token.length < 16) throw refuse(400, 'bad-request', 'a client token is required');
+  const wish = readWish(ctx, settings, host);
   const sid = secretId(settings.secrets[index]);
   if (site.countFor(sid) >= settings.maxSessions) {
     log.warn({ host, remote }, 'tunnel refused: too many sessions for this secret');
@@ -70,13 +156,22 @@ export async function acceptTunnel(ctx: RequestContext, site: SiteTunnels): Prom
     log.warn({ host, remote }, 'tunnel refused: name held by another client');
     throw refuse(409, 'name-taken', `${host} is in use by another tunnel client`);
   }
+  // Everything from here on gives the name (and the port) back when it fails.
+  let tcp: TcpPort | undefined;
+  const giveBack = async () => {
+    await tcp?.close();
+    await site.unclaim(host, token);
+  };
   let socket;
   try {
+    tcp = await bindTcp(settings, ctx.site.config.bindHost, wish);
     // Set before the claim, which ends the response for the log: the access log must say 101, not 200.
     ctx.res.statusCode = 101;
     socket = ctx.upgrade!.claim();
   } catch (err) {
-    await site.unclaim(host, token);
+    if (ctx.res.statusCode === 101) ctx.res.statusCode = 200;
+    await giveBack();
+    if (err instanceof HttpError) log.warn({ host, remote }, `tunnel refused: ${err.message}`);
     throw err;
   }
   // handleUpgrade answers a malformed handshake itself and never calls back: then the socket just closes.
@@ -85,15 +180,15 @@ export async function acceptTunnel(ctx: RequestContext, site: SiteTunnels): Prom
     wss.handleUpgrade(ctx.req, socket, ctx.upgrade!.head, resolve);
   });
   if (!ws) {
-    await site.unclaim(host, token);
+    await giveBack();
     return;
   }
   ws.on('error', () => ws.terminate());
   let h2;
   try {
-    h2 = await connectH2(ws, settings.handshakeTimeoutMs);
+    h2 = await connectH2(ws, settings.handshakeTimeoutMs, socket);
   } catch (err) {
-    await site.unclaim(host, token);
+    await giveBack();
     log.warn({ host, remote, err: (err as Error).message }, 'tunnel handshake failed');
     return;
   }
@@ -105,8 +200,44 @@ export async function acceptTunnel(ctx: RequestContext, site: SiteTunnels): Prom
     ws,
     h2,
     settings: () => site.settings,
+    transport: byteCounter(socket),
+    auth: wish.auth,
+    tcp,
   });
   site.attach(host, session);
-  log.info({ host, remote }, 'tunnel connected');
-  session.onClose((_s, reason) => log.info({ host, remote, reason }, 'tunnel disconnected'));
+  session.goOnline();
+  trackSession(session);
+  log.info(
+    { host, remote, proto: session.proto, ...(tcp && { port: tcp.port }), auth: Boolean(wish.auth) },
+    'tunnel connected',
+  );
+  session.onClose((s, reason) => {
+    const t = s.traffic();
+    log.info(
+      {
+        host,
+        remote,
+        reason,
+        seconds: Math.round((Date.now() - t.since.getTime()) / 1000),
+        requests: t.requests,
+        connections: t.connections,
+        bytesIn: t.bytesIn,
+        bytesOut: t.bytesOut,
+      },
+      'tunnel disconnected',
+    );
+  });
+}
+
+/** The upgraded socket's byte counts (a plain or TLS socket has them; anything else counts nothing). */
+function byteCounter(socket: Duplex): ByteCounter {
+  const counted = socket as Partial<ByteCounter>;
+  return {
+    get bytesRead() {
+      return counted.bytesRead ?? 0;
+    },
+    get bytesWritten() {
+      return counted.bytesWritten ?? 0;
+    },
+  };
 }

@@ -9,7 +9,7 @@ import { clientIp, setForwardedHeaders, withoutHopByHop } from '../../core/forwa
 import { hostOnly } from '../../core/vhost.js';
 import { TUNNEL_PATH, H_VERSION } from '../../tunnel/protocol.js';
 import { acceptTunnel } from './handshake.js';
-import { parseTunnel, type TunnelSettings } from './options.js';
+import { parseTunnel, secretsKey, type TunnelSettings } from './options.js';
 import { acquireSite, releaseSite, type SiteTunnels } from './registry.js';
 import { relay, TunnelError, type Forwarded } from './relay.js';
 
@@ -20,9 +20,10 @@ export const tunnel = defineDirective<TunnelSettings>({
   },
   build(settings, config) {
     const a = config.address;
-    // Keyed by host pattern and path, not port: `alice` is the same tunnel on every port that serves the
-    // pattern (http and, later, https), and for every server process sharing the runtime dir.
-    const key = `${a.host}${a.path}`;
+    // Keyed by host pattern, path and secrets, not port: `alice` is the same tunnel on every address of one
+    // site block (http and, later, https) and for every server process sharing the runtime dir, while two
+    // sites with other secrets (the same wildcard on two ports) are separate: a secret opens its own site only.
+    const key = `${a.host}${a.path}#${secretsKey(settings.secrets)}`;
     const prefix = a.path && a.path !== '/' ? a.path : '';
     let site: SiteTunnels | undefined;
     return {
@@ -37,7 +38,7 @@ export const tunnel = defineDirective<TunnelSettings>({
       middleware: () => async (ctx) => {
         if (!site) throw new HttpError(503);
         if (ctx.upgrade && ctx.path === TUNNEL_PATH && ctx.req.headers[H_VERSION] !== undefined) {
-          return acceptTunnel(ctx, site);
+          return acceptTunnel(ctx, site, settings);
         }
         const fwd = forwarded(ctx, prefix);
         const body = !ctx.upgrade && hasRequestBody(ctx) ? requestBody(ctx) : null;
@@ -46,7 +47,12 @@ export const tunnel = defineDirective<TunnelSettings>({
         } catch (err) {
           if (err instanceof HttpError) throw err;
           if (err instanceof TunnelError) {
-            throw new HttpError(err.status, err.message, { detail: err.message, cause: err });
+            logRefusal(settings, ctx, err);
+            throw new HttpError(err.status, err.message, {
+              detail: err.message,
+              headers: err.headers,
+              logged: true,
+            });
           }
           throw err;
         }
@@ -54,6 +60,17 @@ export const tunnel = defineDirective<TunnelSettings>({
     };
   },
 });
+
+/**
+ * One line, no stack: a name without a client (every /favicon.ico of a closed laptop) is news, not a fault;
+ * a client or target failing is worth a warning; a visitor who left is the access log's business.
+ */
+function logRefusal(settings: TunnelSettings, ctx: RequestContext, err: TunnelError): void {
+  if (err.code === 'visitor-gone' || err.status < 500) return;
+  const fields = { host: ctx.req.headers.host, method: ctx.req.method, uri: ctx.originalUri, code: err.code };
+  if (err.code === 'no-tunnel') settings.log.info(fields, err.message);
+  else settings.log.warn(fields, err.message);
+}
 
 /** The request as it goes through the tunnel: hop-by-hop headers out, X-Forwarded-For appended. */
 function forwarded(ctx: RequestContext, prefix: string): Forwarded {

@@ -19,6 +19,8 @@ export interface TunnelSettings {
   handshakeTimeoutMs: number;
   /** Heartbeat period; a session that misses one is dropped (0 = off). */
   pingIntervalMs: number;
+  /** Public ports handed to TCP tunnels (`tcp_ports 20000-20100`); none: TCP tunnels are refused. */
+  tcpPorts: { from: number; to: number } | undefined;
   log: Logger;
 }
 
@@ -39,13 +41,14 @@ const SUBDIRECTIVES = [
   'idle_timeout',
   'handshake_timeout',
   'ping_interval',
+  'tcp_ports',
 ];
 
 const FORM =
-  'tunnel { secret <secret>; max_sessions <n>; max_streams <n>; timeout <dur>; idle_timeout <dur>; handshake_timeout <dur>; ping_interval <dur> }';
+  'tunnel { secret <secret>; max_sessions <n>; max_streams <n>; timeout <dur>; idle_timeout <dur>; handshake_timeout <dur>; ping_interval <dur>; tcp_ports <from>-<to> }';
 
 export function parseTunnel(d: Dispenser, log: Logger): TunnelSettings {
-  const s: TunnelSettings = { secrets: [], ...DEFAULTS, log };
+  const s: TunnelSettings = { secrets: [], ...DEFAULTS, tcpPorts: undefined, log };
   let seen = false;
   while (d.next()) {
     if (seen) throw d.err('tunnel may appear only once per site');
@@ -59,7 +62,7 @@ export function parseTunnel(d: Dispenser, log: Logger): TunnelSettings {
       const arg = args[0];
       switch (name) {
         case 'secret':
-          if (arg.length < 8) throw d.err('tunnel secret must be at least 8 characters');
+          if (arg.length < 8) throw d.err(shortSecret(arg, d.written()));
           s.secrets.push(arg);
           break;
         case 'max_sessions':
@@ -80,6 +83,9 @@ export function parseTunnel(d: Dispenser, log: Logger): TunnelSettings {
         case 'ping_interval':
           s.pingIntervalMs = duration(d, name, arg);
           break;
+        case 'tcp_ports':
+          s.tcpPorts = portRange(d, arg);
+          break;
       }
     }
   }
@@ -87,9 +93,37 @@ export function parseTunnel(d: Dispenser, log: Logger): TunnelSettings {
   return s;
 }
 
+/** Why a secret is refused; names the environment variable when the secret came from an empty one. */
+function shortSecret(secret: string, written: string): string {
+  const names = [...written.matchAll(/\{\$([^}]+)\}|\{%([^%]+)%\}/g)].map((m) => m[1] ?? m[2]);
+  if (names.length > 0) {
+    const vars = names.map((n) => `$${n}`).join(', ');
+    return secret === ''
+      ? `tunnel secret is empty: the environment variable ${vars} is not set (or empty)`
+      : `tunnel secret from ${vars} must be at least 8 characters (it has ${secret.length})`;
+  }
+  return 'tunnel secret must be at least 8 characters';
+}
+
 /** A short stable id of a secret (never the secret itself), for counting sessions per secret. */
 export function secretId(secret: string): string {
   return createHash('sha256').update(secret).digest('hex').slice(0, 16);
+}
+
+/** One id for a set of secrets, whatever their order. */
+export function secretsKey(secrets: readonly string[]): string {
+  return [...new Set(secrets.map(secretId))].sort().join('+');
+}
+
+/** `20000-20100` or `20000`: ports 1-65535, the first not above the last. */
+function portRange(d: Dispenser, arg: string): { from: number; to: number } {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(arg);
+  const from = Number(m?.[1]);
+  const to = Number(m?.[2] ?? m?.[1]);
+  if (!m || from < 1 || to > 65535 || from > to) {
+    throw d.err(`tcp_ports: '${arg}' is not a port range like 20000-20100`);
+  }
+  return { from, to };
 }
 
 function positiveInt(d: Dispenser, name: string, arg: string): number {

@@ -11,10 +11,19 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
 import { withoutHopByHop } from '../../core/forwarded.js';
-import { HookedResponse } from '../../core/response-hooks.js';
+import { HookedResponse } from '../../core/response.js';
 import { upgradeResponse } from '../../core/upgrade.js';
 import { H_DETAIL, H_ERROR, H_TOKEN } from '../../tunnel/protocol.js';
-import { relay, TunnelError, type Exchange, type Forwarded, type Upgraded, type Upstream } from './relay.js';
+import {
+  relay,
+  TunnelError,
+  visitorGone,
+  type Exchange,
+  type Forwarded,
+  type Upgraded,
+  type Upstream,
+  type Visitor,
+} from './relay.js';
 
 const EVICT_PATH = '/_nodecaddy/evict';
 
@@ -120,7 +129,9 @@ function refuse(res: ServerResponse, err: unknown): void {
     return;
   }
   const e = err instanceof TunnelError ? err : new TunnelError(502, 'no-tunnel', 'tunnel failed');
-  res.writeHead(e.status, { [H_ERROR]: e.code, [H_DETAIL]: e.message, 'content-length': 0 }).end();
+  res
+    .writeHead(e.status, { ...e.headers, [H_ERROR]: e.code, [H_DETAIL]: e.message, 'content-length': 0 })
+    .end();
 }
 
 function isLive(file: string): Promise<boolean> {
@@ -160,15 +171,19 @@ export class PeerUpstream implements Upstream {
     private readonly timeoutMs: number,
   ) {}
 
-  request(fwd: Forwarded, body: Readable | null): Promise<Exchange> {
-    return this.send(fwd, body) as Promise<Exchange>;
+  request(fwd: Forwarded, body: Readable | null, visitor: Visitor): Promise<Exchange> {
+    return this.send(fwd, body, visitor) as Promise<Exchange>;
   }
 
-  upgrade(fwd: Forwarded): Promise<Upgraded | Exchange> {
-    return this.send(fwd, null);
+  upgrade(fwd: Forwarded, visitor: Visitor): Promise<Upgraded | Exchange> {
+    return this.send(fwd, null, visitor);
   }
 
-  private send(fwd: Forwarded, body: Readable | null): Promise<Upgraded | Exchange> {
+  /**
+   * Sends the request to the holding process. A visitor who goes away before the answer closes this
+   * connection; the holder sees its own visitor (this request) go and cancels the stream to the client.
+   */
+  private send(fwd: Forwarded, body: Readable | null, visitor: Visitor): Promise<Upgraded | Exchange> {
     const headers = { ...fwd.headers, host: fwd.authority };
     if (fwd.protocol) Object.assign(headers, { connection: 'Upgrade', upgrade: fwd.protocol });
     return new Promise((resolve, reject) => {
@@ -180,29 +195,40 @@ export class PeerUpstream implements Upstream {
         agent: fwd.protocol ? false : peerAgent,
       });
       let answered = false;
+      const onGone = () => {
+        if (!answered) req.destroy(visitorGone(this.host));
+      };
+      visitor.once('close', onGone);
+      if (visitor.destroyed) queueMicrotask(onGone);
+      const settle = () => {
+        answered = true;
+        visitor.off('close', onGone);
+        req.setTimeout(0);
+      };
       req.setTimeout(this.timeoutMs, () => {
         if (!answered) req.destroy(new TunnelError(504, 'timeout', `no answer for ${this.host} in time`));
       });
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (answered) return;
+        visitor.off('close', onGone);
         if (err instanceof TunnelError) reject(err);
         else if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED')
           reject(new TunnelError(502, 'no-tunnel', `no tunnel client is connected for ${this.host}`));
         else reject(new TunnelError(502, 'no-tunnel', `the tunnel for ${this.host} failed: ${err.message}`));
       });
       req.on('upgrade', (res, socket, head) => {
-        answered = true;
-        req.setTimeout(0);
+        settle();
         if (head.length > 0) socket.unshift(head);
         resolve({ status: 101, headers: withoutHopByHop(res.headers), stream: socket });
       });
       req.on('response', (res) => {
-        answered = true;
-        req.setTimeout(0);
+        settle();
         const code = res.headers[H_ERROR];
         if (typeof code === 'string') {
           res.resume();
-          reject(new TunnelError(res.statusCode ?? 502, code, String(res.headers[H_DETAIL] ?? '')));
+          const auth = res.headers['www-authenticate'];
+          const headers: Record<string, string> = auth ? { 'www-authenticate': auth } : {};
+          reject(new TunnelError(res.statusCode ?? 502, code, String(res.headers[H_DETAIL] ?? ''), headers));
           return;
         }
         resolve({ status: res.statusCode ?? 502, headers: withoutHopByHop(res.headers), body: res });

@@ -3,7 +3,7 @@
 // close releases); its sessions close when the last one lets go (the site was removed, or the server stops).
 import type net from 'node:net';
 import { PeerUpstream, bindPeer, askEvict, socketPath, releaseRuntimeDir } from './peer.js';
-import type { TunnelSession } from './session.js';
+import type { TunnelSession, TunnelTraffic } from './session.js';
 import type { TunnelSettings } from './options.js';
 import { TunnelError, type Upstream } from './relay.js';
 
@@ -113,7 +113,20 @@ export class SiteTunnels {
   private async drop(host: string, slot: Slot, reason: string): Promise<void> {
     if (this.slots.get(host) === slot) this.slots.delete(host);
     slot.session?.close(reason);
-    await new Promise<void>((resolve) => slot.server.close(() => resolve()));
+    // Done only once the TCP port is free too: a reconnect binds it again right after.
+    await Promise.all([
+      new Promise<void>((resolve) => slot.server.close(() => resolve())),
+      slot.session?.tcp?.close(),
+    ]);
+  }
+
+  /** The traffic of the tunnels this process holds. */
+  traffic(): TunnelTraffic[] {
+    const out: TunnelTraffic[] = [];
+    for (const slot of this.slots.values()) {
+      if (slot.session && !slot.session.closed) out.push(slot.session.traffic());
+    }
+    return out;
   }
 
   async closeAll(reason: string): Promise<void> {
@@ -146,4 +159,18 @@ export async function releaseSite(site: SiteTunnels, settings: TunnelSettings): 
   sites.delete(site.key);
   await site.closeAll('server stopped or site removed');
   if (sites.size === 0) releaseRuntimeDir();
+}
+
+/**
+ * The traffic of every tunnel this process holds (each worker holds its own: add the workers up), for the
+ * admin endpoint and metrics: per tunnel its name (public host), requests, TCP connections, bytes in (towards
+ * the client) and out, open streams, and since when. `site` is the site's host pattern and path.
+ */
+export function tunnelTraffic(): (TunnelTraffic & { site: string })[] {
+  const out: (TunnelTraffic & { site: string })[] = [];
+  for (const site of sites.values()) {
+    const pattern = site.key.slice(0, site.key.indexOf('#'));
+    for (const t of site.traffic()) out.push({ ...t, site: pattern });
+  }
+  return out;
 }

@@ -1,7 +1,8 @@
 // Relaying one visitor request to whatever holds its tunnel (a session in this process, or the process that
 // holds it), and writing the answer back: through res.writeHead/write/end so outer directives (log, gzip,
 // header) see it, or by taking the socket over when an Upgrade was accepted.
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { HttpResponse } from '../../core/response.js';
 import type { Duplex, Readable } from 'node:stream';
 import type { UpgradeRequest } from '../../core/upgrade.js';
 import { switchingProtocolsHead } from '../../tunnel/headers.js';
@@ -33,21 +34,41 @@ export interface Upgraded {
   stream: Duplex;
 }
 
+/**
+ * The visitor's side of a relay (its response): a 'close' before the answer came means the visitor went away,
+ * and the pending exchange is cancelled at the target.
+ */
+export type Visitor = Pick<HttpResponse, 'once' | 'off' | 'destroyed'>;
+
 /** Where a tunnel's requests go: the local session, or the peer process holding it. */
 export interface Upstream {
-  request(fwd: Forwarded, body: Readable | null): Promise<Exchange>;
-  upgrade(fwd: Forwarded): Promise<Upgraded | Exchange>;
+  request(fwd: Forwarded, body: Readable | null, visitor: Visitor): Promise<Exchange>;
+  upgrade(fwd: Forwarded, visitor: Visitor): Promise<Upgraded | Exchange>;
 }
 
 /** Why a request could not be relayed; nothing has been written to the visitor yet. */
 export class TunnelError extends Error {
   readonly status: number;
   readonly code: string;
-  constructor(status: number, code: string, detail: string) {
+  /** Headers that belong to the answer (WWW-Authenticate on a 401). */
+  readonly headers: Record<string, string>;
+  constructor(status: number, code: string, detail: string, headers: Record<string, string> = {}) {
+    // An expected condition (no client, a timeout, a visitor who left), not a bug: no stack trace to take.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(detail);
+    Error.stackTraceLimit = stackTraceLimit;
     this.status = status;
     this.code = code;
+    this.headers = headers;
   }
+}
+
+/** The status of an exchange the visitor gave up on before its answer (nginx's "client closed request"). */
+export const VISITOR_GONE = 499;
+
+export function visitorGone(host: string): TunnelError {
+  return new TunnelError(VISITOR_GONE, 'visitor-gone', `the visitor left before ${host} answered`);
 }
 
 /**
@@ -55,14 +76,14 @@ export class TunnelError extends Error {
  * Rejects with TunnelError only while nothing has been written.
  */
 export async function relay(
-  res: ServerResponse,
+  res: HttpResponse,
   upgrade: UpgradeRequest | undefined,
   fwd: Forwarded,
   body: Readable | null,
   upstream: Upstream,
 ): Promise<void> {
   if (upgrade) {
-    const answer = await upstream.upgrade(fwd);
+    const answer = await upstream.upgrade(fwd, res);
     if (answer.status === 101) {
       const up = answer as Upgraded;
       // Set before the claim, which ends the response for the log: the access log must say 101, not 200.
@@ -74,11 +95,11 @@ export async function relay(
     }
     return writeExchange(res, answer as Exchange);
   }
-  return writeExchange(res, await upstream.request(fwd, body));
+  return writeExchange(res, await upstream.request(fwd, body, res));
 }
 
 /** Writes status, headers and the streamed body; a failure mid-body cuts the connection (never a short 200). */
-export function writeExchange(res: ServerResponse, ex: Exchange): Promise<void> {
+export function writeExchange(res: HttpResponse, ex: Exchange): Promise<void> {
   return new Promise((resolve) => {
     const cut = () => res.destroy();
     ex.body.on('error', ignoreError);

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { request, waitFor } from '../../helpers/http.js';
+import { rawRequest, request, waitFor } from '../../helpers/http.js';
 import { connectionCounter, phpFpmSkip, startPhpFpm, type PhpFpm } from '../../helpers/phpfpm.js';
 import { freePort, startNodecaddy, tempDir, type Nodecaddy } from '../../helpers/process.js';
 import { writePhpApp } from './fixtures.js';
@@ -147,6 +147,19 @@ describe('fastcgi with php-fpm', { skip: phpFpmSkip() }, () => {
     assert.match(String(s.SERVER_SOFTWARE), /^nodecaddy\/\d/);
     assert.equal(s.HTTP_PROXY, undefined, 'httpoxy: no HTTP_PROXY');
     assert.equal(s.HTTPS, undefined, 'no HTTPS on plain HTTP');
+  });
+
+  test('request headers named after inherited properties become their own parameters', async () => {
+    // HTTP/1.0: a close-delimited body, read whole from the socket.
+    const answer = await rawRequest(
+      port.main,
+      `GET /server.php HTTP/1.0\r\nHost: 127.0.0.1\r\n__proto__: p\r\nConstructor: c\r\nToString: t\r\n\r\n`,
+    );
+    assert.match(answer, /^HTTP\/1\.1 200 /);
+    const s = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as Json;
+    assert.equal(s.HTTP___PROTO__, 'p');
+    assert.equal(s.HTTP_CONSTRUCTOR, 'c');
+    assert.equal(s.HTTP_TOSTRING, 't');
   });
 
   test('split is case-sensitive and finds the first .php; no PATH_TRANSLATED without PATH_INFO', async () => {

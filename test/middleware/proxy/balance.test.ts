@@ -59,6 +59,9 @@ describe('proxy policies', () => {
     for (const user of ['alice', 'bob', 'carol'])
       assert.equal(new Set(await names(port, 4, { 'X-User': user })).size, 1);
     assert.deepEqual(await names(port, 3), ['b', 'c', 'a']);
+    // A header the client did not send is absent even when its name is an inherited property's.
+    const inherited = await site(`proxy / ${a.addr} ${b.addr} ${c.addr} {\n policy header Constructor\n}`);
+    assert.equal(new Set(await names(inherited, 3)).size, 3, 'round robin, not one hash of Object');
   });
 
   test('least_conn picks the idle backend while others hold slow requests', async () => {

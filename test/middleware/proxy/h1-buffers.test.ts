@@ -6,7 +6,10 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import tls from 'node:tls';
 import zlib from 'node:zlib';
+import { selfSigned, type KeyPair } from '../../helpers/certs.js';
+import { tempDir } from '../../helpers/process.js';
 import { startSite, type Site } from './helpers.js';
 
 /** The body for (length, seed): every byte depends on both, so a byte from another response is noticed. */
@@ -23,9 +26,9 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
  * written in pieces across turns of the event loop (so the proxy reads it in several parts). /split answers
  * with its head written in three parts, apart in time, so the proxy's parser must keep a partial head.
  */
-async function upstream(): Promise<{ addr: string; close(): Promise<void> }> {
+async function upstream(tlsPair?: KeyPair): Promise<{ addr: string; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
-  const server = net.createServer((socket) => {
+  const onSocket = (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
@@ -39,7 +42,10 @@ async function upstream(): Promise<{ addr: string; close(): Promise<void> }> {
         void answer(socket, path);
       }
     });
-  });
+  };
+  const server = tlsPair
+    ? tls.createServer({ key: tlsPair.key, cert: tlsPair.cert }, onSocket)
+    : net.createServer(onSocket);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     addr: `127.0.0.1:${(server.address() as AddressInfo).port}`,
@@ -89,11 +95,17 @@ function fetch(
   port: number,
   path: string,
   gzip: boolean,
+  readAfterMs = 0,
 ): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const headers = gzip ? { 'Accept-Encoding': 'gzip' } : {};
     http
-      .get({ host: '127.0.0.1', port, path, headers }, (res) => {
+      .get({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
+        // A slow reader: the proxy must hold (and pause) this exchange while others read into the shared buffer.
+        if (readAfterMs > 0) {
+          res.pause();
+          setTimeout(() => res.resume(), readAfterMs);
+        }
         const parts: Buffer[] = [];
         res.on('data', (c: Buffer) => parts.push(c));
         res.on('end', () =>
@@ -149,6 +161,41 @@ describe('proxy h1 client: reused read and body buffers', () => {
       }
     });
   }
+
+  test('bytes never cross between concurrent exchanges: plain and TLS upstreams, slow and fast readers', async () => {
+    const { dir, cleanup } = tempDir();
+    const pair = selfSigned(dir, 'upstream', ['127.0.0.1']);
+    const tlsUp = await upstream(pair);
+    const tlsSite = await startSite(
+      `127.0.0.1:0 {\nproxy / https://${tlsUp.addr} {\n keepalive 4\n insecure_skip_verify\n}\n}\n`,
+    );
+    try {
+      // Slow readers get bodies larger than the kernel's socket buffers, so that our writes to them wait in
+      // Node's queue while the other exchanges read into the shared buffer.
+      const sizes = [1, 5000, 70_000, 262_145, 600_000];
+      const cases = Array.from({ length: 60 }, (_, i) => ({
+        port: i % 2 === 0 ? plain.port : tlsSite.port,
+        length: i % 4 === 0 ? 12_000_000 : sizes[i % sizes.length],
+        framing: i % 3 === 0 ? 'chunked' : 'cl',
+        seed: 1000 + i,
+        readAfterMs: i % 4 === 0 ? 100 : 0,
+      }));
+      const results = await Promise.all(
+        cases.map((c) => fetch(c.port, `/${c.length}/${c.seed}/${c.framing}`, false, c.readAfterMs)),
+      );
+      results.forEach((r, i) => {
+        const c = cases[i];
+        const what = `${c.port === plain.port ? 'plain' : 'tls'} ${c.length} ${c.framing} seed ${c.seed}`;
+        assert.equal(r.status, 200, what);
+        assert.equal(r.body.length, c.length, what);
+        assert.equal(sha(r.body), sha(bodyOf(c.length, c.seed)), what);
+      });
+    } finally {
+      await tlsSite.stop();
+      await tlsUp.close();
+      cleanup();
+    }
+  });
 
   test('a response head that arrives in parts, apart in time, is read whole', async () => {
     const r = await fetch(plain.port, '/split', false);

@@ -123,10 +123,21 @@ describe('h1 response parser', () => {
     assert.equal(r.head?.headers['content-length'], undefined);
     assert.ok(r.complete && !r.reusable);
     refuses(['HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'], /HTTP\/1.0/);
-    // A final coding other than chunked: the body runs until the connection closes.
-    const gz = parse(['HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nraw bytes'], { close: true });
-    assert.ok(gz.complete && !gz.reusable);
-    assert.equal(gz.body, 'raw bytes');
+  });
+
+  test('a transfer coding other than chunked is refused: its body would pass on still encoded', () => {
+    for (const te of ['gzip, chunked', 'gzip', 'chunked, chunked', 'deflate,chunked', 'identity'])
+      refuses(
+        [`HTTP/1.1 200 OK\r\nTransfer-Encoding: ${te}\r\n\r\n0\r\n\r\n`],
+        /unsupported transfer coding/,
+      );
+    // Two header lines make one list (RFC 9110 §5.3).
+    refuses(
+      ['HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
+      /unsupported transfer coding/,
+    );
+    const ok = parse(['HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n']);
+    assert.equal(ok.body, 'ok');
   });
 
   test('a head over the size limit is refused, whole or in pieces; one just under it is taken', () => {
@@ -153,6 +164,38 @@ describe('h1 response parser', () => {
     }
     refuses(['HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n'], /101/);
     refuses(['HTTP/1.1 100 Continue\r\n\r\n'.repeat(6)], /too many interim/);
+  });
+
+  test('a 101 to an upgrade request ends the HTTP part: the head as received, then the bytes that follow', () => {
+    const text =
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: abc\r\n\r\n';
+    for (const [first, second] of [
+      [text + 'frame1', ''],
+      [text.slice(0, 20), text.slice(20) + 'frame1'],
+    ]) {
+      const seen: { raw?: string[]; rest?: string; bodies: number } = { bodies: 0 };
+      const parser = new ResponseParser(
+        false,
+        {
+          onHead: () => assert.fail('no ordinary head'),
+          onBody: () => seen.bodies++,
+          onComplete: () => assert.fail('no completion'),
+          onUpgrade: (head, rest) => {
+            assert.equal(head.statusCode, 101);
+            assert.equal(head.headers.upgrade, 'websocket');
+            seen.raw = head.rawHeaders;
+            seen.rest = rest.toString();
+          },
+        },
+        true,
+      );
+      parser.execute(Buffer.from(first));
+      if (second) parser.execute(Buffer.from(second));
+      parser.execute(Buffer.from('more frames are not HTTP'));
+      assert.deepEqual(seen.raw, ['Upgrade', 'websocket', 'Sec-WebSocket-Accept', 'abc']);
+      assert.equal(seen.rest, 'frame1');
+      assert.equal(seen.bodies, 0);
+    }
   });
 
   test('persistence: HTTP/1.1 unless Connection: close; HTTP/1.0 only with keep-alive', () => {

@@ -3,12 +3,16 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import { pino } from 'pino';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
+import { selfSigned } from '../../helpers/certs.js';
 import { waitFor } from '../../helpers/http.js';
+import { tempDir } from '../../helpers/process.js';
 import { get, startBackend, startSite, type Backend, type Site } from './helpers.js';
 
 const MB = 1024 * 1024;
@@ -281,6 +285,38 @@ describe('proxy WebSockets', () => {
     const strayErr = await new Promise<Error>((resolve) => stray.on('error', resolve));
     assert.match(strayErr.message, /Unexpected server response: 404/);
     wss.close();
+  });
+
+  test('a WebSocket to an https upstream (wss) goes through the same client; big messages both ways', async () => {
+    const { dir, cleanup } = tempDir();
+    const pair = selfSigned(dir, 'wss', ['127.0.0.1']);
+    const server = https.createServer({ key: pair.key, cert: pair.cert });
+    const wss = new WebSocketServer({ server });
+    wss.on('connection', (sock) => sock.on('message', (m, binary) => sock.send(m, { binary })));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const upstreamPort = (server.address() as AddressInfo).port;
+    try {
+      const { port } = await site(
+        `proxy /ws https://127.0.0.1:${upstreamPort} {\n websocket\n ca_certificates ${pair.certFile}\n}`,
+      );
+      const client = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+      const big = Buffer.alloc(3_000_000, 7);
+      const echoed = await new Promise<Buffer>((resolve, reject) => {
+        client.on('open', () => client.send(big));
+        client.on('message', (m: Buffer) => resolve(m));
+        client.on('error', reject);
+      });
+      assert.equal(echoed.length, big.length);
+      assert.ok(echoed.equals(big));
+      const closed = new Promise((r) => client.on('close', r));
+      client.close();
+      await closed;
+    } finally {
+      wss.close();
+      server.closeAllConnections();
+      server.close();
+      cleanup();
+    }
   });
 });
 

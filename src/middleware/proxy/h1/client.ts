@@ -9,11 +9,12 @@
 // A body of known length up to WHOLE_BODY_LIMIT is collected in a reused buffer (buffers.ts) and written with
 // one end(), head and body in one write (as nginx buffers a proxied response); longer and unframed bodies
 // are streamed, each part copied out of the shared read buffer.
-import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { HttpResponse } from '../../../core/response.js';
 import type { RequestContext } from '../../../core/context.js';
 import type { AttemptOptions, AttemptResult, BodySource, UpstreamResponse } from '../forward.js';
 import { releaseBodyBuffer, takeBodyBuffer, WHOLE_BODY_LIMIT } from './buffers.js';
-import { ResponseParser, type ResponseEvents, type ResponseHead } from './parser.js';
+import { ResponseParser, type ResponseEvents, type ResponseHead, type UpgradeHead } from './parser.js';
 import type { ConnectionPool, ConnectionUser, UpstreamConnection } from './pool.js';
 import { serializeHead } from './request.js';
 
@@ -38,7 +39,7 @@ export function h1Attempt(
   const method = ctx.req.method ?? 'GET';
   const head = serializeHead(method, path, headers, body.kind === 'stream', pool.keepAlive);
   return new Promise((resolve) => {
-    const exchange = new Exchange(ctx, pool, method === 'HEAD', resolve);
+    const exchange = new Exchange(ctx, pool, method === 'HEAD', opts.upgrade, resolve);
     exchange.start(head.text, head.chunked, body, opts, fresh);
   });
 }
@@ -67,7 +68,7 @@ class Exchange implements ConnectionUser, ResponseEvents, UpstreamResponse {
   private waitingForUpstreamDrain = false;
 
   // The response body: queued until the client response is attached, then written as it arrives.
-  private out: ServerResponse | undefined;
+  private out: HttpResponse | undefined;
   private upstreamName = '';
   private queue: Buffer[] = [];
   private queuedBytes = 0;
@@ -86,12 +87,13 @@ class Exchange implements ConnectionUser, ResponseEvents, UpstreamResponse {
     ctx: RequestContext,
     pool: ConnectionPool,
     headRequest: boolean,
+    upgradeRequest: boolean,
     settle: (r: AttemptResult) => void,
   ) {
     this.ctx = ctx;
     this.pool = pool;
     this.settle = settle;
-    this.parser = new ResponseParser(headRequest, this);
+    this.parser = new ResponseParser(headRequest, this, upgradeRequest);
   }
 
   start(head: string, chunked: boolean, body: BodySource, opts: AttemptOptions, fresh: boolean): void {
@@ -253,6 +255,18 @@ class Exchange implements ConnectionUser, ResponseEvents, UpstreamResponse {
     this.settleWith({ kind: 'response', res: this });
   }
 
+  /**
+   * The upstream switched protocols: the connection leaves the pool for good and goes to whoever splices it
+   * to the client (it is paused until then; `rest` is copied out of the shared read buffer).
+   */
+  onUpgrade(head: UpgradeHead, rest: Buffer): void {
+    const conn = this.conn!;
+    this.attached = false;
+    this.requestSent = true;
+    conn.socket.pause();
+    this.settleWith({ kind: 'upgrade', head, conn, rest: Buffer.from(rest) });
+  }
+
   /** `chunk` is a view of the shared read buffer: it is copied. */
   onBody(chunk: Buffer): void {
     if (this.wholeBuffer) {
@@ -277,7 +291,7 @@ class Exchange implements ConnectionUser, ResponseEvents, UpstreamResponse {
 
   // ---- UpstreamResponse ----
 
-  pipeTo(out: ServerResponse, upstreamName: string): Promise<void> {
+  pipeTo(out: HttpResponse, upstreamName: string): Promise<void> {
     return new Promise((resolve, reject) => {
       this.out = out;
       this.upstreamName = upstreamName;
@@ -333,7 +347,7 @@ class Exchange implements ConnectionUser, ResponseEvents, UpstreamResponse {
   }
 
   /** Writes a collected body; its buffer is reused once the response has finished with it. */
-  private endWhole(out: ServerResponse, buf: Buffer): void {
+  private endWhole(out: HttpResponse, buf: Buffer): void {
     if (this.endWritten) return;
     this.endWritten = true;
     const body = buf.subarray(0, this.wholeBytes);

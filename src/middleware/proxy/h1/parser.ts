@@ -1,6 +1,7 @@
 // A small, strict, incremental HTTP/1.x response parser (RFC 9112) for the proxy's upstream client: the
-// status line and header fields of one response (1xx interim answers skipped), then its body framed by
-// §6.3 — none, Content-Length, chunked (with trailers) or until the connection closes. Body bytes are
+// status line and header fields of one response (1xx interim answers skipped; a 101 to an upgrade request
+// ends the HTTP part), then its body framed by §6.3 — none, Content-Length, chunked (with trailers) or until
+// the connection closes. Body bytes are
 // handed on as views of the received chunks, never copied; no chunk is kept after execute() returns (the
 // client's read buffer is reused), so a partial head is copied. Anything malformed is an
 // UpstreamProtocolError, which the proxy answers with a 502: a confused upstream must not be guessed around.
@@ -26,8 +27,19 @@ export interface ResponseHead {
   readonly headers: IncomingHttpHeaders;
 }
 
+/** A 101 Switching Protocols head, with the fields as received (for passing on unchanged). */
+export interface UpgradeHead extends ResponseHead {
+  /** [name, value, name, value, …] with the names' case as the upstream wrote them. */
+  readonly rawHeaders: string[];
+}
+
 export interface ResponseEvents {
   onHead(head: ResponseHead): void;
+  /**
+   * The upstream switched protocols (only when the parser was made for an upgrade request). `rest` is what
+   * followed the head in the same read: a view valid only until execute() returns. Nothing more is parsed.
+   */
+  onUpgrade?(head: UpgradeHead, rest: Buffer): void;
   /** A part of the body: a view of the received chunk, valid only until execute() returns. */
   onBody(chunk: Buffer): void;
   /** The body ended as framed (or at close, for a close-delimited one). */
@@ -46,6 +58,8 @@ const CHUNK_DATA_CR = 7;
 const CHUNK_DATA_LF = 8;
 const TRAILERS = 9;
 const DONE = 10;
+/** After a 101 to an upgrade request: the bytes are no longer HTTP. */
+const UPGRADED = 11;
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -65,6 +79,8 @@ export class ResponseParser {
   private readonly events: ResponseEvents;
   /** HEAD request: the response has no body whatever it announces. */
   private readonly headRequest: boolean;
+  /** The request asked for a protocol switch: a 101 ends the HTTP exchange. */
+  private readonly upgradeRequest: boolean;
   private state = HEAD;
   /** Head bytes received so far that did not yet complete a head. */
   private pending: Buffer | undefined;
@@ -82,9 +98,11 @@ export class ResponseParser {
   private extra = false;
   /** Bytes received at all (a connection that closes before any is a stale pooled one). */
   bytesSeen = 0;
+  private upgradeHead: UpgradeHead | undefined;
 
-  constructor(headRequest: boolean, events: ResponseEvents) {
+  constructor(headRequest: boolean, events: ResponseEvents, upgradeRequest = false) {
     this.headRequest = headRequest;
+    this.upgradeRequest = upgradeRequest;
     this.events = events;
   }
 
@@ -108,6 +126,7 @@ export class ResponseParser {
     let data = chunk;
     let pos = 0;
     let ended = false;
+    if (this.state === UPGRADED) return;
     if (this.state === HEAD) {
       pos = this.readHeads(chunk);
       if (pos < 0) return;
@@ -242,22 +261,30 @@ export class ResponseParser {
         this.pending = data === chunk ? Buffer.from(data.subarray(start)) : data.subarray(start);
         return -1;
       }
-      const final = this.parseHead(data.toString('latin1', start, end + 2));
+      const kind = this.parseHead(data.toString('latin1', start, end + 2));
       this.headBytes += end + 4 - start;
       start = end + 4;
       scanFrom = start;
-      if (final) {
+      if (kind === 'upgrade') {
+        this.pending = undefined;
+        this.events.onUpgrade!(this.upgradeHead!, data.subarray(start));
+        this.upgradeHead = undefined;
+        return -1;
+      }
+      if (kind === 'final') {
         this.pending = data === chunk ? undefined : data;
         return start;
       }
     }
   }
 
-  /** Parses one head (text up to and including its last field's CRLF); false for an interim one. */
-  private parseHead(text: string): boolean {
+  /** Parses one head (text up to and including its last field's CRLF). */
+  private parseHead(text: string): 'interim' | 'final' | 'upgrade' {
     let lineEnd = text.indexOf('\r\n');
     const status = parseStatusLine(text.slice(0, lineEnd));
-    const headers: IncomingHttpHeaders = {};
+    const switching = status.code === 101 && this.upgradeRequest;
+    const rawHeaders: string[] = [];
+    const headers = fieldMap();
     let contentLength = -1;
     let transferEncoding: string | undefined;
     let close = false;
@@ -265,6 +292,7 @@ export class ResponseParser {
     for (let pos = lineEnd + 2; pos < text.length; pos = lineEnd + 2) {
       lineEnd = text.indexOf('\r\n', pos);
       const [name, value] = parseFieldLine(text, pos, lineEnd);
+      if (switching) rawHeaders.push(text.slice(pos, text.indexOf(':', pos)), value);
       switch (name) {
         case 'content-length':
           contentLength = parseContentLength(value, contentLength);
@@ -283,10 +311,15 @@ export class ResponseParser {
       addField(headers, name, value);
     }
     const code = status.code;
+    if (switching) {
+      this.state = UPGRADED;
+      this.upgradeHead = { statusCode: code, statusMessage: status.reason, headers, rawHeaders };
+      return 'upgrade';
+    }
     if (code < 200) {
       if (code === 101) throw protocolError('101 Switching Protocols to a request that asked for no upgrade');
       if (++this.interim > MAX_INTERIM) throw protocolError('too many interim (1xx) responses');
-      return false;
+      return 'interim';
     }
     this.persistent = !close && (status.minor === 1 || keepAlive);
     if (this.headRequest || code === 204 || code === 304) this.state = DONE;
@@ -298,12 +331,11 @@ export class ResponseParser {
         delete headers['content-length'];
         this.persistent = false;
       }
-      const codings = transferEncoding.toLowerCase().split(',');
-      if (codings[codings.length - 1].trim() === 'chunked') this.state = CHUNK_SIZE;
-      else {
-        this.state = UNTIL_CLOSE;
-        this.persistent = false;
-      }
+      // Only chunked is undone here; a body under another transfer coding (`gzip, chunked`) would reach the
+      // client still encoded and labelled as if it were not: refused, as Go's Transport does.
+      if (transferEncoding.trim().toLowerCase() !== 'chunked')
+        throw protocolError(`unsupported transfer coding ${JSON.stringify(transferEncoding.slice(0, 64))}`);
+      this.state = CHUNK_SIZE;
     } else if (contentLength >= 0) {
       headers['content-length'] = String(contentLength);
       this.remaining = contentLength;
@@ -313,7 +345,7 @@ export class ResponseParser {
       this.persistent = false;
     }
     this.events.onHead({ statusCode: code, statusMessage: status.reason, headers });
-    return true;
+    return 'final';
   }
 
   private trailers(): IncomingHttpHeaders | undefined {
@@ -322,7 +354,7 @@ export class ResponseParser {
     // text is CRLF, the field lines (each ending in CRLF), CRLF, and maybe the start of what follows.
     const end = text.indexOf('\r\n\r\n');
     if (end <= 0) return undefined;
-    const trailers: IncomingHttpHeaders = {};
+    const trailers = fieldMap();
     for (let pos = 2; pos < end + 2;) {
       const lineEnd = text.indexOf('\r\n', pos);
       const [name, value] = parseFieldLine(text, pos, lineEnd);
@@ -382,6 +414,14 @@ function parseContentLength(value: string, previous: number): number {
     result = n;
   }
   return result;
+}
+
+/**
+ * An empty field map with no prototype: an upstream's `Constructor` or `__proto__` field is a field like
+ * any other, never merged with (or assigned over) what a plain object inherits.
+ */
+function fieldMap(): IncomingHttpHeaders {
+  return Object.create(null) as IncomingHttpHeaders;
 }
 
 /** Adds a field the way IncomingMessage does: set-cookie a list, single-valued ones first-wins, else joined. */

@@ -1,10 +1,11 @@
-// Keep-alive connections to one plain-HTTP upstream (TCP or unix socket), as Go's Transport keeps them:
+// Keep-alive connections to one upstream (TCP, TLS or unix socket), as Go's Transport keeps them:
 // a LIFO list of idle connections (the most recently used is the warmest and the least likely to have been
 // closed by the upstream), at most `keepalive` of them, each dropped after IDLE_SOCKET_MS or as soon as the
 // upstream closes it or sends anything while idle. Every socket has one set of listeners for its whole
 // life, which forwards events to the exchange using it (cheaper than adding and removing them per request).
 // Reads land in the process's shared READ_BUFFER (buffers.ts), not in a fresh buffer per read.
 import net, { type Socket } from 'node:net';
+import tls from 'node:tls';
 import { READ_BUFFER } from './buffers.js';
 
 /**
@@ -32,6 +33,20 @@ export interface DialOptions {
   readonly socketPath: string | undefined;
   /** Happy Eyeballs (Caddy's fallback_delay): the delay before trying the next address family. */
   readonly fallbackDelayMs: number | undefined;
+  /** TLS to the upstream (an `https://` upstream), or undefined for plain TCP. */
+  readonly tls?: TlsDialOptions;
+}
+
+export interface TlsDialOptions {
+  /** SNI and the name the certificate must carry (undefined for an IP address: no SNI, RFC 6066). */
+  readonly servername: string | undefined;
+  /** Root CAs instead of the system's (`ca_certificates`). */
+  readonly ca: string[] | undefined;
+  /** Client certificate and key (`tls_client`). */
+  readonly cert: Buffer | undefined;
+  readonly key: Buffer | undefined;
+  /** `insecure_skip_verify`: any certificate is accepted. */
+  readonly rejectUnauthorized: boolean;
 }
 
 export class UpstreamConnection {
@@ -70,6 +85,7 @@ export class UpstreamConnection {
 
 export class ConnectionPool {
   private readonly dialOptions: net.NetConnectOpts;
+  private readonly tlsOptions: tls.ConnectionOptions | undefined;
   /** Idle connections, oldest first; taken from the end. */
   private readonly idle: UpstreamConnection[] = [];
   private readonly maxIdle: number;
@@ -87,6 +103,18 @@ export class ConnectionPool {
         tcp.autoSelectFamilyAttemptTimeout = Math.max(dial.fallbackDelayMs, 10);
       }
       this.dialOptions = tcp;
+    }
+    const t = dial.tls;
+    if (t) {
+      this.tlsOptions = {
+        servername: t.servername,
+        ca: t.ca,
+        cert: t.cert,
+        key: t.key,
+        rejectUnauthorized: t.rejectUnauthorized,
+        // We speak HTTP/1.1 only; an upstream that offers h2 by ALPN must not pick it.
+        ALPNProtocols: ['http/1.1'],
+      };
     }
   }
 
@@ -108,21 +136,23 @@ export class ConnectionPool {
   }
 
   /**
-   * A new connection, still connecting (writes are queued until it is up). Failing to connect within
-   * `timeoutMs` destroys it with ETIMEDOUT, as Caddy's `timeout` (a dial timeout only).
+   * A new connection, still connecting (writes are queued until it is up, and for TLS until the handshake
+   * is done). Failing to connect (and shake hands) within `timeoutMs` destroys it with ETIMEDOUT, as Caddy's
+   * `timeout` (a dial timeout only).
    */
   connect(timeoutMs: number, user: ConnectionUser): UpstreamConnection {
-    const socket = net.connect({
-      ...this.dialOptions,
-      onread: {
-        buffer: READ_BUFFER,
-        // Called only once connected: `conn` is set by then.
-        callback: (length: number) => {
-          conn.onRead(length);
-          return true;
-        },
+    const onread = {
+      buffer: READ_BUFFER,
+      // Called only once connected: `conn` is set by then.
+      callback: (length: number) => {
+        conn.onRead(length);
+        return true;
       },
-    });
+    };
+    // tls.connect takes net's `onread` too (the decrypted bytes land in READ_BUFFER); its types omit it.
+    const socket = this.tlsOptions
+      ? tls.connect({ ...this.dialOptions, ...this.tlsOptions, onread } as unknown as tls.ConnectionOptions)
+      : net.connect({ ...this.dialOptions, onread });
     const conn = new UpstreamConnection(socket, this);
     conn.user = user;
     if (timeoutMs > 0) {
@@ -132,7 +162,7 @@ export class ConnectionPool {
         socket.destroy(err);
       }, timeoutMs);
       const stop = () => clearTimeout(timer);
-      socket.once('connect', stop);
+      socket.once(this.tlsOptions ? 'secureConnect' : 'connect', stop);
       socket.once('close', stop);
     }
     return conn;

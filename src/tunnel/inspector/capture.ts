@@ -1,0 +1,192 @@
+// What the inspector keeps: the last N exchanges with their headers and the first part of each body. Bodies
+// are teed as they stream (copied up to the limit, never waited for), so capture adds no latency; the rest
+// of a long body is only counted, and the exchange marked as cut.
+import type { OutgoingHttpHeaders } from 'node:http';
+
+export interface CapturedBody {
+  /** Copies of the first chunks, up to the per-body limit. */
+  parts: Buffer[];
+  /** Bytes kept in parts. */
+  kept: number;
+  /** Bytes seen in all. */
+  size: number;
+}
+
+export interface CapturedExchange {
+  /** 16 hex digits, as ngrok's ids. */
+  id: string;
+  tunnel: string;
+  /** The visitor's address (the last X-Forwarded-For entry the server added). */
+  remoteAddr: string;
+  start: Date;
+  /** Until the response has ended (or failed), undefined. */
+  durationMs: number | undefined;
+  request: { method: string; path: string; headers: OutgoingHttpHeaders; body: CapturedBody };
+  response: { status: number; headers: OutgoingHttpHeaders; body: CapturedBody } | undefined;
+  /** The Upgrade protocol of a WebSocket (or other) upgrade. */
+  upgrade: string | undefined;
+  /** Why the exchange failed (target down, cancelled), if it did. */
+  error: string | undefined;
+  /** The exchange this one replays. */
+  replayOf: string | undefined;
+}
+
+export type CaptureEvent =
+  { kind: 'new' | 'update'; exchange: CapturedExchange } | { kind: 'clear' } | { kind: 'evict'; id: string };
+
+export interface CaptureLimits {
+  /** Exchanges kept (-inspect-keep). */
+  keep: number;
+  /** Bytes kept per body. */
+  bodyBytes: number;
+  /** Bytes kept for all bodies together; the oldest exchanges go first. */
+  totalBytes: number;
+}
+
+export const DEFAULT_LIMITS: CaptureLimits = {
+  keep: 500,
+  bodyBytes: 1024 * 1024,
+  totalBytes: 64 * 1024 * 1024,
+};
+
+/** Records one exchange as it happens; every method is cheap and safe to call after the store dropped it. */
+export interface Recorder {
+  readonly id: string;
+  requestData(chunk: Buffer): void;
+  response(status: number, headers: OutgoingHttpHeaders): void;
+  responseData(chunk: Buffer): void;
+  upgraded(protocol: string, headers: OutgoingHttpHeaders): void;
+  finish(error?: string): void;
+}
+
+export class CaptureStore {
+  readonly limits: CaptureLimits;
+  private readonly entries = new Map<string, CapturedExchange>();
+  private keptBytes = 0;
+  private seq = 0;
+  private readonly listeners = new Set<(event: CaptureEvent) => void>();
+
+  constructor(limits: Partial<CaptureLimits> = {}) {
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
+  }
+
+  /** Newest first. */
+  list(): CapturedExchange[] {
+    return [...this.entries.values()].reverse();
+  }
+
+  get(id: string): CapturedExchange | undefined {
+    return this.entries.get(id);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  clear(): void {
+    this.entries.clear();
+    this.keptBytes = 0;
+    this.emit({ kind: 'clear' });
+  }
+
+  subscribe(listener: (event: CaptureEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  begin(init: {
+    tunnel: string;
+    remoteAddr: string;
+    method: string;
+    path: string;
+    headers: OutgoingHttpHeaders;
+    replayOf?: string;
+  }): Recorder {
+    const start = new Date();
+    const id =
+      Math.floor(start.getTime() / 1000)
+        .toString(16)
+        .padStart(8, '0') + (++this.seq).toString(16).padStart(8, '0');
+    const entry: CapturedExchange = {
+      id,
+      tunnel: init.tunnel,
+      remoteAddr: init.remoteAddr,
+      start,
+      durationMs: undefined,
+      request: { method: init.method, path: init.path, headers: init.headers, body: emptyBody() },
+      response: undefined,
+      upgrade: undefined,
+      error: undefined,
+      replayOf: init.replayOf,
+    };
+    this.entries.set(id, entry);
+    this.evict();
+    this.emit({ kind: 'new', exchange: entry });
+    const began = performance.now();
+    let finished = false;
+    return {
+      id,
+      requestData: (chunk) => this.keep(entry, entry.request.body, chunk),
+      response: (status, headers) => {
+        entry.response = { status, headers, body: emptyBody() };
+        this.emit({ kind: 'update', exchange: entry });
+      },
+      responseData: (chunk) => {
+        if (entry.response) this.keep(entry, entry.response.body, chunk);
+      },
+      upgraded: (protocol, headers) => {
+        entry.upgrade = protocol;
+        entry.response = { status: 101, headers, body: emptyBody() };
+        this.emit({ kind: 'update', exchange: entry });
+      },
+      finish: (error) => {
+        if (finished) return;
+        finished = true;
+        entry.durationMs = performance.now() - began;
+        entry.error = error;
+        this.evict();
+        if (this.entries.get(id) === entry) this.emit({ kind: 'update', exchange: entry });
+      },
+    };
+  }
+
+  private keep(entry: CapturedExchange, body: CapturedBody, chunk: Buffer): void {
+    body.size += chunk.length;
+    const room = this.limits.bodyBytes - body.kept;
+    // Once evicted (a long exchange outlived its place), nothing more is kept for it.
+    if (room <= 0 || this.entries.get(entry.id) !== entry) return;
+    // A copy: the chunk may be a view into a much larger buffer (a whole WebSocket message) it would pin.
+    const part = Buffer.from(chunk.subarray(0, room));
+    body.parts.push(part);
+    body.kept += part.length;
+    this.keptBytes += part.length;
+  }
+
+  /** Drops the oldest exchanges beyond the count or the byte budget. */
+  private evict(): void {
+    for (const [id, entry] of this.entries) {
+      if (this.entries.size <= this.limits.keep && this.keptBytes <= this.limits.totalBytes) return;
+      this.entries.delete(id);
+      this.keptBytes -= entry.request.body.kept + (entry.response?.body.kept ?? 0);
+      this.emit({ kind: 'evict', id });
+    }
+  }
+
+  private emit(event: CaptureEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+}
+
+function emptyBody(): CapturedBody {
+  return { parts: [], kept: 0, size: 0 };
+}
+
+/** The kept bytes of a body as one buffer. */
+export function bodyBytes(body: CapturedBody): Buffer {
+  return body.parts.length === 1 ? body.parts[0] : Buffer.concat(body.parts, body.kept);
+}
+
+/** The body was longer than what was kept. */
+export function isCut(body: CapturedBody): boolean {
+  return body.size > body.kept;
+}

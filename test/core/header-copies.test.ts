@@ -1,0 +1,36 @@
+// Copies of header maps (proxy and tunnel) keep fields named after inherited properties as fields.
+import assert from 'node:assert/strict';
+import type { IncomingHttpHeaders } from 'node:http';
+import { test } from 'node:test';
+import { withoutHopByHop } from '../../src/core/forwarded.js';
+import { h2RequestHeaders, plainHeaders } from '../../src/tunnel/headers.js';
+
+/** Headers as HTTP/2 and the proxy's parser hand them over: no prototype, so `__proto__` can be a field. */
+function fields(entries: [string, string | string[]][]): IncomingHttpHeaders {
+  const out = Object.create(null) as IncomingHttpHeaders;
+  for (const [k, v] of entries) out[k] = v;
+  return out;
+}
+
+const input = () =>
+  fields([
+    ['__proto__', ['a', 'b']],
+    ['constructor', 'c'],
+    ['connection', 'close'],
+    ['x-kept', 'yes'],
+  ]);
+
+for (const [name, copy] of [
+  ['withoutHopByHop', (h: IncomingHttpHeaders) => withoutHopByHop(h)],
+  ['plainHeaders', (h: IncomingHttpHeaders) => plainHeaders(h)],
+  ['h2RequestHeaders', (h: IncomingHttpHeaders) => h2RequestHeaders('GET', '/', 'example', h)],
+] as const) {
+  test(`${name}: __proto__ and constructor are copied as fields`, () => {
+    const out = copy(input());
+    assert.ok(Object.hasOwn(out, '__proto__'), 'an own __proto__ field');
+    assert.deepEqual(out['__proto__'], ['a', 'b']);
+    assert.equal(out['constructor'], 'c');
+    assert.equal(out['x-kept'], 'yes');
+    assert.equal(Object.getPrototypeOf(out), null);
+  });
+}

@@ -1,0 +1,236 @@
+// The subcommands through the real nodecaddy binary: the command list (-h, help), `help <command>`, and
+// Caddy 2's one-line servers `file-server` and `reverse-proxy` (generated Caddyfiles on the normal path).
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { WebSocket, WebSocketServer } from 'ws';
+import { SUBCOMMANDS } from '../../src/cli/subcommands.js';
+import { request } from '../helpers/http.js';
+import { runNodecaddy, startNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
+
+let dir: string;
+let cleanup: () => void;
+
+before(() => {
+  ({ dir, cleanup } = tempDir());
+  mkdirSync(path.join(dir, 'site', 'docs'), { recursive: true });
+  writeFileSync(path.join(dir, 'site', 'hello.txt'), 'hello from file-server');
+  writeFileSync(path.join(dir, 'site', 'docs', 'a.md'), '# a');
+  writeFileSync(path.join(dir, 'cwd.txt'), 'from the working directory');
+});
+after(() => cleanup());
+
+async function stopped(nc: Nodecaddy): Promise<void> {
+  assert.equal(await nc.stop(), 0);
+}
+
+describe('help', () => {
+  test('-h and help list every subcommand, and exit 0', async () => {
+    const dashH = await runNodecaddy(['-h']);
+    const help = await runNodecaddy(['help']);
+    for (const r of [dashH, help]) {
+      assert.equal(r.code, 0);
+      for (const c of SUBCOMMANDS) assert.match(r.stdout, new RegExp(`^  ${c.name} +\\S`, 'm'), c.name);
+      assert.match(r.stdout, /^ {2}-conf string$/m, 'and the flags');
+    }
+    assert.equal(help.stdout, dashH.stdout);
+  });
+
+  test('help <command> shows its flags, as <command> -h does; an unknown one is an error', async () => {
+    const fs = await runNodecaddy(['help', 'file-server']);
+    assert.equal(fs.code, 0);
+    assert.match(fs.stdout, /^Usage: nodecaddy file-server /);
+    for (const flag of ['root', 'listen', 'browse', 'domain', 'workers']) {
+      assert.match(fs.stdout, new RegExp(`^  -${flag}\\b`, 'm'), flag);
+    }
+    assert.equal((await runNodecaddy(['file-server', '-h'])).stdout, fs.stdout);
+    const rp = await runNodecaddy(['help', 'reverse-proxy']);
+    assert.match(rp.stdout, /^ {2}-from string$/m);
+    assert.match(rp.stdout, /^ {2}-to string$/m);
+    const tunnel = await runNodecaddy(['help', 'tunnel']);
+    assert.equal(tunnel.code, 0);
+    assert.match(tunnel.stdout, /^Usage: nodecaddy tunnel /);
+    const nope = await runNodecaddy(['help', 'nope']);
+    assert.equal(nope.code, 2);
+    assert.match(nope.stderr, /unknown command "nope"/);
+    assert.match(nope.stderr, /^ {2}file-server /m);
+  });
+});
+
+describe('file-server', () => {
+  test('serves -root on -listen, with -browse and -access-log, in one worker or several', async () => {
+    for (const workers of ['1', '2']) {
+      const nc = await startNodecaddy([
+        'file-server',
+        '-root',
+        path.join(dir, 'site'),
+        '-listen',
+        '127.0.0.1:0',
+        '-browse',
+        '-access-log',
+        '-workers',
+        workers,
+      ]);
+      try {
+        const port = nc.ports[0];
+        assert.match(nc.stdout(), /^Serving HTTP on 127\.0\.0\.1:\d+$/m);
+        const file = await request(port, '/hello.txt');
+        assert.equal(file.status, 200);
+        assert.equal(file.body, 'hello from file-server');
+        const listing = await request(port, '/docs/', { headers: { Accept: 'application/json' } });
+        assert.equal(listing.status, 200);
+        assert.deepEqual(
+          (JSON.parse(listing.body) as { Name: string }[]).map((i) => i.Name),
+          ['a.md'],
+        );
+        assert.match(nc.stdout(), /"GET \/hello\.txt HTTP\/1\.1" 200 22/, 'access log on stdout');
+      } finally {
+        await stopped(nc);
+      }
+    }
+  });
+
+  test('defaults: the working directory, no listing; -domain serves only that host', async () => {
+    const nc = await startNodecaddy(
+      ['file-server', '-listen', '127.0.0.1:0', '-domain', 'files.test', '-workers', '1'],
+      { cwd: dir },
+    );
+    try {
+      const port = nc.ports[0];
+      const file = await request(port, '/cwd.txt', { headers: { Host: 'files.test' } });
+      assert.equal(file.body, 'from the working directory');
+      assert.equal((await request(port, '/site/', { headers: { Host: 'files.test' } })).status, 404);
+      const other = await request(port, '/cwd.txt', { headers: { Host: 'other.test' } });
+      assert.equal(other.status, 404);
+      assert.match(other.body, /Site other\.test is not served/);
+      // Caddy 2 would turn on HTTPS for a domain: we say that we serve plain HTTP instead.
+      assert.match(nc.stderr(), /nodecaddy has no HTTPS yet; serving http:\/\/files\.test:0 over plain HTTP/);
+    } finally {
+      await stopped(nc);
+    }
+  });
+
+  test('mistakes are usage errors (exit 2)', async () => {
+    const missing = await runNodecaddy(['file-server', '-root', path.join(dir, 'nope')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /-root .*nope: no such directory/);
+    assert.match(missing.stderr, /Usage: nodecaddy file-server/);
+    const listen = await runNodecaddy(['file-server', '-listen', 'nowhere']);
+    assert.equal(listen.code, 2);
+    assert.match(listen.stderr, /-listen must be :port or host:port/);
+    const extra = await runNodecaddy(['file-server', 'browse']);
+    assert.equal(extra.code, 2);
+    assert.match(extra.stderr, /unexpected argument: browse/);
+  });
+});
+
+describe('reverse-proxy', () => {
+  let backends: http.Server[] = [];
+  const ports: number[] = [];
+
+  before(async () => {
+    for (const name of ['one', 'two']) {
+      const server = http.createServer((req, res) => {
+        res.setHeader('X-Backend', name);
+        res.end(JSON.stringify({ host: req.headers.host, url: req.url, up: req.headers['x-up'] ?? null }));
+      });
+      // WebSockets: an echo on every backend.
+      const wss = new WebSocketServer({ server });
+      wss.on('connection', (ws) => ws.on('message', (m, binary) => ws.send(m, { binary })));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      backends.push(server);
+      ports.push((server.address() as AddressInfo).port);
+    }
+  });
+  after(async () => {
+    await Promise.all(
+      backends.map((s) => {
+        s.closeAllConnections();
+        return new Promise((resolve) => s.close(resolve));
+      }),
+    );
+    backends = [];
+  });
+
+  test('balances over every -to, passes the client Host, headers both ways, WebSockets', async () => {
+    const nc = await startNodecaddy([
+      'reverse-proxy',
+      '-from',
+      ':0',
+      '-to',
+      `127.0.0.1:${ports[0]}`,
+      '-to',
+      `http://127.0.0.1:${ports[1]}`,
+      '-header-up',
+      'X-Up: from nodecaddy',
+      '-header-down',
+      'X-Down: yes',
+      '-workers',
+      '1',
+    ]);
+    try {
+      const port = nc.ports[0];
+      const seen = new Set<string>();
+      for (let i = 0; i < 40 && seen.size < 2; i++) {
+        const r = await request(port, `/path?i=${i}`, { headers: { Host: 'client.test:1234' } });
+        assert.equal(r.status, 200);
+        assert.deepEqual(JSON.parse(r.body), {
+          host: 'client.test:1234',
+          url: `/path?i=${i}`,
+          up: 'from nodecaddy',
+        });
+        assert.equal(r.headers['x-down'], 'yes');
+        seen.add(String(r.headers['x-backend']));
+      }
+      assert.deepEqual([...seen].sort(), ['one', 'two']);
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/socket`);
+      const echoed = await new Promise<string>((resolve, reject) => {
+        ws.once('open', () => ws.send('ping through the proxy'));
+        ws.once('message', (m: Buffer) => resolve(m.toString()));
+        ws.once('error', reject);
+      });
+      ws.close();
+      assert.equal(echoed, 'ping through the proxy');
+    } finally {
+      await stopped(nc);
+    }
+  });
+
+  test('-from with a host serves only that host; -change-host-header sends the upstream host', async () => {
+    const nc = await startNodecaddy([
+      'reverse-proxy',
+      '-from',
+      'http://app.test:0',
+      '-to',
+      String(ports[0]),
+      '-change-host-header',
+      '-workers',
+      '1',
+    ]);
+    try {
+      const port = nc.ports[0];
+      const r = await request(port, '/', { headers: { Host: 'app.test' } });
+      assert.equal(r.status, 200);
+      assert.equal((JSON.parse(r.body) as { host: string }).host, `localhost:${ports[0]}`);
+      assert.equal((await request(port, '/', { headers: { Host: 'other.test' } })).status, 404);
+      assert.doesNotMatch(nc.stderr(), /no HTTPS yet/, 'http:// asked for plain HTTP');
+    } finally {
+      await stopped(nc);
+    }
+  });
+
+  test('mistakes are usage errors (exit 2)', async () => {
+    const noTo = await runNodecaddy(['reverse-proxy', '-from', ':0']);
+    assert.equal(noTo.code, 2);
+    assert.match(noTo.stderr, /-to is required/);
+    const https = await runNodecaddy(['reverse-proxy', '-from', 'https://a.test', '-to', '9']);
+    assert.equal(https.code, 2);
+    assert.match(https.stderr, /HTTPS is not supported yet/);
+    const header = await runNodecaddy(['reverse-proxy', '-to', '9', '-header-up', 'no colon']);
+    assert.equal(header.code, 2);
+    assert.match(header.stderr, /-header-up must be "Field: value"/);
+  });
+});

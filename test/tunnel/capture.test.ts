@@ -1,0 +1,62 @@
+// The inspector's capture store: what it keeps of bodies, and what it lets go (count, bytes).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { bodyBytes, CaptureStore, isCut, type CaptureEvent } from '../../src/tunnel/inspector/capture.js';
+
+function record(store: CaptureStore, path: string, body: Buffer[] = []): string {
+  const rec = store.begin({ tunnel: 't', remoteAddr: '1.2.3.4', method: 'POST', path, headers: {} });
+  for (const chunk of body) rec.requestData(chunk);
+  rec.response(200, { 'content-type': 'text/plain' });
+  rec.responseData(Buffer.from('ok'));
+  rec.finish();
+  return rec.id;
+}
+
+test('a body is kept up to the limit as copies; the rest is counted and marked cut', () => {
+  const store = new CaptureStore({ bodyBytes: 10 });
+  const big = Buffer.from('0123456789abcdef');
+  const view = big.subarray(0, 6);
+  const id = record(store, '/a', [view, big.subarray(6)]);
+  const e = store.get(id)!;
+  assert.equal(e.request.body.size, 16);
+  assert.equal(bodyBytes(e.request.body).toString(), '0123456789');
+  assert.ok(isCut(e.request.body));
+  assert.ok(!isCut(e.response!.body));
+  big.fill(0);
+  assert.equal(bodyBytes(e.request.body).toString(), '0123456789', 'copies, not views of the stream buffers');
+  assert.ok(e.durationMs !== undefined && e.durationMs >= 0);
+});
+
+test('the oldest exchanges go beyond the count and beyond the byte budget, with events', () => {
+  const events: CaptureEvent[] = [];
+  const store = new CaptureStore({ keep: 3, bodyBytes: 100, totalBytes: 250 });
+  store.subscribe((e) => events.push(e));
+  const ids = ['/1', '/2', '/3', '/4'].map((p) => record(store, p));
+  assert.deepEqual(
+    store.list().map((e) => e.request.path),
+    ['/4', '/3', '/2'],
+  );
+  assert.ok(events.some((e) => e.kind === 'evict' && e.id === ids[0]));
+  // Three bodies of 100 bytes pass the 250-byte budget: the oldest go until it fits.
+  record(store, '/big1', [Buffer.alloc(100)]);
+  record(store, '/big2', [Buffer.alloc(100)]);
+  record(store, '/big3', [Buffer.alloc(100)]);
+  assert.deepEqual(
+    store.list().map((e) => e.request.path),
+    ['/big3', '/big2'],
+  );
+  store.clear();
+  assert.equal(store.size, 0);
+  assert.equal(events[events.length - 1].kind, 'clear');
+});
+
+test('an exchange evicted while it runs keeps nothing more', () => {
+  const store = new CaptureStore({ keep: 1, bodyBytes: 100, totalBytes: 1000 });
+  const rec = store.begin({ tunnel: 't', remoteAddr: '', method: 'GET', path: '/slow', headers: {} });
+  record(store, '/next');
+  rec.requestData(Buffer.alloc(50));
+  rec.finish();
+  assert.equal(store.get(rec.id), undefined);
+  record(store, '/after', [Buffer.alloc(100)]);
+  assert.equal(store.list()[0].request.body.kept, 100, 'the budget was not charged for the evicted one');
+});
