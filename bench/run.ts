@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { get, killAllNow, MemorySampler, stop, stopAll, waitReady, type Proc } from './procs.js';
 import { writeResults, writeSoak, type Row } from './report.js';
-import { SCENARIOS, type Env, type Scenario, type ServerName } from './scenarios.js';
+import { NGINX_FASTCGI_KEEPALIVE, SCENARIOS, type Env, type Scenario, type ServerName } from './scenarios.js';
 import {
   machine,
   nodecaddyCannot,
@@ -182,7 +182,8 @@ async function main(): Promise<void> {
     }
     if (chosen.some((s) => s.needs?.includes('php'))) {
       env.phpPort = await freePort();
-      extras.push(startPhpFpm(env.phpPort, paths, 2 * Math.max(4, o.connections)));
+      const children = 2 * Math.max(4, o.connections) + o.workers * NGINX_FASTCGI_KEEPALIVE;
+      extras.push(startPhpFpm(env.phpPort, paths, children));
     }
     if (o.soak > 0) return await soak(o, chosen[0] ?? SCENARIOS[0], env, paths, facts);
 

@@ -57,6 +57,9 @@ const staticSite = (name: string, path: string, bytes: number, connections?: num
   nodecaddy: (port, e) => `:${port} {\n  bind 127.0.0.1\n  root ${e.files}\n}\n`,
 });
 
+/** Idle connections to php-fpm each nginx worker keeps (`keepalive` of its upstream). */
+export const NGINX_FASTCGI_KEEPALIVE = 16;
+
 /** php-fpm's echo through each server; `pool` is the body of nodecaddy's `fastcgi` block ('' for none). */
 const fastcgiSite = (id: string, title: string, pool: string): Scenario => ({
   id,
@@ -65,7 +68,7 @@ const fastcgiSite = (id: string, title: string, pool: string): Scenario => ({
   needs: ['php'],
   check: (status) => ok200(status),
   nginx: (port, e) =>
-    `upstream php {\n  server 127.0.0.1:${e.phpPort};\n  keepalive 16;\n}\nserver {\n  listen 127.0.0.1:${port};\n  root ${e.php};\n  location ~ \\.php$ {\n    include /etc/nginx/fastcgi_params;\n    fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n    fastcgi_keep_conn on;\n    fastcgi_pass php;\n  }\n}\n`,
+    `upstream php {\n  server 127.0.0.1:${e.phpPort};\n  keepalive ${NGINX_FASTCGI_KEEPALIVE};\n}\nserver {\n  listen 127.0.0.1:${port};\n  root ${e.php};\n  location ~ \\.php$ {\n    include /etc/nginx/fastcgi_params;\n    fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n    fastcgi_keep_conn on;\n    fastcgi_pass php;\n  }\n}\n`,
   caddy: (port, e) =>
     `http://:${port} {\n  bind 127.0.0.1\n  root * ${e.php}\n  php_fastcgi 127.0.0.1:${e.phpPort}\n}\n`,
   nodecaddy: (port, e) =>

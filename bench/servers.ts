@@ -148,9 +148,11 @@ export function startBackend(port: number, p: Paths): Proc {
  * it opens an upstream connection per request in flight, and with fewer workers than that the surplus
  * connections wait in php-fpm's listen queue while nginx's kept-alive connections hold every worker
  * (measured with 4 workers and `wrk -c50`: 4 connections served, 46 waiting with their request, wrk's
- * timeouts counted as errors). The servers of a scenario run side by side, and the idle connections one
- * keeps (nginx: 16 per worker) hold workers while another is loaded, so the bench gives php-fpm a worker per
- * client connection twice over.
+ * timeouts counted as errors). The servers of a scenario run side by side, and the connections the others
+ * keep idle hold workers while one is loaded: each nginx worker ends up keeping its `keepalive` (16) as wrk's
+ * connections land on one worker or the other from run to run (with `-c16` and 32 workers, nginx held all
+ * 32 and Caddy and nodecaddy got none), and nodecaddy's idle ones last 250 ms (15 s with `-workers 1`). So
+ * run.ts gives php-fpm a worker per client connection twice over, plus nginx's idle ones.
  */
 export function startPhpFpm(port: number, p: Paths, children: number): Proc {
   const conf = path.join(p.dir, 'php-fpm.conf');
