@@ -77,7 +77,8 @@ export function writeResults(
     '',
     ...Object.entries(facts).map(([k, v]) => `- ${k}: ${v}`),
     `- Load: \`wrk -t${o.threads} -c${o.connections} -d${o.seconds}s --latency\` on the same machine (loopback), ` +
-      `${o.runs} runs per server after a ${o.warmup} s warm-up; the 10 MB file uses \`-c8\`. The servers of a ` +
+      `${o.runs} runs per server after a warm-up of ${o.warmup} s and at least 10,000 requests (up to 8 s); ` +
+      'the 10 MB file uses `-c8`. The servers of a ' +
       'scenario run side by side and are loaded one at a time, in rounds that rotate their order; each row is ' +
       "the server's median run (req/s in brackets: its slowest and fastest run; errors: all runs).",
     `- Servers: nginx \`worker_processes ${o.workers}\`, Caddy \`GOMAXPROCS=${o.workers}\`, nodecaddy \`-workers ${o.workers}\`; ` +

@@ -21,7 +21,7 @@ import {
   type Proc,
 } from './procs.js';
 import { writeResults, writeSoak, type Row } from './report.js';
-import { SCENARIOS, type Env, type Scenario, type ServerName } from './scenarios.js';
+import { NGINX_FASTCGI_KEEPALIVE, SCENARIOS, type Env, type Scenario, type ServerName } from './scenarios.js';
 import { benchPage } from './page.js';
 import {
   machine,
@@ -38,6 +38,15 @@ import { tcpReady } from './tcpload.js';
 import type { WrkResult } from './wrk.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // build/bench
+
+/**
+ * Requests each server gets to warm up, at least (in further 1 s loads after --warmup, up to WARMUP_MAX_S):
+ * Node compiles hot code after enough calls, not after a time, and on the busy machine a fresh nodecaddy
+ * worker behind FastCGI spent 1319, 522, 400, 417, 190, 159, 124 and 86 us of CPU per request over its first
+ * eight seconds (load ~20), a second of warm-up being a few hundred requests.
+ */
+const WARMUP_REQUESTS = 10_000;
+const WARMUP_MAX_S = 8;
 const repo = path.resolve(here, '../..');
 
 interface Options {
@@ -194,7 +203,8 @@ async function main(): Promise<void> {
     }
     if (chosen.some((s) => s.needs?.includes('php'))) {
       env.phpPort = await freePort();
-      extras.push(startPhpFpm(env.phpPort, paths));
+      const children = 2 * Math.max(4, o.connections) + o.workers * NGINX_FASTCGI_KEEPALIVE;
+      extras.push(startPhpFpm(env.phpPort, paths, children));
     }
     if (o.soak > 0) return await soak(o, chosen[0] ?? SCENARIOS[0], env, paths, facts);
 
@@ -254,8 +264,7 @@ interface Running {
 /**
  * One scenario: starts every server at once (each on its own port, idle while the others are loaded), checks
  * and warms up each, then measures `runs` rounds, each round loading every server once in a rotating order,
- * so that a slow spell of the machine falls on all of them alike. Reports each server's median run. An
- * `exclusive` scenario (FastCGI) starts and stops its server around every run instead.
+ * so that a slow spell of the machine falls on all of them alike. Reports each server's median run.
  */
 async function measureScenario(
   sc: Scenario,
@@ -271,7 +280,7 @@ async function measureScenario(
     loadOnce(sc, { port: r.port, seconds, threads: o.threads, connections, dir: p.dir });
   const ca = sc.tls ? env.cert?.ca : undefined;
   /** Starts one server (and the tunnel client), checks its first answer, warms it up. */
-  const bringUp = async (server: ServerName, into?: Running): Promise<Running> => {
+  const bringUp = async (server: ServerName): Promise<Running> => {
     const direct = sc.tcp ? env.tcpSourcePort : env.backendPort;
     let port = server === 'direct' ? direct : await freePort();
     let pid = sc.tcp ? tcpSourcePid : backendPid;
@@ -293,7 +302,7 @@ async function measureScenario(
         port = Number(tcpPort);
       }
     }
-    const r = into ?? {
+    const r: Running = {
       server,
       port,
       pid,
@@ -303,13 +312,17 @@ async function measureScenario(
       peakPssKb: 0,
       peakWorkerRssKb: 0,
     };
-    Object.assign(r, { port, pid });
     if (!sc.tcp) {
       const first = await get(port, sc.path, headers, ca);
-      r.note ??= sc.check?.(first.status, first.headers, first.bytes);
+      r.note = sc.check?.(first.status, first.headers, first.bytes);
       if (ca && first.fingerprint256 !== env.cert?.fingerprint256) r.note ??= 'showed another certificate';
     }
-    if (o.warmup > 0) await load(r, o.warmup);
+    if (o.warmup > 0) {
+      // A TCP load counts no requests: it gets the --warmup seconds only.
+      let warmed = (await load(r, o.warmup)).requests;
+      for (let s = o.warmup; !sc.tcp && warmed < WARMUP_REQUESTS && s < WARMUP_MAX_S; s++)
+        warmed += (await load(r, 1)).requests;
+    }
     return r;
   };
   const stopAllStarted = async () => {
@@ -317,23 +330,10 @@ async function measureScenario(
   };
   try {
     const running: Running[] = [];
-    if (sc.exclusive) {
-      for (const server of servers)
-        running.push({
-          server,
-          port: 0,
-          pid: undefined,
-          note: undefined,
-          runs: [],
-          cpuUs: [],
-          peakPssKb: 0,
-          peakWorkerRssKb: 0,
-        });
-    } else for (const server of servers) running.push(await bringUp(server));
+    for (const server of servers) running.push(await bringUp(server));
     for (let round = 0; round < o.runs; round++) {
       for (let i = 0; i < running.length; i++) {
         const r = running[(i + round) % running.length];
-        if (sc.exclusive) await bringUp(r.server, r);
         const sampler = r.pid ? new MemorySampler(r.pid) : undefined;
         const cpu0 = r.pid ? cpuTicks(r.pid) : 0;
         const run = await load(r, o.seconds);
@@ -343,7 +343,6 @@ async function measureScenario(
         sampler?.stop();
         r.peakPssKb = Math.max(r.peakPssKb, sampler?.peakPssKb ?? 0);
         r.peakWorkerRssKb = Math.max(r.peakWorkerRssKb, sampler?.peakWorkerRssKb ?? 0);
-        if (sc.exclusive) await stopAllStarted();
       }
     }
     return running.map((r) => {

@@ -42,11 +42,6 @@ export interface Scenario {
   nginx?: (port: number, e: Env) => string;
   caddy?: (port: number, e: Env) => string;
   nodecaddy?: (port: number, e: Env) => string;
-  /**
-   * The servers may not run side by side: php-fpm ties a child to every open connection, so one server's idle
-   * keep-alive connections would starve the others. Each run then starts and stops its server.
-   */
-  exclusive?: boolean;
   /** nodecaddy scenarios that need a `nodecaddy tunnel` client beside the server (-tcp for a TCP scenario). */
   tunnelClient?: boolean;
   /** Served over HTTPS with the run's certificate (Env.cert). */
@@ -74,6 +69,24 @@ const staticSite = (name: string, path: string, bytes: number, connections?: num
   nginx: (port, e) => `server {\n  listen 127.0.0.1:${port};\n  root ${e.files};\n}\n`,
   caddy: (port, e) => `http://:${port} {\n  bind 127.0.0.1\n  root * ${e.files}\n  file_server\n}\n`,
   nodecaddy: (port, e) => `:${port} {\n  bind 127.0.0.1\n  root ${e.files}\n}\n`,
+});
+
+/** Idle connections to php-fpm each nginx worker keeps (`keepalive` of its upstream). */
+export const NGINX_FASTCGI_KEEPALIVE = 16;
+
+/** php-fpm's echo through each server; `pool` is the body of nodecaddy's `fastcgi` block ('' for none). */
+const fastcgiSite = (id: string, title: string, pool: string): Scenario => ({
+  id,
+  title,
+  path: '/index.php',
+  needs: ['php'],
+  check: (status) => ok200(status),
+  nginx: (port, e) =>
+    `upstream php {\n  server 127.0.0.1:${e.phpPort};\n  keepalive ${NGINX_FASTCGI_KEEPALIVE};\n}\nserver {\n  listen 127.0.0.1:${port};\n  root ${e.php};\n  location ~ \\.php$ {\n    include /etc/nginx/fastcgi_params;\n    fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n    fastcgi_keep_conn on;\n    fastcgi_pass php;\n  }\n}\n`,
+  caddy: (port, e) =>
+    `http://:${port} {\n  bind 127.0.0.1\n  root * ${e.php}\n  php_fastcgi 127.0.0.1:${e.phpPort}\n}\n`,
+  nodecaddy: (port, e) =>
+    `:${port} {\n  bind 127.0.0.1\n  root ${e.php}\n  fastcgi / 127.0.0.1:${e.phpPort} php${pool ? ` {\n    ${pool}\n  }` : ''}\n}\n`,
 });
 
 export const TUNNEL_HOST = 'bench.tunnel.localhost';
@@ -149,20 +162,11 @@ export const SCENARIOS: Scenario[] = [
       `http://:${port} {\n  bind 127.0.0.1\n  reverse_proxy 127.0.0.1:${e.backendPort}\n}\n`,
     nodecaddy: (port, e) => `:${port} {\n  bind 127.0.0.1\n  proxy / 127.0.0.1:${e.backendPort}\n}\n`,
   },
-  {
-    id: 'fastcgi',
-    title: 'FastCGI to php-fpm (echo)',
-    path: '/index.php',
-    needs: ['php'],
-    exclusive: true,
-    check: (status) => ok200(status),
-    nginx: (port, e) =>
-      `upstream php {\n  server 127.0.0.1:${e.phpPort};\n  keepalive 16;\n}\nserver {\n  listen 127.0.0.1:${port};\n  root ${e.php};\n  location ~ \\.php$ {\n    include /etc/nginx/fastcgi_params;\n    fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n    fastcgi_keep_conn on;\n    fastcgi_pass php;\n  }\n}\n`,
-    caddy: (port, e) =>
-      `http://:${port} {\n  bind 127.0.0.1\n  root * ${e.php}\n  php_fastcgi 127.0.0.1:${e.phpPort}\n}\n`,
-    nodecaddy: (port, e) =>
-      `:${port} {\n  bind 127.0.0.1\n  root ${e.php}\n  fastcgi / 127.0.0.1:${e.phpPort} php\n}\n`,
-  },
+  // nodecaddy as a user writes it, then with its pool set for this load (a worker may keep a connection
+  // for each of the 50 clients): the default should already be the tuned value. nginx keeps 16 connections
+  // per worker in both.
+  fastcgiSite('fastcgi', 'FastCGI to php-fpm (echo), nodecaddy defaults', ''),
+  fastcgiSite('fastcgi-tuned', 'FastCGI to php-fpm (echo), nodecaddy `keepalive 50`', 'keepalive 50'),
   {
     id: 'backend-direct',
     title: 'the proxy/tunnel backend, reached directly',
