@@ -3,6 +3,8 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
 
 export interface Proc {
   name: string;
@@ -52,6 +54,27 @@ function signalGroup(proc: Proc, signal: NodeJS.Signals): void {
     /* already gone */
   }
 }
+
+/**
+ * CPU time (user + system, in clock ticks of 10 ms) used so far by a process tree: taken before and after a run,
+ * it gives the server's CPU per request, which stays meaningful on a busy machine where requests/s drift.
+ */
+export function cpuTicks(root: number): number {
+  let ticks = 0;
+  for (const pid of processTree(root)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+    } catch {
+      /* gone */
+    }
+  }
+  return ticks;
+}
+
+/** Linux reports /proc times in USER_HZ, 100 per second on every architecture we run on. */
+export const TICK_US = 10_000;
 
 /** The pid and all its descendants (nginx master + workers, nodecaddy primary + workers). */
 export function processTree(root: number): number[] {
@@ -135,17 +158,31 @@ export interface Probe {
   status: number;
   headers: http.IncomingHttpHeaders;
   bytes: number;
+  /** Over HTTPS: the SHA-256 fingerprint of the leaf the server showed. */
+  fingerprint256?: string;
 }
 
-/** One GET; resolves with status, headers and the body length. */
-export function get(port: number, path: string, headers: Record<string, string> = {}): Promise<Probe> {
+/** One GET (over HTTPS when `ca` is given, verified against it); resolves with status, headers, body length. */
+export function get(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+  ca?: string,
+): Promise<Probe> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
+    const options = { host: '127.0.0.1', port, path, headers, agent: false };
+    const onResponse = (res: http.IncomingMessage) => {
       let bytes = 0;
+      const fingerprint256 = ca
+        ? (res.socket as TLSSocket).getPeerX509Certificate()?.fingerprint256
+        : undefined;
       res.on('data', (c: Buffer) => (bytes += c.length));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, bytes }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, bytes, fingerprint256 }),
+      );
       res.on('error', reject);
-    });
+    };
+    const req = ca ? https.get({ ...options, ca }, onResponse) : http.get(options, onResponse);
     req.setTimeout(10_000, () => req.destroy(new Error(`GET ${path} timed out`)));
     req.on('error', reject);
   });
@@ -158,12 +195,13 @@ export async function waitReady(
   path: string,
   headers: Record<string, string>,
   deadlineMs = 15_000,
+  ca?: string,
 ): Promise<Probe> {
   const until = Date.now() + deadlineMs;
   for (;;) {
     if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited: ${proc.output().trim()}`);
     try {
-      return await get(port, path, headers);
+      return await get(port, path, headers, ca);
     } catch (err) {
       if (Date.now() > until)
         throw new Error(`${proc.name} not ready: ${(err as Error).message}`, { cause: err });

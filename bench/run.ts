@@ -1,15 +1,27 @@
 // npm run bench: nginx, Caddy 2 and nodecaddy over the same files and backends, one scenario after another,
-// each loaded with wrk on loopback. See bench/README.md. `--soak <s>` loads one scenario for that long and
-// samples the RSS of every nodecaddy process instead.
-import { execFileSync } from 'node:child_process';
+// each loaded with wrk on loopback (h2load and openssl s_time for the HTTP/2 and handshake scenarios). See
+// bench/README.md. `--soak <s>` loads one scenario for that long and samples the RSS of every nodecaddy process
+// instead.
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { get, killAllNow, MemorySampler, stop, stopAll, waitReady, type Proc } from './procs.js';
+import { describeLoad, loadOnce } from './load.js';
+import {
+  cpuTicks,
+  get,
+  killAllNow,
+  MemorySampler,
+  stop,
+  stopAll,
+  TICK_US,
+  waitReady,
+  type Proc,
+} from './procs.js';
 import { writeResults, writeSoak, type Row } from './report.js';
-import { SCENARIOS, type Env, type Scenario, type ServerName } from './scenarios.js';
+import { NGINX_FASTCGI_KEEPALIVE, SCENARIOS, type Env, type Scenario, type ServerName } from './scenarios.js';
 import { benchPage } from './page.js';
 import {
   machine,
@@ -21,10 +33,20 @@ import {
   startTunnelClient,
   type Paths,
 } from './servers.js';
-import { tcpLoad, tcpReady } from './tcpload.js';
-import { wrk, type WrkResult } from './wrk.js';
+import { makeBenchCert } from './tls.js';
+import { tcpReady } from './tcpload.js';
+import type { WrkResult } from './wrk.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // build/bench
+
+/**
+ * Requests each server gets to warm up, at least (in further 1 s loads after --warmup, up to WARMUP_MAX_S):
+ * Node compiles hot code after enough calls, not after a time, and on the busy machine a fresh nodecaddy
+ * worker behind FastCGI spent 1319, 522, 400, 417, 190, 159, 124 and 86 us of CPU per request over its first
+ * eight seconds (load ~20), a second of warm-up being a few hundred requests.
+ */
+const WARMUP_REQUESTS = 10_000;
+const WARMUP_MAX_S = 8;
 const repo = path.resolve(here, '../..');
 
 interface Options {
@@ -120,6 +142,7 @@ function makeFiles(dir: string): Env {
     tunnelSecret: 'bench-secret-0123456789',
     tcpSourcePort: 0,
     tcpPorts: { from: 0, to: 0 },
+    cert: undefined,
   };
 }
 
@@ -152,6 +175,15 @@ async function main(): Promise<void> {
   const facts = machine();
   try {
     const chosen = SCENARIOS.filter((s) => o.only.length === 0 || o.only.includes(s.id));
+    if (chosen.some((s) => s.tls)) {
+      for (const [bin, arg] of [
+        ['openssl', 'version'],
+        ['h2load', '--version'],
+      ])
+        if (spawnSync(bin, [arg]).error)
+          throw new Error(`${bin} is missing: apt-get install openssl nghttp2-client`);
+      env.cert = makeBenchCert(dir);
+    }
     if (chosen.some((s) => s.needs?.includes('backend'))) {
       env.backendPort = await freePort();
       const b = startBackend(env.backendPort, paths);
@@ -171,7 +203,8 @@ async function main(): Promise<void> {
     }
     if (chosen.some((s) => s.needs?.includes('php'))) {
       env.phpPort = await freePort();
-      extras.push(startPhpFpm(env.phpPort, paths));
+      const children = 2 * Math.max(4, o.connections) + o.workers * NGINX_FASTCGI_KEEPALIVE;
+      extras.push(startPhpFpm(env.phpPort, paths, children));
     }
     if (o.soak > 0) return await soak(o, chosen[0] ?? SCENARIOS[0], env, paths, facts);
 
@@ -207,8 +240,12 @@ async function main(): Promise<void> {
   }
 }
 
+/** s_time measures no latency. */
+const latency = (r: Row) =>
+  Number.isFinite(r.p50ms) ? `p50 ${r.p50ms.toFixed(2)} ms  p99 ${r.p99ms.toFixed(2)} ms` : 'no latencies';
+
 function formatLine(r: Row): string {
-  return `${r.scenario.padEnd(15)} ${r.server.padEnd(10)} ${r.rps.toFixed(0).padStart(8)} req/s (${r.minRps.toFixed(0)}–${r.maxRps.toFixed(0)})  ${(r.bytesPerSec / 2 ** 20).toFixed(1).padStart(7)} MB/s  p50 ${r.p50ms.toFixed(2)} ms  p99 ${r.p99ms.toFixed(2)} ms  PSS ${(r.peakPssKb / 1024).toFixed(0)} MB  worker RSS ${(r.peakWorkerRssKb / 1024).toFixed(0)} MB${r.errors ? `  ERRORS ${r.errors}` : ''}${r.note ? `  (${r.note})` : ''}`;
+  return `${r.scenario.padEnd(15)} ${r.server.padEnd(10)} ${r.rps.toFixed(0).padStart(8)} req/s (${r.minRps.toFixed(0)}–${r.maxRps.toFixed(0)})  ${(r.bytesPerSec / 2 ** 20).toFixed(1).padStart(7)} MB/s  ${latency(r)}  CPU ${Number.isFinite(r.cpuUs) ? `${r.cpuUs.toFixed(0)} µs/req` : '–'}  PSS ${(r.peakPssKb / 1024).toFixed(0)} MB  worker RSS ${(r.peakWorkerRssKb / 1024).toFixed(0)} MB${r.errors ? `  ERRORS ${r.errors}` : ''}${r.note ? `  (${r.note})` : ''}`;
 }
 
 interface Running {
@@ -218,6 +255,8 @@ interface Running {
   pid: number | undefined;
   note: string | undefined;
   runs: WrkResult[];
+  /** Server CPU time per request of each measured run, in µs. */
+  cpuUs: number[];
   peakPssKb: number;
   peakWorkerRssKb: number;
 }
@@ -225,8 +264,7 @@ interface Running {
 /**
  * One scenario: starts every server at once (each on its own port, idle while the others are loaded), checks
  * and warms up each, then measures `runs` rounds, each round loading every server once in a rotating order,
- * so that a slow spell of the machine falls on all of them alike. Reports each server's median run. An
- * `exclusive` scenario (FastCGI) starts and stops its server around every run instead.
+ * so that a slow spell of the machine falls on all of them alike. Reports each server's median run.
  */
 async function measureScenario(
   sc: Scenario,
@@ -239,24 +277,17 @@ async function measureScenario(
   const headers = sc.headers ?? {};
   const connections = Math.min(o.connections, sc.connections ?? o.connections);
   const load = (r: Running, seconds: number) =>
-    sc.tcp
-      ? tcpLoad({ port: r.port, connections, seconds })
-      : wrk({
-          url: `http://127.0.0.1:${r.port}${sc.path}`,
-          threads: o.threads,
-          connections,
-          headers,
-          seconds,
-        });
+    loadOnce(sc, { port: r.port, seconds, threads: o.threads, connections, dir: p.dir });
+  const ca = sc.tls ? env.cert?.ca : undefined;
   /** Starts one server (and the tunnel client), checks its first answer, warms it up. */
-  const bringUp = async (server: ServerName, into?: Running): Promise<Running> => {
+  const bringUp = async (server: ServerName): Promise<Running> => {
     const direct = sc.tcp ? env.tcpSourcePort : env.backendPort;
     let port = server === 'direct' ? direct : await freePort();
     let pid = sc.tcp ? tcpSourcePid : backendPid;
     if (server !== 'direct') {
       const root = startServer(server, sc, port, env, p);
       procs.push(root);
-      await waitReady(root, port, sc.path, headers);
+      await waitReady(root, port, sc.path, headers, undefined, ca);
       pid = root.child.pid;
     }
     if (sc.tunnelClient) {
@@ -271,13 +302,27 @@ async function measureScenario(
         port = Number(tcpPort);
       }
     }
-    const r = into ?? { server, port, pid, note: undefined, runs: [], peakPssKb: 0, peakWorkerRssKb: 0 };
-    Object.assign(r, { port, pid });
+    const r: Running = {
+      server,
+      port,
+      pid,
+      note: undefined,
+      runs: [],
+      cpuUs: [],
+      peakPssKb: 0,
+      peakWorkerRssKb: 0,
+    };
     if (!sc.tcp) {
-      const first = await get(port, sc.path, headers);
-      r.note ??= sc.check?.(first.status, first.headers, first.bytes);
+      const first = await get(port, sc.path, headers, ca);
+      r.note = sc.check?.(first.status, first.headers, first.bytes);
+      if (ca && first.fingerprint256 !== env.cert?.fingerprint256) r.note ??= 'showed another certificate';
     }
-    if (o.warmup > 0) await load(r, o.warmup);
+    if (o.warmup > 0) {
+      // A TCP load counts no requests: it gets the --warmup seconds only.
+      let warmed = (await load(r, o.warmup)).requests;
+      for (let s = o.warmup; !sc.tcp && warmed < WARMUP_REQUESTS && s < WARMUP_MAX_S; s++)
+        warmed += (await load(r, 1)).requests;
+    }
     return r;
   };
   const stopAllStarted = async () => {
@@ -285,28 +330,19 @@ async function measureScenario(
   };
   try {
     const running: Running[] = [];
-    if (sc.exclusive) {
-      for (const server of servers)
-        running.push({
-          server,
-          port: 0,
-          pid: undefined,
-          note: undefined,
-          runs: [],
-          peakPssKb: 0,
-          peakWorkerRssKb: 0,
-        });
-    } else for (const server of servers) running.push(await bringUp(server));
+    for (const server of servers) running.push(await bringUp(server));
     for (let round = 0; round < o.runs; round++) {
       for (let i = 0; i < running.length; i++) {
         const r = running[(i + round) % running.length];
-        if (sc.exclusive) await bringUp(r.server, r);
         const sampler = r.pid ? new MemorySampler(r.pid) : undefined;
-        r.runs.push(await load(r, o.seconds));
+        const cpu0 = r.pid ? cpuTicks(r.pid) : 0;
+        const run = await load(r, o.seconds);
+        if (r.pid && run.requests > 0) r.cpuUs.push(((cpuTicks(r.pid) - cpu0) * TICK_US) / run.requests);
+        r.runs.push(run);
+        r.note ??= run.problem;
         sampler?.stop();
         r.peakPssKb = Math.max(r.peakPssKb, sampler?.peakPssKb ?? 0);
         r.peakWorkerRssKb = Math.max(r.peakWorkerRssKb, sampler?.peakWorkerRssKb ?? 0);
-        if (sc.exclusive) await stopAllStarted();
       }
     }
     return running.map((r) => {
@@ -314,6 +350,7 @@ async function measureScenario(
       const rank = (x: WrkResult) => (sc.tcp ? x.bytesPerSec : x.rps);
       const sorted = [...r.runs].sort((a, b) => rank(a) - rank(b));
       const median = sorted[Math.floor((sorted.length - 1) / 2)];
+      const cpu = [...r.cpuUs].sort((a, b) => a - b);
       return {
         scenario: sc.id,
         title: sc.title,
@@ -330,6 +367,10 @@ async function measureScenario(
         peakWorkerRssKb: r.peakWorkerRssKb,
         note: r.note,
         connections,
+        load: describeLoad(sc, o.threads, connections, o.seconds),
+        cpuUs: cpu.length ? cpu[Math.floor((cpu.length - 1) / 2)] : NaN,
+        minCpuUs: cpu.length ? cpu[0] : NaN,
+        maxCpuUs: cpu.length ? cpu[cpu.length - 1] : NaN,
       };
     });
   } finally {
@@ -349,17 +390,11 @@ async function soak(
   const port = await freePort();
   const root = startServer('nodecaddy', sc, port, env, p);
   try {
-    await waitReady(root, port, sc.path, sc.headers ?? {});
+    await waitReady(root, port, sc.path, sc.headers ?? {}, undefined, sc.tls ? env.cert?.ca : undefined);
     const sampler = new MemorySampler(root.child.pid!, 1000, true);
-    const url = `http://127.0.0.1:${port}${sc.path}`;
     process.stdout.write(`soak: ${sc.id} for ${o.soak} s, RSS sampled every second\n`);
-    const r = await wrk({
-      url,
-      threads: o.threads,
-      connections: o.connections,
-      seconds: o.soak,
-      headers: sc.headers,
-    });
+    const connections = Math.min(o.connections, sc.connections ?? o.connections);
+    const r = await loadOnce(sc, { port, seconds: o.soak, threads: o.threads, connections, dir: p.dir });
     sampler.stop();
     const out = o.out.endsWith('results.md') ? o.out.replace(/results\.md$/, 'soak.md') : o.out;
     writeSoak(out, {

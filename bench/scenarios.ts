@@ -1,5 +1,7 @@
 // The scenarios, and for each one the equivalent site in nginx, Caddy 2 and nodecaddy syntax.
 // Access logs are off in all three servers; keep-alive is on; the same files and backends are used.
+import type { BenchCert } from './tls.js';
+import { TLS_SCENARIOS } from './scenarios-tls.js';
 
 export type ServerName = 'nginx' | 'caddy' | 'nodecaddy' | 'direct';
 
@@ -15,6 +17,8 @@ export interface Env {
   tcpSourcePort: number;
   /** Public ports the tunnel site hands to TCP tunnels. */
   tcpPorts: { from: number; to: number };
+  /** The certificate of the HTTPS scenarios (made only when one of them runs). */
+  cert: BenchCert | undefined;
 }
 
 export interface Scenario {
@@ -38,13 +42,18 @@ export interface Scenario {
   nginx?: (port: number, e: Env) => string;
   caddy?: (port: number, e: Env) => string;
   nodecaddy?: (port: number, e: Env) => string;
-  /**
-   * The servers may not run side by side: php-fpm ties a child to every open connection, so one server's idle
-   * keep-alive connections would starve the others. Each run then starts and stops its server.
-   */
-  exclusive?: boolean;
   /** nodecaddy scenarios that need a `nodecaddy tunnel` client beside the server (-tcp for a TCP scenario). */
   tunnelClient?: boolean;
+  /** Served over HTTPS with the run's certificate (Env.cert). */
+  tls?: boolean;
+  /**
+   * The load: `wrk` (HTTP/1.1 keep-alive, the default), `h2load` (HTTP/2, `streams` per connection) or
+   * `handshakes` (a new TLS connection per request, bench/handshakes.ts).
+   */
+  load?: 'wrk' | 'h2load' | 'handshakes';
+  streams?: number;
+  /** The answer's body size, checked by a load that does not parse HTTP (handshakes). */
+  bytes?: number;
 }
 
 const ok200 = (status: number) => (status === 200 ? undefined : `status ${status}`);
@@ -60,6 +69,24 @@ const staticSite = (name: string, path: string, bytes: number, connections?: num
   nginx: (port, e) => `server {\n  listen 127.0.0.1:${port};\n  root ${e.files};\n}\n`,
   caddy: (port, e) => `http://:${port} {\n  bind 127.0.0.1\n  root * ${e.files}\n  file_server\n}\n`,
   nodecaddy: (port, e) => `:${port} {\n  bind 127.0.0.1\n  root ${e.files}\n}\n`,
+});
+
+/** Idle connections to php-fpm each nginx worker keeps (`keepalive` of its upstream). */
+export const NGINX_FASTCGI_KEEPALIVE = 16;
+
+/** php-fpm's echo through each server; `pool` is the body of nodecaddy's `fastcgi` block ('' for none). */
+const fastcgiSite = (id: string, title: string, pool: string): Scenario => ({
+  id,
+  title,
+  path: '/index.php',
+  needs: ['php'],
+  check: (status) => ok200(status),
+  nginx: (port, e) =>
+    `upstream php {\n  server 127.0.0.1:${e.phpPort};\n  keepalive ${NGINX_FASTCGI_KEEPALIVE};\n}\nserver {\n  listen 127.0.0.1:${port};\n  root ${e.php};\n  location ~ \\.php$ {\n    include /etc/nginx/fastcgi_params;\n    fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n    fastcgi_keep_conn on;\n    fastcgi_pass php;\n  }\n}\n`,
+  caddy: (port, e) =>
+    `http://:${port} {\n  bind 127.0.0.1\n  root * ${e.php}\n  php_fastcgi 127.0.0.1:${e.phpPort}\n}\n`,
+  nodecaddy: (port, e) =>
+    `:${port} {\n  bind 127.0.0.1\n  root ${e.php}\n  fastcgi / 127.0.0.1:${e.phpPort} php${pool ? ` {\n    ${pool}\n  }` : ''}\n}\n`,
 });
 
 export const TUNNEL_HOST = 'bench.tunnel.localhost';
@@ -135,20 +162,11 @@ export const SCENARIOS: Scenario[] = [
       `http://:${port} {\n  bind 127.0.0.1\n  reverse_proxy 127.0.0.1:${e.backendPort}\n}\n`,
     nodecaddy: (port, e) => `:${port} {\n  bind 127.0.0.1\n  proxy / 127.0.0.1:${e.backendPort}\n}\n`,
   },
-  {
-    id: 'fastcgi',
-    title: 'FastCGI to php-fpm (echo)',
-    path: '/index.php',
-    needs: ['php'],
-    exclusive: true,
-    check: (status) => ok200(status),
-    nginx: (port, e) =>
-      `upstream php {\n  server 127.0.0.1:${e.phpPort};\n  keepalive 16;\n}\nserver {\n  listen 127.0.0.1:${port};\n  root ${e.php};\n  location ~ \\.php$ {\n    include /etc/nginx/fastcgi_params;\n    fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n    fastcgi_keep_conn on;\n    fastcgi_pass php;\n  }\n}\n`,
-    caddy: (port, e) =>
-      `http://:${port} {\n  bind 127.0.0.1\n  root * ${e.php}\n  php_fastcgi 127.0.0.1:${e.phpPort}\n}\n`,
-    nodecaddy: (port, e) =>
-      `:${port} {\n  bind 127.0.0.1\n  root ${e.php}\n  fastcgi / 127.0.0.1:${e.phpPort} php\n}\n`,
-  },
+  // nodecaddy as a user writes it, then with its pool set for this load (a worker may keep a connection
+  // for each of the 50 clients): the default should already be the tuned value. nginx keeps 16 connections
+  // per worker in both.
+  fastcgiSite('fastcgi', 'FastCGI to php-fpm (echo), nodecaddy defaults', ''),
+  fastcgiSite('fastcgi-tuned', 'FastCGI to php-fpm (echo), nodecaddy `keepalive 50`', 'keepalive 50'),
   {
     id: 'backend-direct',
     title: 'the proxy/tunnel backend, reached directly',
@@ -191,4 +209,5 @@ export const SCENARIOS: Scenario[] = [
     nodecaddy: (port, e) =>
       `*.tunnel.localhost:${port} {\n  bind 127.0.0.1\n  tunnel {\n    secret ${e.tunnelSecret}\n    tcp_ports ${e.tcpPorts.from}-${e.tcpPorts.to}\n  }\n}\n`,
   },
+  ...TLS_SCENARIOS,
 ];

@@ -44,7 +44,8 @@ ${sc.nginx!(port, env)}}
 }
 
 export function caddyConf(sc: Scenario, port: number, env: Env): string {
-  // No admin endpoint (nothing on :2019), no HTTPS; Caddy 2 logs no access log unless asked.
+  // No admin endpoint (nothing on :2019), no automatic HTTPS (the HTTPS scenarios name their certificate);
+  // Caddy 2 logs no access log unless asked.
   return `{\n  admin off\n  auto_https off\n}\n${sc.caddy!(port, env)}`;
 }
 
@@ -86,6 +87,8 @@ export function startServer(server: ServerName, sc: Scenario, port: number, env:
         '-admin',
         '127.0.0.1:0',
       ];
+      // Certificates come from files, but keep anything nodecaddy would store out of the user's data folder.
+      if (sc.tls) args.push('-data', path.join(p.dir, 'nodecaddy-data'));
       return start('nodecaddy', process.execPath, [p.cli, ...args, '-log', `${p.dir}/nodecaddy.log`]);
     }
     case 'direct':
@@ -143,13 +146,24 @@ export function startBackend(port: number, p: Paths): Proc {
   return start('backend', process.execPath, [p.backend, String(port)]);
 }
 
-export function startPhpFpm(port: number, p: Paths): Proc {
+/**
+ * php-fpm with `children` workers. A worker serves one FastCGI connection at a time, and nginx cannot queue:
+ * it opens an upstream connection per request in flight, and with fewer workers than that the surplus
+ * connections wait in php-fpm's listen queue while nginx's kept-alive connections hold every worker
+ * (measured with 4 workers and `wrk -c50`: 4 connections served, 46 waiting with their request, wrk's
+ * timeouts counted as errors). The servers of a scenario run side by side, and the connections the others
+ * keep idle hold workers while one is loaded: each nginx worker ends up keeping its `keepalive` (16) as wrk's
+ * connections land on one worker or the other from run to run (with `-c16` and 32 workers, nginx held all
+ * 32 and Caddy and nodecaddy got none), and nodecaddy's idle ones last 250 ms (15 s with `-workers 1`). So
+ * run.ts gives php-fpm a worker per client connection twice over, plus nginx's idle ones.
+ */
+export function startPhpFpm(port: number, p: Paths, children: number): Proc {
   const conf = path.join(p.dir, 'php-fpm.conf');
   const root = process.getuid?.() === 0;
   writeFileSync(
     conf,
     `[global]\npid = ${p.dir}/php-fpm.pid\nerror_log = ${p.dir}/php-fpm.log\ndaemonize = no\n\n` +
-      `[bench]\nlisten = 127.0.0.1:${port}\npm = static\npm.max_children = ${Math.max(4, p.workers * 2)}\n` +
+      `[bench]\nlisten = 127.0.0.1:${port}\npm = static\npm.max_children = ${children}\n` +
       'pm.max_requests = 0\n',
   );
   return start('php-fpm', '/usr/sbin/php-fpm8.2', ['-y', conf, '-F', ...(root ? ['-R'] : [])]);

@@ -18,6 +18,8 @@ export interface WrkResult {
   p99ms: number;
   /** Socket errors plus non-2xx/3xx responses: a run with errors is flagged in the table. */
   errors: number;
+  /** Something that makes the run not comparable (e.g. HTTP/2 was not negotiated), shown beside the server. */
+  problem?: string;
 }
 
 export function wrk(o: WrkOptions): Promise<WrkResult> {

@@ -103,6 +103,33 @@ describe('an HTTPS listener under abuse', () => {
     assert.equal((await get(true)).status, 200, 'the server is still serving');
   });
 
+  test('a client that asks to renegotiate TLS 1.2 is refused (each would cost us a full handshake)', async () => {
+    const socket = tls.connect({
+      port,
+      host: '127.0.0.1',
+      servername: 'x.test',
+      ca: ca.cert,
+      maxVersion: 'TLSv1.2',
+    });
+    socket.on('error', () => {});
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('secureConnect', () => resolve());
+        socket.once('error', reject);
+      });
+      const refused = await new Promise<boolean>((resolve) => {
+        const ok = socket.renegotiate({ rejectUnauthorized: true }, (err) => resolve(err !== null));
+        if (!ok) resolve(true);
+        socket.once('close', () => resolve(true));
+        socket.write('GET / HTTP/1.1\r\nHost: x.test\r\n\r\n');
+      });
+      assert.ok(refused, 'the renegotiation succeeded');
+    } finally {
+      socket.destroy();
+    }
+    assert.equal((await get()).status, 200, 'the server is still serving');
+  });
+
   test('HTTP/2 settings: at most 128 concurrent streams, no server push', async () => {
     const session = http2.connect(`https://127.0.0.1:${port}`, { servername: 'x.test', ca: ca.cert });
     try {

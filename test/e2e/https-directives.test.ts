@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import zlib from 'node:zlib';
+import WebSocket, { WebSocketServer } from 'ws';
 import { signedBy, testCa, type KeyPair } from '../helpers/certs.js';
 import { waitFor } from '../helpers/http.js';
 import { phpFpmSkip, startPhpFpm, type PhpFpm } from '../helpers/phpfpm.js';
@@ -47,6 +48,8 @@ before(async () => {
     res.writeHead(200, { 'Content-Type': 'text/plain', Connection: 'keep-alive', 'Keep-Alive': 'timeout=5' });
     res.end(`backend saw ${req.method} ${req.url}`);
   });
+  const wss = new WebSocketServer({ server: backend, path: '/ws' });
+  wss.on('connection', (sock) => sock.on('message', (m, binary) => sock.send(m, { binary })));
   await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
   const backendPort = (backend.address() as AddressInfo).port;
   port = await freePort();
@@ -69,6 +72,9 @@ before(async () => {
     body /upload 10
   }
   proxy /api 127.0.0.1:${backendPort}
+  proxy /ws 127.0.0.1:${backendPort} {
+    websocket
+  }
   fastcgi /php 127.0.0.1:${fpm.port} php
 }
 `,
@@ -142,6 +148,19 @@ describe('every directive over HTTP/2 and HTTP/1.1', { skip: phpFpmSkip() }, () 
       assert.equal(h.host, '127.0.0.1:' + String((backend.address() as AddressInfo).port));
       assert.ok(!Object.keys(h).some((k) => k.startsWith(':')), JSON.stringify(h));
     }
+  });
+
+  test('WebSockets over HTTPS (an HTTP/1.1 upgrade on the TLS listener) through proxy', async () => {
+    // ws passes TLS options on to tls.connect; its types leave servername out.
+    const tlsOptions = { servername: 'h2.test', ca: ca.cert, headers: { host: 'h2.test' } };
+    const client = new WebSocket(`wss://127.0.0.1:${port}/ws`, tlsOptions);
+    const echoed = await new Promise<string>((resolve, reject) => {
+      client.on('open', () => client.send('over wss'));
+      client.on('message', (m: Buffer) => resolve(m.toString()));
+      client.on('error', reject);
+    });
+    assert.equal(echoed, 'over wss');
+    client.close();
   });
 
   test('fastcgi: HTTPS=on, HTTP_HOST from :authority', async () => {

@@ -4,10 +4,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import https from 'node:https';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TLSSocket } from 'node:tls';
+import { promisify } from 'node:util';
 import { signedBy, testCa, type KeyPair } from '../helpers/certs.js';
 import { request, waitFor } from '../helpers/http.js';
 import { freePort, startNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
@@ -22,6 +24,7 @@ let httpPort: number;
 let localRoot: Buffer;
 
 const BIG = Buffer.alloc(24 * 1024 * 1024, 'x');
+const run = promisify(execFile);
 
 before(async () => {
   ({ dir, cleanup } = tempDir());
@@ -120,6 +123,26 @@ describe('HTTPS sites', () => {
     const tls12 = await handshake(httpsPort, { servername: 'a.test', ca: ca.cert, maxVersion: 'TLSv1.2' });
     assert.equal(tls12.socket.getProtocol(), 'TLSv1.2');
     tls12.socket.destroy();
+  });
+
+  test('curl --http2 and --http1.1 verify the chain and get each protocol', async () => {
+    for (const [flag, version] of [
+      ['--http2', '2'],
+      ['--http1.1', '1.1'],
+    ]) {
+      const { stdout } = await run('curl', [
+        '-sS',
+        flag,
+        '--cacert',
+        ca.certFile,
+        '--resolve',
+        `a.test:${httpsPort}:127.0.0.1`,
+        '-w',
+        '\n%{http_version} %{http_code} %{ssl_verify_result}',
+        `https://a.test:${httpsPort}/`,
+      ]);
+      assert.equal(stdout, `site a\n\n${version} 200 0`);
+    }
   });
 
   test('HTTP on the HTTP port redirects to HTTPS, unless the Caddyfile serves that host over HTTP itself', async () => {

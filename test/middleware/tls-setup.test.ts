@@ -161,6 +161,21 @@ describe('which sites are HTTPS', () => {
   });
 });
 
+describe('-http2', () => {
+  test('-http2=false offers only http/1.1 by ALPN, unless a site says alpn itself', () => {
+    const load = (text: string, http2: boolean) =>
+      loadConfig(
+        { text, name: 'Caddyfile' },
+        { root: dir, host: '', port: '2015', cwd: dir, env: {}, dataDir: dir, http2 },
+      );
+    const text = 'https://site.test:8443 {\n\ttls site.pem site.key\n}\n';
+    assert.deepEqual(load(text, true).listeners.get(':8443')!.tls!.alpn, ['h2', 'http/1.1']);
+    assert.deepEqual(load(text, false).listeners.get(':8443')!.tls!.alpn, ['http/1.1']);
+    const explicit = 'https://site.test:8443 {\n\ttls site.pem site.key {\n\t\talpn h2\n\t}\n}\n';
+    assert.deepEqual(load(explicit, false).listeners.get(':8443')!.tls!.alpn, ['h2']);
+  });
+});
+
 describe('sites that share a port', () => {
   test('all HTTPS or all plain', () => {
     assert.match(

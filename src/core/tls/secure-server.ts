@@ -47,9 +47,10 @@ export function createSecureServer(
     handshakeTimeout: header > 0 ? Math.min(header, HANDSHAKE_TIMEOUT_MS) : HANDSHAKE_TIMEOUT_MS,
     ...clientAuthOptions(policy),
     ALPNCallback({ protocols }) {
-      // ALPN by the listener's policy (`alpn`): our order of preference among what the client offers.
-      const wanted = hooks.current().policy.alpn;
-      return wanted.find((p) => protocols.includes(p)) ?? (protocols.length === 0 ? undefined : 'http/1.1');
+      // ALPN by the listener's policy (`alpn`): our order of preference among what the client offers. Nothing in
+      // common: undefined, a no_application_protocol alert (RFC 7301). Anything the client did not offer would
+      // be thrown by Node (an uncaught exception on Node < 20.20, a connection reset after).
+      return hooks.current().policy.alpn.find((p) => protocols.includes(p));
     },
     SNICallback(servername, cb) {
       try {

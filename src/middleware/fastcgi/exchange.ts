@@ -5,7 +5,8 @@ import type { Readable } from 'node:stream';
 import type { RequestContext } from '../../core/context.js';
 import { HttpError } from '../../core/errors.js';
 import { applyCgiHead, findHeaderEnd, MAX_HEADER_BYTES, parseCgiHead } from './cgi-response.js';
-import type { FcgiConnection, FcgiPool } from './connection.js';
+import type { FcgiConnection } from './connection.js';
+import type { FcgiPool } from './pool.js';
 import { ProtocolStatus } from './protocol.js';
 
 export interface ExchangeTimeouts {
@@ -20,6 +21,11 @@ interface Outcome {
   reusable: boolean;
 }
 
+/** May a response to this request with this status have a body (RFC 9110: not HEAD, 1xx, 204, 304)? */
+function hasBody(method: string | undefined, status: number): boolean {
+  return method !== 'HEAD' && status >= 200 && status !== 204 && status !== 304;
+}
+
 /** Error with the status to answer when nothing was written yet. */
 class ExchangeError extends Error {
   readonly status: number;
@@ -32,14 +38,15 @@ class ExchangeError extends Error {
 const MAX_STDERR_LINE = 8192;
 
 /**
- * Runs the exchange on `conn`. Resolves when the response is complete (or the client went away and the
+ * Runs the exchange on `conn`: `head` is the request's start (encodeRequest(), with the end of STDIN when
+ * there is no body). Resolves when the response is complete (or the client went away and the
  * socket was cut); rejects with HttpError when nothing was written yet.
  */
 export function exchange(
   ctx: RequestContext,
   conn: FcgiConnection,
   pool: FcgiPool,
-  params: Buffer,
+  head: Buffer,
   body: Readable | undefined,
   timeouts: ExchangeTimeouts,
   upstream: string,
@@ -54,6 +61,9 @@ export function exchange(
     let sendTimer: NodeJS.Timeout | undefined;
     let clientPaused = false;
     let stderrPartial = '';
+    /** Body bytes of the current read, written when it has been parsed (see onReadEnd). */
+    let held: Buffer[] = [];
+    let heldBytes = 0;
 
     const logStderr = (text: string, flush: boolean) => {
       const lines = (stderrPartial + text).split('\n');
@@ -98,6 +108,8 @@ export function exchange(
       if (stderrPartial) logStderr('', true);
       cleanup();
       pool.release(conn, false);
+      // The application's head was taken: what it sent goes out, then the cut below.
+      if (headBuf === undefined && !res.destroyed) flushHeld();
       if (!res.headersSent) {
         reject(err instanceof HttpError ? err : new HttpError(err.status, err.message, { cause: err }));
         return;
@@ -113,13 +125,14 @@ export function exchange(
 
     const armRead = () => {
       if (timeouts.readMs <= 0) return;
-      clearTimeout(readTimer);
-      readTimer = setTimeout(() => {
-        // Waiting on our own client is not the application being slow.
-        if (clientPaused) armRead();
-        else fail(new ExchangeError(504, `FastCGI ${upstream} read timeout`));
-      }, timeouts.readMs);
+      if (readTimer) readTimer.refresh();
+      else readTimer = setTimeout(onReadTimeout, timeouts.readMs);
     };
+    function onReadTimeout() {
+      // Waiting on our own client is not the application being slow.
+      if (clientPaused) readTimer!.refresh();
+      else fail(new ExchangeError(504, `FastCGI ${upstream} read timeout`));
+    }
 
     const writeBody = (data: Buffer) => {
       if (res.write(data) || clientPaused) return;
@@ -133,15 +146,29 @@ export function exchange(
       armRead();
     }
 
+    /** Writes the held body bytes; once the head is parsed, the headers are committed at least. */
+    const flushHeld = () => {
+      if (held.length === 0) {
+        if (headBuf === undefined && !res.headersSent) res.writeHead(res.statusCode);
+        return;
+      }
+      const pieces = held;
+      held = [];
+      heldBytes = 0;
+      for (const piece of pieces) writeBody(piece);
+    };
+
     const onStdout = (data: Buffer) => {
       armRead();
       if (headBuf === undefined) {
-        writeBody(data);
+        held.push(data);
+        heldBytes += data.length;
         return;
       }
       headBuf.push(data);
       headLen += data.length;
-      const joined = headBuf.length === 1 ? Buffer.from(headBuf[0]) : Buffer.concat(headBuf, headLen);
+      // Record contents are views into the chunks read, which are never reused: no copy needed.
+      const joined = headBuf.length === 1 ? headBuf[0] : Buffer.concat(headBuf, headLen);
       headBuf = [joined];
       const end = findHeaderEnd(joined);
       if (end < 0) {
@@ -157,8 +184,10 @@ export function exchange(
       }
       headBuf = undefined;
       applyCgiHead(res, head);
-      if (ctx.req.method === 'HEAD' || end === joined.length) res.writeHead(res.statusCode);
-      else writeBody(joined.subarray(end));
+      if (ctx.req.method !== 'HEAD' && end < joined.length) {
+        held.push(joined.subarray(end));
+        heldBytes += joined.length - end;
+      }
     };
 
     const onEnd = (_appStatus: number, protocolStatus: ProtocolStatus) => {
@@ -177,9 +206,19 @@ export function exchange(
         res.statusCode = 200;
       }
       const reusable = stdinDone;
-      res.end(() => finish({ reusable }));
-      // If the client is gone, end's callback may never come: finish at once then.
-      if (res.destroyed) finish({ reusable });
+      let last: Buffer | undefined;
+      if (!res.headersSent && held.length > 0 && hasBody(ctx.req.method, res.statusCode)) {
+        // The whole answer came in this read: one write with its length, rather than a chunked body.
+        last = held.length === 1 ? held[0] : Buffer.concat(held, heldBytes);
+        held = [];
+        heldBytes = 0;
+        if (!res.hasHeader('content-length')) res.setHeader('Content-Length', last.length);
+      }
+      flushHeld();
+      res.end(last);
+      // The application is done: its connection (and php-fpm worker) goes to the next request now, not
+      // once our client has taken the last bytes.
+      finish({ reusable });
     };
 
     function onClientClose() {
@@ -212,8 +251,9 @@ export function exchange(
     }
 
     res.on('close', onClientClose);
-    conn.begin(params, {
+    conn.begin(head, {
       onStdout,
+      onReadEnd: flushHeld,
       onStderr: (data) => logStderr(data.toString('utf8'), false),
       onEnd,
       onError: (err) => fail(new ExchangeError(502, `FastCGI ${upstream}: ${err.message}`)),
@@ -223,6 +263,6 @@ export function exchange(
       body.on('data', onBodyData);
       body.on('end', onBodyEnd);
       body.on('error', onBodyError);
-    } else conn.endStdin();
+    }
   });
 }

@@ -5,10 +5,10 @@ import type { RequestContext } from '../../core/context.js';
 import { hasRequestBody, requestBody } from '../../core/body.js';
 import { HttpError } from '../../core/errors.js';
 import { selectHost, selectionInput, type Policy, type UpstreamHost } from '../../core/upstream/index.js';
-import { ConnectError, type FcgiPool } from './connection.js';
+import { ConnectError, type FcgiPool } from './pool.js';
 import { exchange, type ExchangeTimeouts } from './exchange.js';
 import { buildParams, splitEnd, type ParamRule } from './params.js';
-import { encodeParams } from './protocol.js';
+import { encodeRequest } from './protocol.js';
 import { spoolBody, spoolLimits, type Spooled } from './spool.js';
 
 export interface Upstream {
@@ -62,9 +62,10 @@ async function send(
   body: Readable | undefined,
   bodyLength: string,
 ): Promise<void> {
-  const params = encodeParams(
+  const head = encodeRequest(
     1,
     buildParams(ctx, rule, fpath, splitEnd(fpath, rule.split, rule.caseSensitive), bodyLength),
+    body === undefined,
   );
 
   const picked = selectHost(rule.policy, hostList(rule.upstreams), selectionInput(ctx));
@@ -86,7 +87,7 @@ async function send(
       }
       const reused = conn.completed > 0;
       try {
-        await exchange(ctx, conn, upstream.pool, params, body, rule.timeouts, upstream.host.name);
+        await exchange(ctx, conn, upstream.pool, head, body, rule.timeouts, upstream.host.name);
         upstream.host.recordResponse(ctx.res.statusCode);
         return;
       } catch (err) {

@@ -12,19 +12,20 @@ import { compilePathMatcher } from '../../core/pathmatch.js';
 import { compileTemplate } from '../../core/replacer.js';
 import type { SiteConfig } from '../../core/site.js';
 import { createPolicy, UpstreamHost, type Policy } from '../../core/upstream/index.js';
-import { describe, sharedPool, type PoolHandle } from './connection.js';
+import { describe } from './connection.js';
 import { forward, type Upstream } from './forward.js';
 import { splitEnd, type ParamRule } from './params.js';
+import { sharedPool, type PoolHandle } from './pool.js';
 import { parseFastcgi, type FastcgiRule } from './setup.js';
 
 /**
  * Idle connections are closed after this, so php-fpm workers are not parked on us forever. Under -workers
- * another process's pool cannot see our connections starving in php-fpm's backlog (only our own pool frees
- * workers for them), so each process parks php-fpm workers only briefly; under load reuse is immediate.
+ * another process cannot see the requests our idle connections keep waiting in php-fpm's listen queue, so
+ * each process parks php-fpm workers only briefly; under load reuse is immediate.
  */
 const IDLE_TIMEOUT_MS = cluster.isWorker ? 250 : 15_000;
-/** Idle connections kept per upstream. */
-const MAX_IDLE = 32;
+/** A connection is closed after its first request past this age: see pool.ts. */
+const MAX_AGE_MS = 500;
 
 const SOFTWARE = `nodecaddy/${packageVersion()}`;
 
@@ -63,7 +64,11 @@ function compile(rule: FastcgiRule, site: Readonly<SiteConfig>): CompiledRule {
     env: rule.env.map(([k, v]) => [k, compileTemplate(v)] as const),
     software: SOFTWARE,
     upstreams: rule.endpoints.map((ep) => {
-      const handle = sharedPool(ep, { idleTimeoutMs: IDLE_TIMEOUT_MS, maxIdle: MAX_IDLE });
+      const handle = sharedPool(ep, {
+        idleTimeoutMs: IDLE_TIMEOUT_MS,
+        maxIdle: rule.keepalive,
+        maxAgeMs: MAX_AGE_MS,
+      });
       return { host: new UpstreamHost(describe(ep)), pool: handle.pool, handle };
     }),
     policy: createPolicy(rule.policy, rule.policyArg),

@@ -74,14 +74,6 @@ export function encodeStream(type: RecordType, requestId: number, data: Buffer):
   return Buffer.concat(parts);
 }
 
-/** BEGIN_REQUEST for a responder that keeps the connection open for the next request. */
-export function encodeBeginRequest(requestId: number, keepConn = true): Buffer {
-  const body = Buffer.alloc(8);
-  body.writeUInt16BE(ROLE_RESPONDER, 0);
-  body[2] = keepConn ? FLAG_KEEP_CONN : 0;
-  return encodeRecord(RecordType.BeginRequest, requestId, body);
-}
-
 /** A length as FastCGI writes it: one byte below 128, otherwise four bytes with the top bit set. */
 function lengthSize(n: number): number {
   return n < 128 ? 1 : 4;
@@ -100,38 +92,151 @@ function writeLength(out: Buffer, at: number, n: number): number {
 const MAX_PAIR = MAX_CONTENT - 8;
 
 /**
+ * Where records are put together before one copy leaves with the request: a request's parameters are
+ * dozens of short strings, and a buffer of their own for each (then joined twice) cost more CPU than the
+ * rest of the encoding. Grows to the largest request seen.
+ */
+let scratch = Buffer.allocUnsafe(16 * 1024);
+
+/** Room for `more` bytes after `used` in the scratch buffer (whose first `used` bytes are kept). */
+function reserve(used: number, more: number): Buffer {
+  if (used + more > scratch.length) {
+    const bigger = Buffer.allocUnsafe(Math.max(scratch.length * 2, used + more));
+    scratch.copy(bigger, 0, 0, used);
+    scratch = bigger;
+  }
+  return scratch;
+}
+
+/**
+ * Pairs up to this long are first written by a JavaScript loop that takes them for ASCII (most parameters
+ * are a few bytes): cheaper than calls into C++ to measure and copy each of a request's dozens of strings.
+ */
+const SHORT_PAIR = 4096;
+
+/** Writes an ASCII pair (lengths, name, value) at `at`; returns where it ends, or -1 if it is not ASCII. */
+function writeAsciiPair(out: Buffer, at: number, name: string, value: string): number {
+  at = writeLength(out, at, name.length);
+  at = writeLength(out, at, value.length);
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c > 0x7f) return -1;
+    out[at++] = c;
+  }
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c > 0x7f) return -1;
+    out[at++] = c;
+  }
+  return at;
+}
+
+/** Closes the record whose header is at `start` and whose content ends at `end`: header, then padding. */
+function closeRecord(type: RecordType, requestId: number, start: number, end: number): number {
+  const len = end - start - HEADER_LEN;
+  const padding = (8 - (len % 8)) % 8;
+  const out = reserve(end, padding);
+  writeHeader(out, start, type, requestId, len, padding);
+  out.fill(0, end, end + padding);
+  return end + padding;
+}
+
+/**
+ * Writes the PARAMS stream into the scratch buffer from `at`: every name-value pair, then the empty record
+ * that ends it; returns where it ends. A pair never straddles two records, because php-fpm parses each
+ * PARAMS record on its own; a value too long for one record is cut (as Caddy v1 does).
+ */
+function writeParams(requestId: number, params: Iterable<readonly [string, string]>, at: number): number {
+  // `record` is where the open record's header goes; a pair that would not fit it closes it first.
+  let record = at;
+  at += HEADER_LEN;
+  for (const [name, value] of params) {
+    if (name.length + value.length <= SHORT_PAIR) {
+      const size = lengthSize(name.length) + lengthSize(value.length) + name.length + value.length;
+      if (at - record - HEADER_LEN + size > MAX_CONTENT) {
+        at = closeRecord(RecordType.Params, requestId, record, at);
+        record = at;
+        at += HEADER_LEN;
+      }
+      const end = writeAsciiPair(reserve(at, size + 2 * HEADER_LEN), at, name, value);
+      if (end >= 0) {
+        at = end;
+        continue;
+      }
+    }
+    const nameBytes = Buffer.byteLength(name);
+    const overhead = lengthSize(nameBytes) + 4 + nameBytes;
+    if (overhead > MAX_PAIR) continue; // a name this long is never a real parameter
+    let valueBytes = Buffer.byteLength(value);
+    if (overhead + valueBytes > MAX_PAIR) valueBytes = MAX_PAIR - overhead;
+    const size = lengthSize(nameBytes) + lengthSize(valueBytes) + nameBytes + valueBytes;
+    if (at - record - HEADER_LEN + size > MAX_CONTENT) {
+      at = closeRecord(RecordType.Params, requestId, record, at);
+      record = at;
+      at += HEADER_LEN;
+    }
+    const out = reserve(at, size + 2 * HEADER_LEN);
+    at = writeLength(out, at, nameBytes);
+    const valueLengthAt = at;
+    at = writeLength(out, at, valueBytes);
+    at += out.write(name, at, nameBytes, 'utf8');
+    const written = out.write(value, at, valueBytes, 'utf8');
+    // A cut value ends before a character that no longer fits whole: the length says what was written.
+    if (written !== valueBytes) writeLength(out, valueLengthAt, written);
+    at += written;
+  }
+  if (at > record + HEADER_LEN) {
+    at = closeRecord(RecordType.Params, requestId, record, at);
+    record = at;
+    at += HEADER_LEN;
+  }
+  return closeRecord(RecordType.Params, requestId, record, at);
+}
+
+/**
  * The PARAMS stream: every name-value pair, then the empty record that ends it. A pair never straddles two
  * records, because php-fpm parses each PARAMS record on its own; a value too long for one record is cut
  * (as Caddy v1 does).
  */
 export function encodeParams(requestId: number, params: Iterable<readonly [string, string]>): Buffer {
-  const records: Buffer[] = [];
-  let pairs: Buffer[] = [];
-  let size = 0;
-  const flush = () => {
-    if (size === 0) return;
-    records.push(encodeRecord(RecordType.Params, requestId, Buffer.concat(pairs, size)));
-    pairs = [];
-    size = 0;
-  };
-  for (const [name, value] of params) {
-    const n = Buffer.from(name, 'utf8');
-    let v = Buffer.from(value, 'utf8');
-    const overhead = lengthSize(n.length) + 4 + n.length;
-    if (overhead > MAX_PAIR) continue; // a name this long is never a real parameter
-    if (overhead + v.length > MAX_PAIR) v = v.subarray(0, MAX_PAIR - overhead);
-    const pair = Buffer.allocUnsafe(lengthSize(n.length) + lengthSize(v.length) + n.length + v.length);
-    let at = writeLength(pair, 0, n.length);
-    at = writeLength(pair, at, v.length);
-    n.copy(pair, at);
-    v.copy(pair, at + n.length);
-    if (size + pair.length > MAX_CONTENT) flush();
-    pairs.push(pair);
-    size += pair.length;
+  const end = writeParams(requestId, params, 0);
+  return Buffer.from(scratch.subarray(0, end));
+}
+
+/**
+ * The start of a request as one buffer: BEGIN_REQUEST (responder, FCGI_KEEP_CONN), the PARAMS stream and,
+ * for a request without a body, the empty STDIN record that ends it.
+ */
+export function encodeRequest(
+  requestId: number,
+  params: Iterable<readonly [string, string]>,
+  endStdin: boolean,
+): Buffer {
+  const out = reserve(0, 2 * HEADER_LEN);
+  writeHeader(out, 0, RecordType.BeginRequest, requestId, 8, 0);
+  out.writeUInt16BE(ROLE_RESPONDER, HEADER_LEN);
+  out[HEADER_LEN + 2] = FLAG_KEEP_CONN;
+  out.fill(0, HEADER_LEN + 3, 2 * HEADER_LEN);
+  let end = writeParams(requestId, params, 2 * HEADER_LEN);
+  if (endStdin) {
+    writeHeader(reserve(end, HEADER_LEN), end, RecordType.Stdin, requestId, 0, 0);
+    end += HEADER_LEN;
   }
-  flush();
-  records.push(encodeRecord(RecordType.Params, requestId));
-  return Buffer.concat(records);
+  return Buffer.from(scratch.subarray(0, end));
+}
+
+/** FCGI_GET_VALUES asking for these variables (the values are left empty, as the spec says). */
+export function encodeGetValues(names: readonly string[]): Buffer {
+  const params = encodeParams(
+    0,
+    names.map((n) => [n, ''] as const),
+  );
+  // encodeParams made a PARAMS record and its empty terminator: keep the first record's content.
+  return encodeRecord(
+    RecordType.GetValues,
+    0,
+    params.subarray(HEADER_LEN, HEADER_LEN + params.readUInt16BE(4)),
+  );
 }
 
 /** Decodes name-value pairs (for tests and GET_VALUES results). */

@@ -21,6 +21,8 @@ export interface FastcgiRule {
   connectTimeoutMs: number;
   readTimeoutMs: number;
   sendTimeoutMs: number;
+  /** Idle connections each process keeps per endpoint (our addition; Caddy v1 had none); 0 = none. */
+  keepalive: number;
   /** Load-balancing policy over endpoints (our addition; Caddy v1 had round robin only). */
   policy: string;
   policyArg: string | undefined;
@@ -40,9 +42,18 @@ const OPTIONS = [
   'read_timeout',
   'send_timeout',
   'policy',
+  'keepalive',
 ];
 
 const DEFAULT_TIMEOUT_MS = 60_000;
+
+/**
+ * Idle connections each process keeps per endpoint. A connection is made only for a request that finds none
+ * free, and php-fpm takes no more connections than it has workers, so a pool seldom reaches this; set below
+ * the requests a process runs at once, the connections given back together in a lull are closed and dialed
+ * again.
+ */
+export const DEFAULT_KEEPALIVE = 64;
 
 /** `host:port`, `tcp://`, `fastcgi://`, `unix:/path` or `/path`, as Caddy's parseAddress reads them. */
 export function parseEndpoint(text: string): Endpoint {
@@ -104,6 +115,7 @@ export function parseFastcgi(d: Dispenser, ctx: SetupContext): FastcgiRule[] {
       connectTimeoutMs: DEFAULT_TIMEOUT_MS,
       readTimeoutMs: DEFAULT_TIMEOUT_MS,
       sendTimeoutMs: DEFAULT_TIMEOUT_MS,
+      keepalive: DEFAULT_KEEPALIVE,
       policy: 'round_robin',
       policyArg: undefined,
       caseSensitive: !/^(0|false)$/i.test(ctx.env.CASE_SENSITIVE_PATH ?? ''),
@@ -156,6 +168,14 @@ export function parseFastcgi(d: Dispenser, ctx: SetupContext): FastcgiRule[] {
         case 'send_timeout':
           rule.sendTimeoutMs = duration(d, oneArg(d));
           break;
+        case 'keepalive': {
+          const text = oneArg(d);
+          const n = Number(text);
+          if (!/^\d+$/.test(text) || !Number.isSafeInteger(n))
+            throw d.err(`keepalive must be a whole number of idle connections (0 = none), not '${text}'`);
+          rule.keepalive = n;
+          break;
+        }
         case 'policy': {
           const p = d.remainingArgs();
           if (p.length < 1 || p.length > 2) throw d.err(`Expected: policy <${POLICY_NAMES.join('|')}> [arg]`);

@@ -18,11 +18,12 @@ describe('fastcgi with php-fpm', { skip: phpFpmSkip() }, () => {
   let fpm: PhpFpm;
   let nc: Nodecaddy;
   let counter: Awaited<ReturnType<typeof connectionCounter>>;
+  let counterNoKeep: Awaited<ReturnType<typeof connectionCounter>>;
   let tmp: { dir: string; cleanup: () => void };
   let www: string;
   // Listener ports: main site (TCP pool, plus /app on the unix pool), no split, timeouts, php-fpm down,
-  // counted pool, two upstreams.
-  const port = { main: 0, nosplit: 0, timeout: 0, down: 0, counted: 0, balanced: 0 };
+  // counted pool, two upstreams, counted pool without idle connections.
+  const port = { main: 0, nosplit: 0, timeout: 0, down: 0, counted: 0, balanced: 0, nokeep: 0 };
 
   before(async () => {
     tmp = tempDir();
@@ -30,6 +31,7 @@ describe('fastcgi with php-fpm', { skip: phpFpmSkip() }, () => {
     writePhpApp(www);
     fpm = await startPhpFpm({ children: 4 });
     counter = await connectionCounter(fpm.port);
+    counterNoKeep = await connectionCounter(fpm.port);
     for (const k of Object.keys(port) as (keyof typeof port)[]) port[k] = await freePort();
     const dead = await freePort();
     const conf = path.join(tmp.dir, 'Caddyfile');
@@ -77,14 +79,21 @@ describe('fastcgi with php-fpm', { skip: phpFpmSkip() }, () => {
     upstream ${fpm.socket}
   }
 }
+127.0.0.1:${port.nokeep} {
+  root www
+  fastcgi / 127.0.0.1:${counterNoKeep.port} php {
+    keepalive 0
+  }
+}
 `,
     );
-    nc = await startNodecaddy(['-conf', conf], { cwd: tmp.dir, listeners: 6 });
+    nc = await startNodecaddy(['-conf', conf], { cwd: tmp.dir, listeners: 7 });
   });
 
   after(async () => {
     await nc?.stop();
     await counter?.close();
+    await counterNoKeep?.close();
     await fpm?.stop();
     tmp?.cleanup();
   });
@@ -262,6 +271,20 @@ describe('fastcgi with php-fpm', { skip: phpFpmSkip() }, () => {
     assert.equal(moved.headers.location, '/echo.php?name=redirected');
   });
 
+  test('an answer that arrives whole goes out with its length; one PHP flushes in parts is chunked', async () => {
+    const whole = await request(port.main, '/echo.php?name=length');
+    assert.equal(whole.body, 'hello length');
+    assert.equal(whole.headers['content-length'], String('hello length'.length));
+    assert.equal(whole.headers['transfer-encoding'], undefined);
+    const empty = await request(port.main, '/status.php?code=204');
+    assert.equal(empty.status, 204);
+    assert.equal(empty.headers['content-length'], undefined);
+    const streamed = await request(port.main, '/sleep.php?ms=50');
+    assert.equal(streamed.body, 'before after');
+    assert.equal(streamed.headers['transfer-encoding'], 'chunked');
+    assert.equal(streamed.headers['content-length'], undefined);
+  });
+
   test('HEAD gets the headers and no body', async () => {
     const r = await request(port.main, '/echo.php', { method: 'HEAD' });
     assert.equal(r.status, 200);
@@ -335,6 +358,18 @@ describe('fastcgi with php-fpm', { skip: phpFpmSkip() }, () => {
         counter.connections() - mid <= 4,
         `14 requests over ${counter.connections() - mid} connections`,
       );
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  test('keepalive 0: no idle connection is kept, each request has its own', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      for (let i = 0; i < 5; i++)
+        assert.equal((await request(port.nokeep, `/echo.php?name=${i}`, { agent })).body, `hello ${i}`);
+      assert.equal(counterNoKeep.connections(), 5);
+      await waitFor(() => counterNoKeep.open() === 0, 5000, 'every connection closed');
     } finally {
       agent.destroy();
     }

@@ -2,17 +2,18 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { loadConfig } from '../../../src/app.js';
+import { Dispenser, parse } from '../../../src/caddyfile/index.js';
 import { parseCgiHead, findHeaderEnd } from '../../../src/middleware/fastcgi/cgi-response.js';
 import {
   decodePairs,
-  encodeBeginRequest,
   encodeParams,
+  encodeRequest,
   encodeStream,
   RecordParser,
   RecordType,
   type FcgiRecord,
 } from '../../../src/middleware/fastcgi/protocol.js';
-import { parseEndpoint } from '../../../src/middleware/fastcgi/setup.js';
+import { DEFAULT_KEEPALIVE, parseEndpoint, parseFastcgi } from '../../../src/middleware/fastcgi/setup.js';
 
 function records(buf: Buffer, chunkSize = buf.length): FcgiRecord[] {
   const parser = new RecordParser();
@@ -25,11 +26,28 @@ function records(buf: Buffer, chunkSize = buf.length): FcgiRecord[] {
 }
 
 describe('FastCGI records', () => {
-  test('BEGIN_REQUEST: responder role with FCGI_KEEP_CONN', () => {
-    const [r] = records(encodeBeginRequest(1));
-    assert.equal(r.type, RecordType.BeginRequest);
-    assert.equal(r.requestId, 1);
-    assert.deepEqual([...r.content], [0, 1, 1, 0, 0, 0, 0, 0]);
+  test('a request starts with BEGIN_REQUEST (responder, FCGI_KEEP_CONN), then PARAMS, then STDIN', () => {
+    const [begin, params, paramsEnd, stdinEnd] = records(encodeRequest(1, [['A', 'b']], true));
+    assert.equal(begin.type, RecordType.BeginRequest);
+    assert.equal(begin.requestId, 1);
+    assert.deepEqual([...begin.content], [0, 1, 1, 0, 0, 0, 0, 0]);
+    assert.deepEqual(decodePairs(params.content), [['A', 'b']]);
+    assert.deepEqual([paramsEnd.type, paramsEnd.content.length], [RecordType.Params, 0]);
+    assert.deepEqual([stdinEnd.type, stdinEnd.content.length], [RecordType.Stdin, 0]);
+    // With a body to follow, the STDIN records are the body's.
+    assert.equal(records(encodeRequest(1, [['A', 'b']], false)).length, 3);
+  });
+
+  test('PARAMS: non-ASCII values are UTF-8; a value cut to fit a record ends on a whole character', () => {
+    const buf = encodeParams(1, [
+      ['QUERY_STRING', 'q=é€😀'],
+      ['HUGE', 'é'.repeat(40_000)],
+    ]);
+    const pairs = records(buf).flatMap((r) => decodePairs(r.content));
+    assert.deepEqual(pairs[0], ['QUERY_STRING', 'q=é€😀']);
+    assert.equal(pairs[1][0], 'HUGE');
+    assert.match(pairs[1][1], /^é+$/);
+    assert.ok(Buffer.byteLength(pairs[1][1]) > 65_000 && Buffer.byteLength(pairs[1][1]) < 0xffff);
   });
 
   test('records are padded to 8 bytes', () => {
@@ -136,9 +154,20 @@ describe('fastcgi directive parsing', () => {
     assert.throws(() => parseEndpoint('srv://php.local'), /SRV upstreams are not supported/);
   });
 
+  test('keepalive: 64 idle connections per endpoint and process unless set; 0 keeps none', () => {
+    const rules = (body: string) => {
+      const tokens = parse(`:0 {\n${body}\n}\n`, 'Caddyfile', { directives: ['fastcgi'] }).blocks[0].tokens;
+      return parseFastcgi(new Dispenser(tokens.get('fastcgi')!), { cwd: '/', env: {} } as never);
+    };
+    assert.equal(DEFAULT_KEEPALIVE, 64);
+    assert.equal(rules('fastcgi / 127.0.0.1:9000 php')[0].keepalive, 64);
+    assert.equal(rules('fastcgi / 127.0.0.1:9000 php {\n keepalive 0\n}')[0].keepalive, 0);
+    assert.equal(rules('fastcgi / 127.0.0.1:9000 php {\n keepalive 16\n}')[0].keepalive, 16);
+  });
+
   test('good configs load; bad ones fail with file:line and the expected form', () => {
     load(
-      'fastcgi / 127.0.0.1:9000 php {\n ext .php\n split .php\n index index.php main.php\n env A b\n root /srv\n except /static /assets\n upstream unix:/run/b.sock\n connect_timeout 2s\n read_timeout 1m\n send_timeout 0\n policy least_conn\n}',
+      'fastcgi / 127.0.0.1:9000 php {\n ext .php\n split .php\n index index.php main.php\n env A b\n root /srv\n except /static /assets\n upstream unix:/run/b.sock\n connect_timeout 2s\n read_timeout 1m\n send_timeout 0\n policy least_conn\n keepalive 0\n}',
     );
     const bad: [string, RegExp][] = [
       ['fastcgi /', /Caddyfile:2 - Error during parsing: Wrong argument count/],
@@ -151,6 +180,8 @@ describe('fastcgi directive parsing', () => {
       ['fastcgi / 127.0.0.1:9000 {\n env ONLY\n}', /Expected: env <NAME> <value>/],
       ['fastcgi / 127.0.0.1:9000 {\n policy fastest\n}', /unknown policy 'fastest'/],
       ['fastcgi / 127.0.0.1:9000 {\n upstream nowhere\n}', /needs a port/],
+      ['fastcgi / 127.0.0.1:9000 {\n keepalive -1\n}', /Caddyfile:3 .*keepalive must be a whole number/],
+      ['fastcgi / 127.0.0.1:9000 {\n keepalive 2 4\n}', /Wrong argument count/],
     ];
     for (const [body, re] of bad) assert.throws(() => load(body), re, body);
   });

@@ -13,7 +13,13 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { HttpResponse } from '../../../core/response.js';
 import type { RequestContext } from '../../../core/context.js';
 import type { AttemptOptions, AttemptResult, BodySource, UpstreamResponse } from '../forward.js';
-import { releaseBodyBuffer, takeBodyBuffer, WHOLE_BODY_LIMIT } from './buffers.js';
+import {
+  copyStreamChunk,
+  releaseBodyBuffer,
+  releaseStreamChunk,
+  takeBodyBuffer,
+  WHOLE_BODY_LIMIT,
+} from './buffers.js';
 import { ResponseParser, type ResponseEvents, type ResponseHead, type UpgradeHead } from './parser.js';
 import type { ConnectionPool, ConnectionUser, UpstreamConnection } from './pool.js';
 import { serializeHead } from './request.js';
@@ -273,7 +279,7 @@ class Exchange implements ConnectionUser, ResponseEvents, UpstreamResponse {
       this.wholeBytes += chunk.copy(this.wholeBuffer, this.wholeBytes);
       return;
     }
-    this.queue.push(Buffer.from(chunk));
+    this.queue.push(copyStreamChunk(chunk));
     this.queuedBytes += chunk.length;
   }
 
@@ -324,16 +330,17 @@ class Exchange implements ConnectionUser, ResponseEvents, UpstreamResponse {
       if (this.endWritten) return;
       this.endWritten = true;
       const last = queue.pop();
-      for (const chunk of queue) out.write(chunk);
+      for (const chunk of queue) writeChunk(out, chunk);
       this.queue = [];
       this.queuedBytes = 0;
       if (this.trailers !== undefined && out.hasHeader('trailer')) out.addTrailers(this.trailers);
+      // The last part goes with the end (one write); it is given back when the response has finished.
       if (last === undefined) out.end();
-      else out.end(last);
+      else out.end(last, () => releaseStreamChunk(last));
       return;
     }
     let ok = true;
-    for (const chunk of queue) ok = out.write(chunk);
+    for (const chunk of queue) ok = writeChunk(out, chunk);
     queue.length = 0;
     this.queuedBytes = 0;
     if (ok) this.resume();
@@ -452,3 +459,10 @@ class Exchange implements ConnectionUser, ResponseEvents, UpstreamResponse {
 }
 
 function ignore(): void {}
+
+/** Writes a streamed part; its reused buffer goes back once the socket has it (not after a failed write). */
+function writeChunk(out: HttpResponse, chunk: Buffer): boolean {
+  return out.write(chunk, (err) => {
+    if (!err) releaseStreamChunk(chunk);
+  });
+}
