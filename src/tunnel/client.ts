@@ -286,6 +286,7 @@ export class TunnelClient {
       return;
     }
     const end = (flags & END) !== 0;
+    stream.accepted(body.length, end);
     const t = this.o.target;
     if (head.method === 'CONNECT' && head.protocol === undefined) {
       if (t.proto !== 'tcp') {

@@ -135,6 +135,7 @@ export function forwardHttp(
     };
     if (body.length > 0) rec?.requestData(body);
     req.end(body.length > 0 ? body : undefined);
+    stream.consumed(body.length);
   } else {
     duplex = new StreamDuplex(stream);
     duplex.on('error', ignoreError);

@@ -156,6 +156,16 @@ export class MuxStream implements Endpoint {
     }
   }
 
+  /**
+   * Acceptor side: the OPEN frame came, with `bytes` of body in it, and END when that is the whole request.
+   * Those bytes count against the window like DATA.
+   */
+  accepted(bytes: number, end: boolean): void {
+    this.activity++;
+    this.take(bytes);
+    if (end) this.gotEnd = true;
+  }
+
   /** Opener side: the request head and the start of its body. */
   open(head: unknown, end: boolean): void {
     this.activity++;
