@@ -61,6 +61,14 @@ export class StreamDuplex extends Duplex implements StreamSink {
     this.account();
   }
 
+  // Node calls _read() before it takes a chunk out of the buffer, and not again while the last _read() has
+  // had no push: what a read takes would go uncredited until the sender sends more, which it cannot.
+  override read(size?: number): unknown {
+    const chunk: unknown = super.read(size);
+    this.account();
+    return chunk;
+  }
+
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
     if (this.stream.write(chunk)) done();
     else this.writeDone = done;
