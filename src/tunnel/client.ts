@@ -10,7 +10,7 @@ import tls from 'node:tls';
 import { WebSocket } from 'ws';
 import { forwardHttp, targetUrl, type ExchangeSummary, type HttpTarget } from './forward-http.js';
 import { forwardTcp, type TcpSummary } from './forward-tcp.js';
-import { CONTROL, END, splitHead } from './frames.js';
+import { END, splitHead } from './frames.js';
 import { errorWire, requestOf, type RequestHead } from './headers.js';
 import type { CaptureStore } from './inspector/capture.js';
 import { wsMux } from './link.js';
@@ -220,11 +220,10 @@ export class TunnelClient {
     ws.once('upgrade', (res: IncomingMessage) => (socket = res.socket));
     ws.on('open', () => {
       opened = true;
-      const mux = wsMux(ws, socket, (why) => ws.close(1002, why.slice(0, 120)));
+      // A server that breaks the protocol is cut (close code 1002), and the client reconnects.
+      const mux = wsMux(ws, socket);
       mux.onOpen = (id, flags, payload) => this.onStream(mux, id, flags, payload);
-      mux.onSessionFrame = (type, payload) => {
-        if (type === CONTROL) this.onControlFrame(payload);
-      };
+      mux.onControl = (payload) => this.onControlFrame(payload);
       // The round trips of the heartbeat are the latency the status screen shows.
       stopHeartbeat = heartbeat(
         ws,
@@ -275,18 +274,18 @@ export class TunnelClient {
   /** A stream the server opened: a visitor's request, or a connection to a TCP tunnel. */
   private onStream(mux: Mux, id: number, flags: number, payload: Buffer): void {
     const stream = new MuxStream(mux, id);
+    // A head that is not JSON cuts the link (splitHead throws ProtocolError); JSON of the wrong shape is
+    // refused for this stream alone.
+    const { head: wire, body } = splitHead(payload);
+    const end = (flags & END) !== 0;
+    stream.accepted(body.length, end);
     let head: RequestHead;
-    let body: Buffer;
     try {
-      const split = splitHead(payload);
-      head = requestOf(split.head);
-      body = split.body;
+      head = requestOf(wire);
     } catch {
       stream.reset('protocol');
       return;
     }
-    const end = (flags & END) !== 0;
-    stream.accepted(body.length, end);
     const t = this.o.target;
     if (head.method === 'CONNECT' && head.protocol === undefined) {
       if (t.proto !== 'tcp') {

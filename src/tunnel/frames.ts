@@ -1,7 +1,6 @@
-// The tunnel's frames (protocol 3). Both ends, and the link between two worker processes, exchange a byte
-// stream of frames: a 10-byte header (type, flags, stream id, payload length) and the payload. On a WebSocket
-// the messages are only chunks of that stream (a flush of many frames is one message); on a unix socket it is
-// the socket's bytes. Stream ids are chosen by the side that opens streams (the public server).
+// The tunnel's frames (protocol 3). Both ends exchange a byte stream of frames: a 10-byte header (type, flags,
+// stream id, payload length) and the payload. The WebSocket's messages are only chunks of that stream (a flush
+// of many frames is one message). Stream ids are chosen by the side that opens streams (the public server).
 export const FRAME_HEADER_BYTES = 10;
 
 /** Frame types. */
@@ -11,8 +10,8 @@ export const DATA = 3; // body bytes, either way
 export const RESET = 4; // the stream is abandoned, either way; payload: a reason code (ASCII)
 export const CREDIT = 5; // the receiver consumed this many more bytes (u32): the sender may send them
 export const CONTROL = 6; // stream 0, server -> client: a JSON ControlMessage
-export const EVICT = 7; // stream 0, between workers: "close this tunnel for its own reconnect" (the token)
-export const EVICTED = 8; // stream 0, between workers: the answer to EVICT (payload 1 = done, 0 = refused)
+/** The highest frame type; anything above is a peer that speaks something else, and is cut. */
+export const LAST_TYPE = CONTROL;
 
 /** Flag: the sender's side of the stream is complete with this frame. */
 export const END = 1;

@@ -1,6 +1,6 @@
 // One stream of a tunnel mux (see mux.ts), as this process sees it: its frames, flow control both ways, and
 // where its incoming body goes (a StreamSink: a duplex, a response being written, a request to the target).
-import { CREDIT, DATA, END, OPEN, REPLY, RESET, headPayload, splitHead } from './frames.js';
+import { CREDIT, DATA, END, OPEN, ProtocolError, REPLY, RESET, headPayload, splitHead } from './frames.js';
 import type { Endpoint, Mux } from './mux.js';
 
 /** Bytes a stream's sender may have unconsumed at the receiver (bandwidth x delay: 100 MB/s at 40 ms). */
@@ -79,34 +79,28 @@ export class MuxStream implements Endpoint {
     return this.gotEnd;
   }
 
+  /** Throws ProtocolError for a frame no correct peer sends (the mux cuts the link). */
   frame(type: number, flags: number, payload: Buffer): void {
     this.activity++;
     const end = (flags & END) !== 0;
     if (type === DATA) {
-      if (!this.take(payload.length)) return;
+      if (this.gotEnd) throw new ProtocolError(`DATA on stream ${this.id} after its end`);
+      this.take(payload.length);
       if (end) this.gotEnd = true;
       this.deliver(payload, end);
     } else if (type === REPLY) {
-      if (!this.onReply || this.replied) {
-        this.reset('protocol');
-        return;
-      }
+      if (!this.onReply || this.replied) throw new ProtocolError(`unexpected REPLY on stream ${this.id}`);
       this.replied = true;
-      let head: unknown;
-      let body: Buffer;
-      try {
-        ({ head, body } = splitHead(payload));
-      } catch {
-        this.reset('protocol');
-        this.sink?.abandoned(streamError('the tunnel client sent a broken response head', 'protocol'));
-        return;
-      }
-      if (!this.take(body.length)) return;
+      const { head, body } = splitHead(payload);
+      this.take(body.length);
       if (end) this.gotEnd = true;
       this.onReply(head, body, end);
-    } else if (type === CREDIT && payload.length === 4) {
+    } else if (type === CREDIT) {
+      if (payload.length !== 4) throw new ProtocolError(`CREDIT of ${payload.length} bytes`);
       this.sendCredit += payload.readUInt32BE(0);
       this.unblocked();
+    } else if (type === OPEN) {
+      throw new ProtocolError(`OPEN of stream ${this.id}, which is open`);
     } else if (type === RESET) {
       this.finish();
       this.sink?.abandoned(streamError(`stream reset by the peer (${payload.toString('latin1')})`, 'reset'));
@@ -121,17 +115,12 @@ export class MuxStream implements Endpoint {
     this.sink?.abandoned(streamError(reason, 'lost'));
   }
 
-  /** Accounts for `n` incoming bytes; false (and a reset) when the peer sent more than it was allowed. */
-  private take(n: number): boolean {
-    if (n > this.recvAllowed) {
-      this.reset('flow-control');
-      this.sink?.abandoned(streamError('the peer sent more than its window', 'protocol'));
-      return false;
-    }
+  /** Accounts for `n` incoming bytes; a peer that sends more than the window allows is broken. */
+  private take(n: number): void {
+    if (n > this.recvAllowed) throw new ProtocolError(`stream ${this.id} sent beyond its window`);
     this.recvAllowed -= n;
     this.unconsumed += n;
     this.mux.hold(n);
-    return true;
   }
 
   private deliver(chunk: Buffer, end: boolean): void {

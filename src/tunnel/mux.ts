@@ -4,7 +4,7 @@
 // STREAM_WINDOW bytes unconsumed at the receiver (CREDIT frames give them back); a receiver that holds more
 // than RECEIVE_CAP unconsumed bytes of all its streams stops reading the link; a sender whose link has more
 // than LINK_HIGH_WATER bytes waiting for the OS waits before sending more data.
-import { FrameReader, frameHeader, OPEN, ProtocolError } from './frames.js';
+import { CONTROL, FrameReader, frameHeader, LAST_TYPE, OPEN, ProtocolError } from './frames.js';
 import type { MuxStream } from './mux-stream.js';
 
 /** Unconsumed bytes of all streams beyond which a receiver stops reading its link until they drain. */
@@ -15,7 +15,7 @@ export const LINK_HIGH_WATER = 1024 * 1024;
 const ALONE_BYTES = 16 * 1024;
 const MAX_JOINED = 256 * 1024;
 
-/** What a mux writes to and reads from: a WebSocket, or a unix socket between two workers. */
+/** What a mux writes to and reads from (a WebSocket). */
 export interface Link {
   /** Writes the chunks in order, in as few system calls as it can. */
   write(chunks: Buffer[]): void;
@@ -50,10 +50,13 @@ export class Mux {
   private closedReason: string | undefined;
   /** A new stream from the peer (the acceptor side). Unset: OPEN frames are refused. */
   onOpen: ((id: number, flags: number, payload: Buffer) => void) | undefined;
-  /** Frames of stream 0 (CONTROL, EVICT, EVICTED). */
-  onSessionFrame: ((type: number, payload: Buffer) => void) | undefined;
+  /** CONTROL frames (stream 0). */
+  onControl: ((payload: Buffer) => void) | undefined;
 
-  /** `fail` is told about a peer that broke the protocol; it should close the link. */
+  /**
+   * `fail` is told about a peer that broke the protocol (the reason says how); it should close the link.
+   * Every stream of the link is lost by then.
+   */
   constructor(
     private readonly link: Link,
     private readonly fail: (reason: string) => void,
@@ -81,7 +84,10 @@ export class Mux {
       this.reader.push(chunk);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
-      this.fail(`protocol error: ${err.message}`);
+      // Nothing more is read from a peer that broke the protocol: its streams are over now.
+      const reason = `protocol error: ${err.message}`;
+      this.lost(reason);
+      this.fail(reason);
     }
   }
 
@@ -191,11 +197,15 @@ export class Mux {
     this.blocked.add(stream);
   }
 
+  /** Throws ProtocolError for a frame no correct peer sends; the link is then cut. */
   private dispatch(type: number, flags: number, id: number, payload: Buffer): void {
+    if (type === 0 || type > LAST_TYPE) throw new ProtocolError(`unknown frame type ${type}`);
     if (id === 0) {
-      this.onSessionFrame?.(type, payload);
+      if (type !== CONTROL) throw new ProtocolError(`frame type ${type} on stream 0`);
+      this.onControl?.(payload);
       return;
     }
+    if (type === CONTROL) throw new ProtocolError(`CONTROL frame on stream ${id}`);
     const endpoint = this.streams.get(id);
     if (endpoint) {
       endpoint.frame(type, flags, payload);
@@ -206,8 +216,13 @@ export class Mux {
       if (!this.onOpen || id <= this.lastPeerId) throw new ProtocolError(`unexpected OPEN of stream ${id}`);
       this.lastPeerId = id;
       this.onOpen(id, flags, payload);
+      return;
     }
-    // Anything else is for a stream that is over here (a RESET crossed it on the way): dropped.
+    // A frame for a stream that is over here (a RESET crossed it on the way) is dropped; one for a stream
+    // that was never opened is a broken peer.
+    if (id >= this.nextId && id > this.lastPeerId) {
+      throw new ProtocolError(`frame type ${type} for stream ${id}, which was never opened`);
+    }
   }
 }
 

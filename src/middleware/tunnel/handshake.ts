@@ -185,10 +185,9 @@ export async function acceptTunnel(
   }
   ws.on('error', () => ws.terminate());
   // A client that breaks the protocol is cut (close code 1002).
-  const mux = wsMux(ws, socket, (why) => {
-    log.warn({ host, remote, err: why }, 'tunnel client broke the protocol');
-    ws.close(1002, why.slice(0, 120));
-  });
+  const mux = wsMux(ws, socket, (why) =>
+    log.warn({ host, remote, err: why }, 'tunnel client broke the protocol'),
+  );
   const session = new TunnelSession({
     host,
     token,
