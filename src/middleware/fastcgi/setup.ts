@@ -28,6 +28,14 @@ export interface FastcgiRule {
   policyArg: string | undefined;
   /** Split matching is case-sensitive unless CASE_SENSITIVE_PATH is false (Caddy 1.0's default: true). */
   readonly caseSensitive: boolean;
+  /**
+   * Idle connections are closed after this, so php-fpm workers are not parked on us forever. Under -workers
+   * another process cannot see the requests our idle connections keep waiting in php-fpm's listen queue, so
+   * each process parks php-fpm workers only briefly; under load reuse is immediate.
+   */
+  readonly idleTimeoutMs: number;
+  /** SERVER_SOFTWARE. */
+  readonly software: string;
 }
 
 const OPTIONS = [
@@ -97,6 +105,8 @@ export function parseFastcgi(d: Dispenser, ctx: SetupContext): FastcgiRule[] {
       policy: 'round_robin',
       policyArg: undefined,
       caseSensitive: !/^(0|false)$/i.test(ctx.env.CASE_SENSITIVE_PATH ?? ''),
+      idleTimeoutMs: ctx.workers > 1 ? 250 : 15_000,
+      software: `nodecaddy/${ctx.version}`,
     };
     if (args.length === 3) {
       if (args[2] !== 'php') throw d.err(`${args[2]} is not a valid preset name (the one preset is 'php')`);

@@ -1,6 +1,7 @@
 // tunnel { secret … } — parsing the directive into settings. Pure: nothing starts here.
 import { createHash } from 'node:crypto';
 import type { Dispenser } from '../../caddyfile/index.js';
+import type { SetupContext } from '../../core/directive.js';
 import { durationArg, intArg } from '../../core/setup-args.js';
 import type { Logger } from '../../core/logger.js';
 
@@ -22,6 +23,8 @@ export interface TunnelSettings {
   /** Public ports handed to TCP tunnels (`tcp_ports 20000-20100`); none: TCP tunnels are refused. */
   tcpPorts: { from: number; to: number } | undefined;
   log: Logger;
+  /** Where the unix sockets between server processes live (SetupContext.runDir); undefined: a private dir. */
+  runDir: string | undefined;
 }
 
 export const DEFAULTS = {
@@ -47,8 +50,14 @@ const SUBDIRECTIVES = [
 const FORM =
   'tunnel { secret <secret>; max_sessions <n>; max_streams <n>; timeout <dur>; idle_timeout <dur>; handshake_timeout <dur>; ping_interval <dur>; tcp_ports <from>-<to> }';
 
-export function parseTunnel(d: Dispenser, log: Logger): TunnelSettings {
-  const s: TunnelSettings = { secrets: [], ...DEFAULTS, tcpPorts: undefined, log };
+export function parseTunnel(d: Dispenser, ctx: SetupContext): TunnelSettings {
+  const s: TunnelSettings = {
+    secrets: [],
+    ...DEFAULTS,
+    tcpPorts: undefined,
+    log: ctx.log,
+    runDir: ctx.runDir,
+  };
   let seen = false;
   while (d.next()) {
     if (seen) throw d.err('tunnel may appear only once per site');
