@@ -13,6 +13,7 @@ import type { Site, SiteConfig } from './core/site.js';
 import { DEFAULT_POLICY, policyDifferences, type TlsPolicy } from './core/tls/config.js';
 import { httpsAddress, redirectSites, siteCertSource, type HttpsPorts } from './core/tls/plan.js';
 import { directives as registry, staticFiles } from './middleware/index.js';
+import { VERSION } from './version.js';
 
 /** The Caddyfile text and where it came from. */
 export interface CaddyfileInput {
@@ -44,6 +45,10 @@ export interface LoadOptions {
   http2?: boolean;
   /** -data: where certificates and the local CA are kept. */
   dataDir?: string;
+  /** -workers: server processes serving the config (default 1). */
+  workers?: number;
+  /** The run directory shared by the server processes (NODECADDY_RUN_DIR), if any. */
+  runDir?: string;
 }
 
 export interface ListenerSpec {
@@ -263,6 +268,9 @@ function buildSite(block: ServerBlock, key: string, keyToken: Token, load: LoadS
     warn: (message) => warnings.push(`${addressLabel(address)}: ${message}`),
     log: options.log ?? silentLogger(),
     dependOn: (file) => dependencies.add(path.resolve(options.cwd, file)),
+    workers: options.workers ?? 1,
+    runDir: options.runDir,
+    version: VERSION,
   };
   const setups: { build: NonNullable<Directive<unknown>['build']>; options: unknown }[] = [];
   for (const directive of directives) {

@@ -19,13 +19,7 @@ import { ClusterEngine } from './cluster/primary.js';
 import { runWorker } from './cluster/worker.js';
 import { SUBCOMMANDS } from './cli/subcommands.js';
 import { observePrimary, observeWorker, parseAdminAddress, type AdminAddress } from './admin/index.js';
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
-}
+import { VERSION } from './version.js';
 
 /** All of standard input, for `-conf stdin`: a terminal would wait for a Caddyfile nobody is typing. */
 function readStdin(): string {
@@ -64,6 +58,7 @@ async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
     flags.set.has('admin') ? flag('admin') : process.env.NODECADDY_ADMIN || flag('admin'),
   );
   const cwd = process.cwd();
+  const workers = workersFlag(flag('workers'));
   const loadOptions = {
     root: flag('root'),
     host: flag('host'),
@@ -75,6 +70,9 @@ async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
     cwd,
     env: process.env,
     log,
+    workers,
+    // Set by the primary for its workers, or by the user for several servers that share tunnels.
+    runDir: process.env.NODECADDY_RUN_DIR || undefined,
   };
   // A worker was forked by a primary that already did everything below (the env file is in its env).
   if (cluster.isWorker) {
@@ -82,7 +80,6 @@ async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
     return runWorker(loadOptions, log, graceMs);
   }
 
-  const workers = workersFlag(flag('workers'));
   if (flag('envfile')) {
     try {
       loadEnvFile(flag('envfile'), process.env);
@@ -92,7 +89,7 @@ async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
   }
   if (bool('env')) for (const [k, v] of Object.entries(process.env)) process.stdout.write(`${k}=${v}\n`);
   if (bool('version')) {
-    process.stdout.write(`nodecaddy ${version()}\n`);
+    process.stdout.write(`nodecaddy ${VERSION}\n`);
     process.exit(0);
   }
   if (bool('json-to-caddyfile')) {

@@ -64,17 +64,22 @@ export async function selfSignedLeaf(
     signingAlgorithm: algorithm,
     notBefore: notBefore(),
     notAfter: new Date(Date.now() + validMs),
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(
-        x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
-        true,
-      ),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      sanExtension(names),
-    ],
+    extensions: [...serverLeafExtensions(names)],
   });
   return { cert: cert.toString('pem'), key: keyPem(keys.privateKey) };
+}
+
+/** What makes a certificate a TLS server's leaf for `names`: not a CA, signing keys, serverAuth, the SANs. */
+function serverLeafExtensions(names: readonly string[]): x509.Extension[] {
+  return [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(
+      x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+      true,
+    ),
+    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+    sanExtension(names),
+  ];
 }
 
 /** A root CA (`tls internal`'s local authority). */
@@ -113,16 +118,7 @@ export async function signedLeaf(
     signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
     notBefore: notBefore(),
     notAfter: new Date(Math.min(Date.now() + validMs, issuer.notAfter.getTime())),
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(
-        x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
-        true,
-      ),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      sanExtension(names),
-      await x509.AuthorityKeyIdentifierExtension.create(issuer),
-    ],
+    extensions: [...serverLeafExtensions(names), await x509.AuthorityKeyIdentifierExtension.create(issuer)],
   });
   return { cert: cert.toString('pem'), key: keyPem(keys.privateKey) };
 }

@@ -1,7 +1,6 @@
 // `nodecaddy tunnel`: expose a local server (HTTP or any TCP service) through a public nodecaddy running the
 // `tunnel` directive, with an inspector and ngrok's agent API on 127.0.0.1:4040.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { TunnelClient } from '../tunnel/client.js';
 import { jsonOutput, plainOutput, type Output } from '../tunnel/console/lines.js';
 import { screenOutput } from '../tunnel/console/screen.js';
@@ -16,6 +15,7 @@ import {
   TUNNEL_FLAGS,
   type Target,
 } from './tunnel-flags.js';
+import { VERSION } from '../version.js';
 
 export { TUNNEL_FLAGS, parseTarget } from './tunnel-flags.js';
 
@@ -34,13 +34,6 @@ Ctrl-C closes the tunnel.
 
 Flags:
 `;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
-}
 
 function usageError(message: string): never {
   process.stderr.write(`${message}\n${USAGE}${formatUsage(TUNNEL_FLAGS)}\n`);
@@ -152,7 +145,7 @@ export async function tunnelMain(argv: string[]): Promise<void> {
   let output: Output;
   if (f.format === 'json') output = jsonOutput(write, f.quiet);
   else if (process.stdout.isTTY) {
-    const v = version();
+    const v = VERSION;
     output = screenOutput(process.stdout, f.quiet, () =>
       shown.client ? { client: shown.client, version: v, inspectorUrl: shown.inspector?.url } : undefined,
     );

@@ -22,6 +22,18 @@ export interface SetupContext {
    * as a change to the Caddyfile does, and the file server never serves it.
    */
   dependOn(file: string): void;
+  /**
+   * The process model, which a directive learns here and never from globals. Server processes serving this
+   * config (-workers; 1 when one process serves alone).
+   */
+  readonly workers: number;
+  /**
+   * A directory shared by all server processes of this nodecaddy (and by other nodecaddy processes given the
+   * same NODECADDY_RUN_DIR), for unix sockets between them; undefined when nothing is shared.
+   */
+  readonly runDir: string | undefined;
+  /** nodecaddy's version (SERVER_SOFTWARE and the like). */
+  readonly version: string;
 }
 
 /** What a directive contributes to a running config. Nothing here has started until start() is called. */

@@ -8,6 +8,7 @@
 // working directory, as `root`): that file, everything below that directory, or a glob over whole paths.
 import path from 'node:path';
 import { defineDirective } from '../core/directive.js';
+import { atLine } from '../core/setup-args.js';
 import { escapeGlob, globRegExp, hidePattern } from '../core/files/hidden.js';
 
 export const dotfiles = defineDirective<'allow' | 'hide'>({
@@ -40,11 +41,7 @@ export const hide = defineDirective<string[]>({
         let pattern = arg;
         if (arg.includes('/'))
           pattern = path.isAbsolute(arg) ? path.normalize(arg) : path.join(escapeGlob(ctx.cwd), arg);
-        try {
-          globRegExp(pattern);
-        } catch (err) {
-          throw d.err(`hide: bad pattern "${arg}": ${(err as Error).message}`);
-        }
+        atLine(d, () => globRegExp(pattern), `hide: bad pattern "${arg}": `);
         hidePattern(ctx.site, pattern);
         patterns.push(pattern);
       }

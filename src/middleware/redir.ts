@@ -8,6 +8,7 @@ import type { Middleware } from '../core/chain.js';
 import { IfMatcher } from '../core/conditions.js';
 import type { RequestContext } from '../core/context.js';
 import { defineDirective } from '../core/directive.js';
+import { atLine } from '../core/setup-args.js';
 import { compileTemplate } from '../core/replacer.js';
 
 const CODES = new Set(['300', '301', '302', '303', '304', '305', '307', '308']);
@@ -56,11 +57,7 @@ export const redir = defineDirective<RedirRule[]>({
       while (d.nextBlock()) {
         const keyword = d.val();
         const rest = d.remainingArgs();
-        try {
-          if (matcher.takeLine(keyword, rest)) continue;
-        } catch (err) {
-          throw d.err((err as Error).message);
-        }
+        if (atLine(d, () => matcher.takeLine(keyword, rest))) continue;
         hadBlock = true;
         if (args.length > 1) throw d.err(`a block of rules takes at most a default code; expected: ${FORM}`);
         const defaultCode = args.length === 1 ? args[0] : '301';

@@ -7,6 +7,7 @@ import type { Middleware } from '../core/chain.js';
 import { compileGoRegExp, IfMatcher } from '../core/conditions.js';
 import type { RequestContext } from '../core/context.js';
 import { defineDirective } from '../core/directive.js';
+import { atLine } from '../core/setup-args.js';
 import { compilePathMatcher } from '../core/pathmatch.js';
 import { compileTemplate, type Template } from '../core/replacer.js';
 import { siteFiles } from '../core/files/index.js';
@@ -30,13 +31,8 @@ export const rewrite = defineDirective<RuleOptions[]>({
   name: 'rewrite',
   setup(d) {
     const rules: RuleOptions[] = [];
-    const regex = (source: string) => {
-      try {
-        return compileGoRegExp(source);
-      } catch (err) {
-        throw d.err(`invalid regular expression '${source}': ${(err as Error).message}`);
-      }
-    };
+    const regex = (source: string) =>
+      atLine(d, () => compileGoRegExp(source), `invalid regular expression '${source}': `);
     while (d.next()) {
       const args = d.remainingArgs();
       if (args.length >= 2) {
@@ -66,11 +62,7 @@ export const rewrite = defineDirective<RuleOptions[]>({
         const key = d.val();
         if (!BLOCK_KEYS.includes(key)) throw d.unknownSubdirective(BLOCK_KEYS);
         const values = d.remainingArgs();
-        try {
-          if (rule.matcher!.takeLine(key, values)) continue;
-        } catch (err) {
-          throw d.err((err as Error).message);
-        }
+        if (atLine(d, () => rule.matcher!.takeLine(key, values))) continue;
         if (key === 'r' || key === 'regexp') {
           if (values.length !== 1) throw d.err(`expected: ${key} <regex>`);
           rule.pattern = regex(values[0]);

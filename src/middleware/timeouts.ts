@@ -2,7 +2,7 @@
 // Go durations (`10s`, `1m30s`); `none` (or 0) disables one. Config only: the listener applies them, and
 // several sites on one listener combine as core/listener-settings.ts explains (the smallest wins).
 import { defineDirective } from '../core/directive.js';
-import { parseDuration } from '../core/duration.js';
+import { durationArg } from '../core/setup-args.js';
 import type { TimeoutKind } from '../core/site.js';
 
 const KINDS: readonly TimeoutKind[] = ['read', 'header', 'write', 'idle'];
@@ -14,13 +14,7 @@ export const timeouts = defineDirective<Partial<Record<TimeoutKind, number>>>({
     const set: Partial<Record<TimeoutKind, number>> = {};
     const duration = (text: string) => {
       if (text === 'none') return 0;
-      let ms: number;
-      try {
-        ms = parseDuration(text);
-      } catch {
-        throw d.err(`invalid duration '${text}' (e.g. 30s, 1m30s, or none)`);
-      }
-      if (ms < 0) throw d.err(`negative duration '${text}'`);
+      const ms = durationArg(d, text);
       // A non-zero value below a millisecond would become 0 (none) in Node: round it up instead.
       return ms > 0 ? Math.max(1, Math.round(ms)) : 0;
     };

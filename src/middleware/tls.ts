@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import type { Dispenser } from '../caddyfile/index.js';
 import { defineDirective, type SetupContext } from '../core/directive.js';
+import { atLine, intArg, oneArg } from '../core/setup-args.js';
 import {
   DEFAULT_POLICY,
   type AcmeSettings,
@@ -85,21 +86,6 @@ interface Draft {
   acme: { -readonly [K in keyof AcmeSettings]: AcmeSettings[K] };
 }
 
-function one(d: Dispenser): string {
-  const args = d.remainingArgs();
-  if (args.length !== 1) throw d.argErr();
-  return args[0];
-}
-
-/** Runs a file read or check; its error becomes a Caddyfile error at the current token. */
-function orErr<T>(d: Dispenser, prefix: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw d.err(`${prefix}${(err as Error).message}`);
-  }
-}
-
 function parseLine(d: Dispenser, ctx: SetupContext, draft: Draft): void {
   const args = d.remainingArgs();
   switch (args.length) {
@@ -118,8 +104,10 @@ function parseLine(d: Dispenser, ctx: SetupContext, draft: Draft): void {
     case 2: {
       const site = ctx.site.address.host || ctx.site.address.original;
       draft.pairs.push(
-        orErr(d, `Unable to load certificate and key files for '${site}': `, () =>
-          readCertPair(ctx.cwd, args[0], args[1]),
+        atLine(
+          d,
+          () => readCertPair(ctx.cwd, args[0], args[1]),
+          `Unable to load certificate and key files for '${site}': `,
         ),
       );
       break;
@@ -143,13 +131,13 @@ function parseSubdirective(d: Dispenser, ctx: SetupContext, draft: Draft): void 
   const policy = draft.policy;
   switch (what) {
     case 'ca': {
-      const url = one(d);
+      const url = oneArg(d);
       if (!/^https?:\/\//i.test(url)) throw d.err(`ca must be an ACME directory URL, got '${url}'`);
       draft.acme.ca = url;
       return;
     }
     case 'key_type': {
-      const value = one(d);
+      const value = oneArg(d);
       const t = KEY_TYPES[value.toUpperCase()];
       if (!t) throw d.err(`Wrong key type name or key type not supported: '${value}'`);
       draft.keyType = t;
@@ -204,25 +192,22 @@ function parseSubdirective(d: Dispenser, ctx: SetupContext, draft: Draft): void 
         throw d.err(
           `clients ${keyword ?? ''}: at least one CA certificate file is required`.replace('  ', ' '),
         );
-      const ca = files.flatMap((f) => orErr(d, 'clients: ', () => readCaFile(ctx.cwd, f)));
+      const ca = files.flatMap((f) => atLine(d, () => readCaFile(ctx.cwd, f), 'clients: '));
       policy.clientAuth = { mode, ca };
       draft.explicit.add('clientAuth');
       return;
     }
     case 'load': {
-      const dir = one(d);
-      draft.pairs.push(...orErr(d, 'load: ', () => loadCertFolder(path.resolve(ctx.cwd, dir))));
+      const dir = oneArg(d);
+      draft.pairs.push(...atLine(d, () => loadCertFolder(path.resolve(ctx.cwd, dir)), 'load: '));
       return;
     }
     case 'max_certs': {
-      const value = one(d);
-      const n = Number(value);
-      if (!Number.isInteger(n) || n < 1) throw d.err(`max_certs must be a positive integer, got '${value}'`);
-      draft.acme.maxCerts = n;
+      draft.acme.maxCerts = intArg(d, oneArg(d), 1, 'max_certs');
       return;
     }
     case 'ask': {
-      const url = one(d);
+      const url = oneArg(d);
       if (!/^https?:\/\//i.test(url)) throw d.err('ask URL must use http or https');
       draft.acme.ask = url;
       return;

@@ -79,6 +79,15 @@ const BAD: [string, RegExp][] = [
   ['timeouts', /Caddyfile:3 - .*missing duration/],
   ['timeouts 10', /Caddyfile:3 - .*invalid duration '10'/],
   ['timeouts -1s', /Caddyfile:3 - .*negative duration/],
+  // One way to read durations and integers (core/setup-args.ts): the subdirective, the value, what is wrong.
+  ['proxy / a:1 {\n\t\tfail_timeout -1s\n\t}', /Caddyfile:4 - .*fail_timeout: negative duration '-1s'/],
+  ['proxy / a:1 {\n\t\ttry_interval soon\n\t}', /Caddyfile:4 - .*try_interval: invalid duration 'soon'/],
+  ['proxy / a:1 {\n\t\tmax_conns 1.5\n\t}', /Caddyfile:4 - .*max_conns: '1.5' is not an integer/],
+  [
+    'fastcgi / 127.0.0.1:9000 {\n\t\tread_timeout -5s\n\t}',
+    /Caddyfile:4 - .*read_timeout: negative duration/,
+  ],
+  ['proxy / a:1 {\n\t\twithout a b\n\t}', /Caddyfile:4 - .*Wrong argument count/],
   [
     'timeouts {\n\t\tslow 1s\n\t}',
     /Caddyfile:4 - .*unknown timeout 'slow': must be read, header, write, or idle/,

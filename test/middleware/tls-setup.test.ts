@@ -82,7 +82,7 @@ describe('tls directive: errors name the file and line', () => {
     ['tls internal {\n\t\tclients nothere.pem\n\t}', /Caddyfile:3 - .*clients: .*nothere\.pem/],
     ['tls internal {\n\t\tload nowhere\n\t}', /Caddyfile:3 - .*load: /],
     ['tls internal {\n\t\tload badbundle\n\t}', /Caddyfile:3 - .*unrecognized PEM block type: FOO/],
-    ['tls internal {\n\t\tmax_certs zero\n\t}', /Caddyfile:3 - .*max_certs must be a positive integer/],
+    ['tls internal {\n\t\tmax_certs zero\n\t}', /Caddyfile:3 - .*max_certs: 'zero' is not an integer/],
     ['tls internal {\n\t\task ftp://x\n\t}', /Caddyfile:3 - .*ask URL must use http or https/],
     ['tls internal {\n\t\tdns route53\n\t}', /Caddyfile:3 - .*Unknown DNS provider by name 'route53'/],
     ['tls internal {\n\t\tdns exec\n\t}', /Caddyfile:3 - .*dns exec: the command to run is missing/],

@@ -29,7 +29,7 @@ test('tunnel setup errors name the file and line and the expected form', () => {
     ],
     [
       '*.t.example.com {\n tunnel {\n  secret abcdefgh1\n  max_streams -1\n }\n}\n',
-      /Caddyfile:4 - .*not a positive integer/,
+      /Caddyfile:4 - .*max_streams must be at least 1, not -1/,
     ],
     [
       '*.t.example.com {\n tunnel {\n  secrett abcdefgh1\n }\n}\n',

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Middleware } from '../../core/chain.js';
 import { defineDirective } from '../../core/directive.js';
+import { atLine } from '../../core/setup-args.js';
 import { HttpError } from '../../core/errors.js';
 import { hideFile } from '../../core/files/hidden.js';
 import { compilePathMatcher } from '../../core/pathmatch.js';
@@ -37,17 +38,8 @@ export const basicauth = defineDirective<AuthRule[]>({
       hideFile(ctx.site, file);
       let users = files.get(file);
       if (!users) {
-        let text: string;
-        try {
-          text = readFileSync(file, 'utf8');
-        } catch (err) {
-          throw d.err(`open "${file}": ${(err as Error).message}`);
-        }
-        try {
-          users = parseHtpasswd(text);
-        } catch (err) {
-          throw d.err(`parsing htpasswd "${file}": ${(err as Error).message}`);
-        }
+        const text = atLine(d, () => readFileSync(file, 'utf8'), `open "${file}": `);
+        users = atLine(d, () => parseHtpasswd(text), `parsing htpasswd "${file}": `);
         files.set(file, users);
       }
       const check = users.get(user);

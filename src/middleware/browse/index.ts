@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Middleware } from '../../core/chain.js';
 import type { RequestContext } from '../../core/context.js';
 import { defineDirective } from '../../core/directive.js';
+import { atLine } from '../../core/setup-args.js';
 import { HttpError } from '../../core/errors.js';
 import { siteFiles, type FileInfo, type SiteFiles } from '../../core/files/index.js';
 import { compilePathMatcher, pathMatches } from '../../core/pathmatch.js';
@@ -34,12 +35,7 @@ export const browse = defineDirective<BrowseConfig[]>({
       let template = defaultTemplate;
       if (args[1] !== undefined) {
         const file = path.resolve(ctx.cwd, args[1]);
-        let source: string;
-        try {
-          source = readFileSync(file, 'utf8');
-        } catch (err) {
-          throw d.err(`cannot read browse template ${file}: ${(err as Error).message}`);
-        }
+        const source = atLine(d, () => readFileSync(file, 'utf8'), `cannot read browse template ${file}: `);
         try {
           template = compileTemplate(source, LISTING_SCHEMA);
         } catch (err) {

@@ -1,7 +1,5 @@
 // fastcgi <path> <endpoint> [php] { … }: sends matching requests to a FastCGI application (php-fpm) over
 // pooled keep-alive connections. Which requests go, and the parameters, follow Caddy v1 (reference 4.19).
-import cluster from 'node:cluster';
-import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Handler } from '../../core/chain.js';
@@ -18,27 +16,8 @@ import { splitEnd, type ParamRule } from './params.js';
 import { sharedPool, type PoolHandle } from './pool.js';
 import { parseFastcgi, type FastcgiRule } from './setup.js';
 
-/**
- * Idle connections are closed after this, so php-fpm workers are not parked on us forever. Under -workers
- * another process cannot see the requests our idle connections keep waiting in php-fpm's listen queue, so
- * each process parks php-fpm workers only briefly; under load reuse is immediate.
- */
-const IDLE_TIMEOUT_MS = cluster.isWorker ? 250 : 15_000;
 /** A connection is closed after its first request past this age: see pool.ts. */
 const MAX_AGE_MS = 500;
-
-const SOFTWARE = `nodecaddy/${packageVersion()}`;
-
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as {
-      version?: string;
-    };
-    return pkg.version ?? '0';
-  } catch {
-    return '0';
-  }
-}
 
 /** A rule ready to serve: matchers, templates and pools made once per config. */
 interface CompiledRule extends ParamRule {
@@ -62,14 +41,20 @@ function compile(rule: FastcgiRule, site: Readonly<SiteConfig>): CompiledRule {
     caseSensitive: rule.caseSensitive,
     root: rule.root ?? site.root,
     env: rule.env.map(([k, v]) => [k, compileTemplate(v)] as const),
-    software: SOFTWARE,
+    software: rule.software,
     upstreams: rule.endpoints.map((ep) => {
       const handle = sharedPool(ep, {
-        idleTimeoutMs: IDLE_TIMEOUT_MS,
+        idleTimeoutMs: rule.idleTimeoutMs,
         maxIdle: rule.keepalive,
         maxAgeMs: MAX_AGE_MS,
       });
-      return { host: new UpstreamHost(describe(ep)), pool: handle.pool, handle };
+      return {
+        host: new UpstreamHost(describe(ep)),
+        get pool() {
+          return handle.pool;
+        },
+        handle,
+      };
     }),
     policy: createPolicy(rule.policy, rule.policyArg),
     // 0 means "no timeout" in Caddy; a dial still needs some bound, so it gets the OS's own.

@@ -309,6 +309,7 @@ export class FcgiPool {
 const shared = new Map<string, { pool: FcgiPool; keep: number[] }>();
 
 export interface PoolHandle {
+  /** The endpoint's pool, once retain() has run. */
   readonly pool: FcgiPool;
   retain(): void;
   release(): void;
@@ -316,20 +317,27 @@ export interface PoolHandle {
 
 export function sharedPool(endpoint: Endpoint, opts: PoolOptions): PoolHandle {
   const key = describe(endpoint);
-  let entry = shared.get(key);
-  if (!entry) shared.set(key, (entry = { pool: new FcgiPool(endpoint, opts), keep: [] }));
-  const e = entry;
+  // Looked up (or made) in retain(), not here: a config that is only built (-validate, a reload that fails
+  // further on) leaves nothing in the process-wide map.
+  let entry: { pool: FcgiPool; keep: number[] } | undefined;
   let held = false;
   return {
-    pool: e.pool,
+    get pool(): FcgiPool {
+      if (!entry) throw new Error(`the FastCGI pool for ${key} is used before its config started`);
+      return entry.pool;
+    },
     retain() {
       if (held) return;
       held = true;
-      e.keep.push(opts.maxIdle);
-      e.pool.setMaxIdle(Math.max(...e.keep));
+      entry = shared.get(key);
+      if (!entry) shared.set(key, (entry = { pool: new FcgiPool(endpoint, opts), keep: [] }));
+      entry.keep.push(opts.maxIdle);
+      entry.pool.setMaxIdle(Math.max(...entry.keep));
     },
     release() {
-      if (!held) return;
+      // The entry stays known to this handle: a request of a closing config may still finish on it.
+      const e = entry;
+      if (!held || !e) return;
       held = false;
       e.keep.splice(e.keep.indexOf(opts.maxIdle), 1);
       if (e.keep.length > 0) {

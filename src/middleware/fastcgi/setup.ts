@@ -2,7 +2,7 @@
 import path from 'node:path';
 import type { Dispenser } from '../../caddyfile/index.js';
 import type { SetupContext } from '../../core/directive.js';
-import { parseDuration } from '../../core/duration.js';
+import { atLine, durationArg, oneArg } from '../../core/setup-args.js';
 import { createPolicy, POLICY_NAMES } from '../../core/upstream/index.js';
 import type { Endpoint } from './connection.js';
 
@@ -28,6 +28,14 @@ export interface FastcgiRule {
   policyArg: string | undefined;
   /** Split matching is case-sensitive unless CASE_SENSITIVE_PATH is false (Caddy 1.0's default: true). */
   readonly caseSensitive: boolean;
+  /**
+   * Idle connections are closed after this, so php-fpm workers are not parked on us forever. Under -workers
+   * another process cannot see the requests our idle connections keep waiting in php-fpm's listen queue, so
+   * each process parks php-fpm workers only briefly; under load reuse is immediate.
+   */
+  readonly idleTimeoutMs: number;
+  /** SERVER_SOFTWARE. */
+  readonly software: string;
 }
 
 const OPTIONS = [
@@ -74,35 +82,13 @@ export function parseEndpoint(text: string): Endpoint {
   return { network: 'tcp', host: host || '127.0.0.1', port };
 }
 
-function duration(d: Dispenser, value: string): number {
-  try {
-    const ms = parseDuration(value);
-    if (ms < 0) throw new Error(`negative duration "${value}"`);
-    return ms;
-  } catch (err) {
-    throw d.err((err as Error).message);
-  }
-}
-
-function oneArg(d: Dispenser): string {
-  const args = d.remainingArgs();
-  if (args.length !== 1) throw d.argErr();
-  return args[0];
-}
-
 /** Every `fastcgi` line of a site block, in file order. */
 export function parseFastcgi(d: Dispenser, ctx: SetupContext): FastcgiRule[] {
   const rules: FastcgiRule[] = [];
   while (d.next()) {
     const args = d.remainingArgs();
     if (args.length < 2 || args.length > 3) throw d.argErr();
-    const endpoint = (text: string) => {
-      try {
-        return parseEndpoint(text);
-      } catch (err) {
-        throw d.err((err as Error).message);
-      }
-    };
+    const endpoint = (text: string) => atLine(d, () => parseEndpoint(text));
     const rule: FastcgiRule = {
       path: args[0],
       endpoints: [endpoint(args[1])],
@@ -119,6 +105,8 @@ export function parseFastcgi(d: Dispenser, ctx: SetupContext): FastcgiRule[] {
       policy: 'round_robin',
       policyArg: undefined,
       caseSensitive: !/^(0|false)$/i.test(ctx.env.CASE_SENSITIVE_PATH ?? ''),
+      idleTimeoutMs: ctx.workers > 1 ? 250 : 15_000,
+      software: `nodecaddy/${ctx.version}`,
     };
     if (args.length === 3) {
       if (args[2] !== 'php') throw d.err(`${args[2]} is not a valid preset name (the one preset is 'php')`);
@@ -160,13 +148,13 @@ export function parseFastcgi(d: Dispenser, ctx: SetupContext): FastcgiRule[] {
           rule.endpoints.push(endpoint(oneArg(d)));
           break;
         case 'connect_timeout':
-          rule.connectTimeoutMs = duration(d, oneArg(d));
+          rule.connectTimeoutMs = durationArg(d, oneArg(d), key);
           break;
         case 'read_timeout':
-          rule.readTimeoutMs = duration(d, oneArg(d));
+          rule.readTimeoutMs = durationArg(d, oneArg(d), key);
           break;
         case 'send_timeout':
-          rule.sendTimeoutMs = duration(d, oneArg(d));
+          rule.sendTimeoutMs = durationArg(d, oneArg(d), key);
           break;
         case 'keepalive': {
           const text = oneArg(d);
@@ -179,11 +167,7 @@ export function parseFastcgi(d: Dispenser, ctx: SetupContext): FastcgiRule[] {
         case 'policy': {
           const p = d.remainingArgs();
           if (p.length < 1 || p.length > 2) throw d.err(`Expected: policy <${POLICY_NAMES.join('|')}> [arg]`);
-          try {
-            createPolicy(p[0], p[1]);
-          } catch (err) {
-            throw d.err((err as Error).message);
-          }
+          atLine(d, () => createPolicy(p[0], p[1]));
           rule.policy = p[0];
           rule.policyArg = p[1];
           break;

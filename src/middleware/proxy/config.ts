@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import type { Dispenser } from '../../caddyfile/index.js';
-import { parseDuration } from '../../core/duration.js';
+import { atLine, durationArg, intArg, oneArg } from '../../core/setup-args.js';
 import { parseHeaderRule, type HeaderRule } from '../../core/headerrules.js';
 import { POLICY_NAMES, createPolicy, type HostLimits } from '../../core/upstream/index.js';
 import { parseUpstream, type UpstreamTarget } from './upstreams.js';
@@ -100,13 +100,7 @@ export function parseProxy(d: Dispenser, cwd: string): ProxyConfig {
   if (args.length === 0) throw d.argErr();
   const from = args[0];
   const targets: UpstreamTarget[] = [];
-  const addUpstream = (token: string) => {
-    try {
-      targets.push(...parseUpstream(token));
-    } catch (err) {
-      throw d.err((err as Error).message);
-    }
-  };
+  const addUpstream = (token: string) => targets.push(...atLine(d, () => parseUpstream(token)));
   for (const t of args.slice(1)) addUpstream(t);
 
   let policy = { name: 'random', arg: undefined as string | undefined };
@@ -135,42 +129,16 @@ export function parseProxy(d: Dispenser, cwd: string): ProxyConfig {
   let cert: Buffer | undefined;
   let key: Buffer | undefined;
 
-  const one = (): string => {
-    const a = d.remainingArgs();
-    if (a.length !== 1) throw d.argErr();
-    return a[0];
+  const one = () => oneArg(d);
+  const duration = () => {
+    const what = d.val(); // the subdirective, before oneArg moves past it
+    return durationArg(d, oneArg(d), what);
   };
-  const duration = (): number => {
-    const v = one();
-    try {
-      const ms = parseDuration(v);
-      if (ms < 0) throw new Error(`negative duration "${v}"`);
-      return ms;
-    } catch (err) {
-      throw d.err((err as Error).message);
-    }
-  };
-  const integer = (min: number, what: string): number => {
-    const v = one();
-    if (!/^-?\d+$/.test(v)) throw d.err(`${what}: '${v}' is not an integer`);
-    const n = Number(v);
-    if (n < min) throw d.err(`${what} must be at least ${min}`);
-    return n;
-  };
-  const rule = (into: HeaderRule[], ruleArgs: readonly string[]) => {
-    try {
-      into.push(parseHeaderRule(ruleArgs));
-    } catch (err) {
-      throw d.err((err as Error).message);
-    }
-  };
-  const readFile = (file: string): Buffer => {
-    try {
-      return readFileSync(path.resolve(cwd, file));
-    } catch (err) {
-      throw d.err(`reading '${file}': ${(err as Error).message}`);
-    }
-  };
+  const integer = (min: number, what: string) => intArg(d, oneArg(d), min, what);
+  const rule = (into: HeaderRule[], ruleArgs: readonly string[]) =>
+    into.push(atLine(d, () => parseHeaderRule(ruleArgs)));
+  const readFile = (file: string): Buffer =>
+    atLine(d, () => readFileSync(path.resolve(cwd, file)), `reading '${file}': `);
 
   while (d.nextBlock()) {
     const name = d.val();
@@ -189,12 +157,9 @@ export function parseProxy(d: Dispenser, cwd: string): ProxyConfig {
       case 'fail_timeout':
         failTimeoutMs = duration();
         break;
-      case 'max_fails': {
-        const v = one();
-        if (!/^-?\d+$/.test(v) || Number(v) < 1) throw d.err('max_fails must be at least 1');
-        maxFails = Number(v);
+      case 'max_fails':
+        maxFails = integer(1, 'max_fails');
         break;
-      }
       case 'max_conns':
         maxConns = integer(0, 'max_conns');
         break;

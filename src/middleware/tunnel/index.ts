@@ -16,7 +16,7 @@ import { relay, TunnelError, type Forwarded } from './relay.js';
 export const tunnel = defineDirective<TunnelSettings>({
   name: 'tunnel',
   setup(d, ctx) {
-    return parseTunnel(d, ctx.log);
+    return parseTunnel(d, ctx);
   },
   build(settings, config) {
     const a = config.address;

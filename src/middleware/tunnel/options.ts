@@ -1,7 +1,8 @@
 // tunnel { secret … } — parsing the directive into settings. Pure: nothing starts here.
 import { createHash } from 'node:crypto';
 import type { Dispenser } from '../../caddyfile/index.js';
-import { parseDuration } from '../../core/duration.js';
+import type { SetupContext } from '../../core/directive.js';
+import { durationArg, intArg } from '../../core/setup-args.js';
 import type { Logger } from '../../core/logger.js';
 
 export interface TunnelSettings {
@@ -22,6 +23,8 @@ export interface TunnelSettings {
   /** Public ports handed to TCP tunnels (`tcp_ports 20000-20100`); none: TCP tunnels are refused. */
   tcpPorts: { from: number; to: number } | undefined;
   log: Logger;
+  /** Where the unix sockets between server processes live (SetupContext.runDir); undefined: a private dir. */
+  runDir: string | undefined;
 }
 
 export const DEFAULTS = {
@@ -47,8 +50,14 @@ const SUBDIRECTIVES = [
 const FORM =
   'tunnel { secret <secret>; max_sessions <n>; max_streams <n>; timeout <dur>; idle_timeout <dur>; handshake_timeout <dur>; ping_interval <dur>; tcp_ports <from>-<to> }';
 
-export function parseTunnel(d: Dispenser, log: Logger): TunnelSettings {
-  const s: TunnelSettings = { secrets: [], ...DEFAULTS, tcpPorts: undefined, log };
+export function parseTunnel(d: Dispenser, ctx: SetupContext): TunnelSettings {
+  const s: TunnelSettings = {
+    secrets: [],
+    ...DEFAULTS,
+    tcpPorts: undefined,
+    log: ctx.log,
+    runDir: ctx.runDir,
+  };
   let seen = false;
   while (d.next()) {
     if (seen) throw d.err('tunnel may appear only once per site');
@@ -66,22 +75,22 @@ export function parseTunnel(d: Dispenser, log: Logger): TunnelSettings {
           s.secrets.push(arg);
           break;
         case 'max_sessions':
-          s.maxSessions = positiveInt(d, name, arg);
+          s.maxSessions = intArg(d, arg, 1, name);
           break;
         case 'max_streams':
-          s.maxStreams = positiveInt(d, name, arg);
+          s.maxStreams = intArg(d, arg, 1, name);
           break;
         case 'timeout':
-          s.responseTimeoutMs = duration(d, name, arg);
+          s.responseTimeoutMs = durationArg(d, arg, name);
           break;
         case 'idle_timeout':
-          s.idleTimeoutMs = duration(d, name, arg);
+          s.idleTimeoutMs = durationArg(d, arg, name);
           break;
         case 'handshake_timeout':
-          s.handshakeTimeoutMs = duration(d, name, arg) || DEFAULTS.handshakeTimeoutMs;
+          s.handshakeTimeoutMs = durationArg(d, arg, name) || DEFAULTS.handshakeTimeoutMs;
           break;
         case 'ping_interval':
-          s.pingIntervalMs = duration(d, name, arg);
+          s.pingIntervalMs = durationArg(d, arg, name);
           break;
         case 'tcp_ports':
           s.tcpPorts = portRange(d, arg);
@@ -124,21 +133,4 @@ function portRange(d: Dispenser, arg: string): { from: number; to: number } {
     throw d.err(`tcp_ports: '${arg}' is not a port range like 20000-20100`);
   }
   return { from, to };
-}
-
-function positiveInt(d: Dispenser, name: string, arg: string): number {
-  const n = Number(arg);
-  if (!Number.isInteger(n) || n < 1) throw d.err(`${name}: '${arg}' is not a positive integer`);
-  return n;
-}
-
-function duration(d: Dispenser, name: string, arg: string): number {
-  let ms: number;
-  try {
-    ms = parseDuration(arg);
-  } catch {
-    throw d.err(`${name}: invalid duration '${arg}' (e.g. 30s, 5m, 0 for none)`);
-  }
-  if (ms < 0) throw d.err(`${name}: duration must not be negative`);
-  return ms;
 }

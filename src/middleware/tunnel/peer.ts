@@ -29,15 +29,14 @@ const EVICT_PATH = '/_nodecaddy/evict';
 
 let runDir: { dir: string; own: boolean } | undefined;
 
-/** NODECADDY_RUN_DIR (shared by the workers of one server), or a private temp dir of this process. */
-function runtimeDir(): string {
-  if (!runDir) {
-    const shared = process.env.NODECADDY_RUN_DIR;
-    if (shared) {
-      mkdirSync(shared, { recursive: true, mode: 0o700 });
-      runDir = { dir: shared, own: false };
-    } else runDir = { dir: mkdtempSync(path.join(os.tmpdir(), 'nodecaddy-run-')), own: true };
+/** The run dir shared by the server processes (SetupContext.runDir), or a private temp dir of this process. */
+function runtimeDir(shared: string | undefined): string {
+  if (shared && runDir?.dir !== shared) {
+    releaseRuntimeDir();
+    mkdirSync(shared, { recursive: true, mode: 0o700 });
+    runDir = { dir: shared, own: false };
   }
+  runDir ??= { dir: mkdtempSync(path.join(os.tmpdir(), 'nodecaddy-run-')), own: true };
   return runDir.dir;
 }
 
@@ -48,13 +47,13 @@ export function releaseRuntimeDir(): void {
 }
 
 /** The socket of a tunnel: readable name first, a hash of site and host to keep it unique and short. */
-export function socketPath(siteKey: string, host: string): string {
+export function socketPath(shared: string | undefined, siteKey: string, host: string): string {
   const hash = createHash('sha256').update(`${siteKey}\n${host}`).digest('hex').slice(0, 16);
   const label = host
     .split('.')[0]
     .replace(/[^a-z0-9-]/g, '')
     .slice(0, 32);
-  return path.join(runtimeDir(), `tunnel-${label}-${hash}.sock`);
+  return path.join(runtimeDir(shared), `tunnel-${label}-${hash}.sock`);
 }
 
 /** What the socket of a held tunnel answers. */

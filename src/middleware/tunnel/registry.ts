@@ -33,7 +33,11 @@ export class SiteTunnels {
   upstream(host: string): Upstream {
     const session = this.slots.get(host)?.session;
     if (session && !session.closed) return session;
-    return new PeerUpstream(socketPath(this.key, host), host, this.settings.responseTimeoutMs);
+    return new PeerUpstream(
+      socketPath(this.settings.runDir, this.key, host),
+      host,
+      this.settings.responseTimeoutMs,
+    );
   }
 
   /** Live (or pending) sessions of this process that came with the given secret. */
@@ -53,7 +57,7 @@ export class SiteTunnels {
       if (held.token !== token) return 'taken';
       await this.drop(host, held, 'replaced by a reconnect of the same client');
     }
-    const file = socketPath(this.key, host);
+    const file = socketPath(this.settings.runDir, this.key, host);
     const handler = {
       upstream: {
         request: (...a: Parameters<Upstream['request']>) => this.localUpstream(host).request(...a),

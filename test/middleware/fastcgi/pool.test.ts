@@ -190,9 +190,11 @@ describe('FastCGI connection pool', () => {
     const ep = { network: 'tcp', host: '127.0.0.1', port: fpm.port } as const;
     const none = sharedPool(ep, { ...OPTS, maxIdle: 0 });
     const two = sharedPool(ep, { ...OPTS, maxIdle: 2 });
-    assert.equal(none.pool, two.pool);
+    // Only built (as by -validate): no pool exists yet.
+    assert.throws(() => none.pool, /used before its config started/);
     none.retain();
     two.retain();
+    assert.equal(none.pool, two.pool);
     cleanup.push(() => none.release());
     const results = Promise.all(Array.from({ length: 3 }, () => request(two.pool)));
     await waitFor(() => fpm.heldCount === 3, 5000, '3 requests running');

@@ -157,12 +157,30 @@ describe('fastcgi directive parsing', () => {
   test('keepalive: 64 idle connections per endpoint and process unless set; 0 keeps none', () => {
     const rules = (body: string) => {
       const tokens = parse(`:0 {\n${body}\n}\n`, 'Caddyfile', { directives: ['fastcgi'] }).blocks[0].tokens;
-      return parseFastcgi(new Dispenser(tokens.get('fastcgi')!), { cwd: '/', env: {} } as never);
+      return parseFastcgi(new Dispenser(tokens.get('fastcgi')!), {
+        cwd: '/',
+        env: {},
+        workers: 1,
+        version: '0',
+      } as never);
     };
     assert.equal(DEFAULT_KEEPALIVE, 64);
     assert.equal(rules('fastcgi / 127.0.0.1:9000 php')[0].keepalive, 64);
     assert.equal(rules('fastcgi / 127.0.0.1:9000 php {\n keepalive 0\n}')[0].keepalive, 0);
     assert.equal(rules('fastcgi / 127.0.0.1:9000 php {\n keepalive 16\n}')[0].keepalive, 16);
+  });
+
+  test('the process model comes from the SetupContext: idle connections kept briefly under -workers', () => {
+    const rule = (workers: number) => {
+      const tokens = parse(':0 {\nfastcgi / 127.0.0.1:9000 php\n}\n', 'Caddyfile', {
+        directives: ['fastcgi'],
+      }).blocks[0].tokens;
+      const ctx = { cwd: '/', env: {}, workers, version: '9.8.7' } as never;
+      return parseFastcgi(new Dispenser(tokens.get('fastcgi')!), ctx)[0];
+    };
+    assert.equal(rule(1).idleTimeoutMs, 15_000);
+    assert.equal(rule(4).idleTimeoutMs, 250);
+    assert.equal(rule(1).software, 'nodecaddy/9.8.7');
   });
 
   test('good configs load; bad ones fail with file:line and the expected form', () => {
