@@ -1,5 +1,6 @@
-// The tunnel client (`nodecaddy tunnel`): dials the public server over one WebSocket, serves HTTP/2 on it,
-// and forwards every stream to the local target (HTTP requests, or TCP connections for a TCP tunnel).
+// The tunnel client (`nodecaddy tunnel`): dials the public server over one WebSocket, answers the streams
+// the server opens on it and forwards each to the local target (HTTP requests, or TCP connections for a
+// TCP tunnel).
 // Reconnects forever with exponential backoff and jitter; only a refusal that retrying cannot fix (wrong
 // secret, bad name, another protocol version) stops it.
 import { randomBytes } from 'node:crypto';
