@@ -31,8 +31,6 @@ export function wsMux(
       get pendingBytes() {
         return ws.bufferedAmount;
       },
-      pause: () => ws.pause(),
-      resume: () => ws.resume(),
     },
     (reason) => {
       onProtocolError?.(reason);

@@ -118,9 +118,9 @@ export class MuxStream implements Endpoint {
   /** Accounts for `n` incoming bytes; a peer that sends more than the window allows is broken. */
   private take(n: number): void {
     if (n > this.recvAllowed) throw new ProtocolError(`stream ${this.id} sent beyond its window`);
+    this.mux.hold(n);
     this.recvAllowed -= n;
     this.unconsumed += n;
-    this.mux.hold(n);
   }
 
   private deliver(chunk: Buffer, end: boolean): void {
@@ -162,11 +162,22 @@ export class MuxStream implements Endpoint {
     this.mux.send(OPEN, end ? END : 0, this.id, headPayload(head, undefined));
   }
 
-  /** Acceptor side: the response head (wire form), with the whole body (`end`) or its start (< the window). */
+  /**
+   * Acceptor side: the response head (wire form), with the whole body (`end`) or its start. A body the
+   * windows have no room for follows in DATA frames as they allow.
+   */
   reply(head: unknown, body: Buffer | undefined, end: boolean): void {
     if (this.over) return;
     this.activity++;
-    this.sendCredit -= body?.length ?? 0;
+    const n = body?.length ?? 0;
+    if (n > 0 && n > Math.min(this.sendCredit, this.mux.linkCredit)) {
+      this.mux.send(REPLY, 0, this.id, headPayload(head, undefined));
+      this.write(body!);
+      if (end) this.end();
+      return;
+    }
+    this.sendCredit -= n;
+    this.mux.spent(n);
     if (end) this.sentEnd = true;
     this.mux.send(REPLY, end ? END : 0, this.id, headPayload(head, body));
     this.maybeOver();
@@ -226,17 +237,18 @@ export class MuxStream implements Endpoint {
   private pump(): boolean {
     while (this.pending.length > 0) {
       if (this.over) return true;
-      if (this.sendCredit <= 0 || this.mux.congested) {
+      if (this.sendCredit <= 0 || this.mux.linkCredit <= 0 || this.mux.congested) {
         this.mux.waitForDrain(this);
         return false;
       }
       let chunk = this.pending[0];
-      const n = Math.min(chunk.length, this.sendCredit, MAX_DATA);
+      const n = Math.min(chunk.length, this.sendCredit, this.mux.linkCredit, MAX_DATA);
       if (n < chunk.length) {
         this.pending[0] = chunk.subarray(n);
         chunk = chunk.subarray(0, n);
       } else this.pending.shift();
       this.sendCredit -= n;
+      this.mux.spent(n);
       this.activity++;
       const last = this.endPending && this.pending.length === 0;
       this.mux.send(DATA, last ? END : 0, this.id, chunk);

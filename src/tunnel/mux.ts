@@ -1,14 +1,26 @@
 // Streams multiplexed over one link (tunnel protocol 3): the public server opens a stream per visitor request
 // or TCP connection, the tunnel client answers it. Frames written in one turn of the event loop leave in one
 // flush (one WebSocket message, one system call). Flow control: a stream's sender may have at most
-// STREAM_WINDOW bytes unconsumed at the receiver (CREDIT frames give them back); a receiver that holds more
-// than RECEIVE_CAP unconsumed bytes of all its streams stops reading the link; a sender whose link has more
-// than LINK_HIGH_WATER bytes waiting for the OS waits before sending more data.
-import { CONTROL, FrameReader, frameHeader, LAST_TYPE, OPEN, ProtocolError } from './frames.js';
+// STREAM_WINDOW bytes unconsumed at the receiver, and all streams of a link together LINK_WINDOW (CREDIT
+// frames on the stream, and on stream 0 for the link, give them back), so a receiver never holds more than
+// LINK_WINDOW for slow readers, and always reads on (control frames and pings pass stalled streams); a sender
+// whose link has more than LINK_HIGH_WATER bytes waiting for the OS waits before sending more data.
+import {
+  CONTROL,
+  CREDIT,
+  DATA,
+  FrameReader,
+  frameHeader,
+  LAST_TYPE,
+  OPEN,
+  ProtocolError,
+  REPLY,
+  splitHead,
+} from './frames.js';
 import type { MuxStream } from './mux-stream.js';
 
-/** Unconsumed bytes of all streams beyond which a receiver stops reading its link until they drain. */
-export const RECEIVE_CAP = 32 * 1024 * 1024;
+/** Body bytes of all streams of a link that may be unconsumed at the receiver (HTTP/2's connection window). */
+export const LINK_WINDOW = 64 * 1024 * 1024;
 /** Bytes waiting to be written to the OS beyond which senders of data wait for the link to drain. */
 export const LINK_HIGH_WATER = 1024 * 1024;
 /** Buffers of a flush below this size are joined into one write; bigger ones go alone, uncopied. */
@@ -21,8 +33,6 @@ export interface Link {
   write(chunks: Buffer[]): void;
   /** Bytes written and not yet handed to the OS. */
   readonly pendingBytes: number;
-  pause(): void;
-  resume(): void;
 }
 
 /** Whatever a stream id's frames go to: a stream of this process, or a stream forwarded to another link. */
@@ -40,13 +50,13 @@ export class Mux {
   private flushing: NodeJS.Immediate | undefined;
   private nextId = 1;
   private lastPeerId = 0;
-  /** Bytes received for this process's streams and not yet consumed. */
-  private held = 0;
-  /** Reasons besides `held` to leave the link unread (a congested link frames are forwarded to). */
-  private holds = 0;
-  private paused = false;
+  /** Body bytes this side may still send on the link (the peer's LINK_WINDOW, less what it holds). */
+  private sendCredit = LINK_WINDOW;
+  /** Body bytes the peer may still send us. */
+  private recvAllowed = LINK_WINDOW;
+  /** Consumed and not yet credited back to the peer. */
+  private unacked = 0;
   private readonly blocked = new Set<MuxStream>();
-  private readonly drainListeners = new Set<() => void>();
   private closedReason: string | undefined;
   /** A new stream from the peer (the acceptor side). Unset: OPEN frames are refused. */
   onOpen: ((id: number, flags: number, payload: Buffer) => void) | undefined;
@@ -94,17 +104,16 @@ export class Mux {
   /** The link wrote everything it had: senders waiting for it may go on. */
   drained(): void {
     if (this.congested) return;
+    this.wake();
+  }
+
+  /** Streams waiting for the link (its buffer, or its window) try again. */
+  private wake(): void {
     if (this.blocked.size > 0) {
       const waiting = [...this.blocked];
       this.blocked.clear();
       for (const s of waiting) s.unblocked();
     }
-    for (const listener of this.drainListeners) listener();
-  }
-
-  onDrain(listener: () => void): () => void {
-    this.drainListeners.add(listener);
-    return () => this.drainListeners.delete(listener);
   }
 
   /** The link is gone: every stream learns it, and nothing is sent any more. */
@@ -160,37 +169,38 @@ export class Mux {
     this.drained();
   };
 
-  /** Received bytes for a stream of this process: held until consumed. */
+  /** Body bytes the link's window lets a stream send now. */
+  get linkCredit(): number {
+    return this.sendCredit;
+  }
+
+  /** A stream sent `n` body bytes. */
+  spent(n: number): void {
+    this.sendCredit -= n;
+  }
+
+  /** `n` body bytes arrived for a stream of this process; more than the link's window is a broken peer. */
   hold(n: number): void {
-    this.held += n;
-    this.updatePause();
+    if (n > this.recvAllowed) throw new ProtocolError('the peer sent beyond the link window');
+    this.recvAllowed -= n;
   }
 
-  /** Held bytes consumed (or dropped). */
+  /** Held bytes consumed (or dropped): credited back to the peer a quarter window at a time. */
   release(n: number): void {
-    this.held -= n;
-    if (this.paused) this.updatePause();
+    this.unacked += n;
+    if (this.unacked < LINK_WINDOW / 4 || this.closed) return;
+    const credit = Buffer.allocUnsafe(4);
+    credit.writeUInt32BE(this.unacked, 0);
+    this.send(CREDIT, 0, 0, credit);
+    this.recvAllowed += this.unacked;
+    this.unacked = 0;
   }
 
-  /** Leave the link unread until unblock() (a forwarding target is congested). */
-  block(): void {
-    this.holds++;
-    this.updatePause();
-  }
-
-  unblock(): void {
-    this.holds--;
-    this.updatePause();
-  }
-
-  private updatePause(): void {
-    const pause = this.holds > 0 || this.held > RECEIVE_CAP;
-    if (pause === this.paused || this.closed) return;
-    // Resume only once half the cap is free again, not at every consumed chunk.
-    if (!pause && this.held > RECEIVE_CAP / 2) return;
-    this.paused = pause;
-    if (pause) this.link.pause();
-    else this.link.resume();
+  private credited(payload: Buffer): void {
+    if (payload.length !== 4) throw new ProtocolError(`CREDIT of ${payload.length} bytes`);
+    this.sendCredit += payload.readUInt32BE(0);
+    if (this.sendCredit > LINK_WINDOW) throw new ProtocolError('the peer credited beyond the link window');
+    this.wake();
   }
 
   waitForDrain(stream: MuxStream): void {
@@ -201,8 +211,9 @@ export class Mux {
   private dispatch(type: number, flags: number, id: number, payload: Buffer): void {
     if (type === 0 || type > LAST_TYPE) throw new ProtocolError(`unknown frame type ${type}`);
     if (id === 0) {
-      if (type !== CONTROL) throw new ProtocolError(`frame type ${type} on stream 0`);
-      this.onControl?.(payload);
+      if (type === CREDIT) this.credited(payload);
+      else if (type === CONTROL) this.onControl?.(payload);
+      else throw new ProtocolError(`frame type ${type} on stream 0`);
       return;
     }
     if (type === CONTROL) throw new ProtocolError(`CONTROL frame on stream ${id}`);
@@ -218,10 +229,15 @@ export class Mux {
       this.onOpen(id, flags, payload);
       return;
     }
-    // A frame for a stream that is over here (a RESET crossed it on the way) is dropped; one for a stream
-    // that was never opened is a broken peer.
+    // A frame for a stream that is over here (a RESET crossed it on the way) is dropped, its body bytes
+    // credited back to the link's window; one for a stream that was never opened is a broken peer.
     if (id >= this.nextId && id > this.lastPeerId) {
       throw new ProtocolError(`frame type ${type} for stream ${id}, which was never opened`);
+    }
+    const body = type === DATA ? payload.length : type === REPLY ? splitHead(payload).body.length : 0;
+    if (body > 0) {
+      this.hold(body);
+      this.release(body);
     }
   }
 }

@@ -19,7 +19,7 @@ import {
   splitHead,
 } from '../../src/tunnel/frames.js';
 import { MuxStream, STREAM_WINDOW } from '../../src/tunnel/mux-stream.js';
-import type { Mux } from '../../src/tunnel/mux.js';
+import { LINK_WINDOW, type Mux } from '../../src/tunnel/mux.js';
 import { StreamDuplex } from '../../src/tunnel/stream-duplex.js';
 import { waitFor } from '../helpers/http.js';
 import { frame, muxPair, muxServer, rawPeer, type MuxServer } from './mux-pair.js';
@@ -178,6 +178,39 @@ describe('the mux between two processes', () => {
       assert.ok(produced <= STREAM_WINDOW + 1024 * 1024, `the sender read ${produced} bytes of its source`);
       const got = await collect(receiver);
       assert.equal(got.length, total);
+    } finally {
+      pair.close();
+    }
+  });
+
+  test('streams that are not read hold one link window at most; control frames still pass', async () => {
+    const pair = await muxPair(server);
+    try {
+      const stalled: StreamDuplex[] = [];
+      serve(pair.acceptor, stalled);
+      const controls: string[] = [];
+      pair.acceptor.onControl = (payload) => controls.push(payload.toString());
+      // More streams than the link window has room for, each with more than its own window to send.
+      const streams = LINK_WINDOW / STREAM_WINDOW + 2;
+      const chunk = Buffer.alloc(256 * 1024, 1);
+      for (let i = 0; i < streams; i++) {
+        const { duplex } = open(pair.opener, ['stall']);
+        let left = STREAM_WINDOW + chunk.length;
+        new Readable({
+          read() {
+            left -= chunk.length;
+            this.push(left >= 0 ? chunk : null);
+          },
+        }).pipe(duplex);
+      }
+      const held = () => stalled.reduce((n, d) => n + d.readableLength, 0);
+      await waitFor(() => stalled.length === streams && held() >= LINK_WINDOW, 10_000, 'a link window held');
+      pair.opener.send(CONTROL, 0, 0, Buffer.from('still there'));
+      await waitFor(() => controls.includes('still there'), 5000, 'the control frame');
+      assert.equal(held(), LINK_WINDOW, 'the acceptor holds one link window, no more');
+      // Reading the stalled streams lets everything through.
+      const got = await Promise.all(stalled.map((d) => collect(d)));
+      for (const g of got) assert.equal(g.length, STREAM_WINDOW + chunk.length);
     } finally {
       pair.close();
     }
