@@ -69,16 +69,6 @@ export class MuxStream implements Endpoint {
     return this.over;
   }
 
-  /** Our side ended (END sent), or the stream is over. */
-  get ended(): boolean {
-    return this.sentEnd || this.endPending || this.over;
-  }
-
-  /** The peer's side ended. */
-  get peerEnded(): boolean {
-    return this.gotEnd;
-  }
-
   /** Throws ProtocolError for a frame no correct peer sends (the mux cuts the link). */
   frame(type: number, flags: number, payload: Buffer): void {
     this.activity++;

@@ -19,11 +19,6 @@ export class StreamDuplex extends Duplex implements StreamSink {
     stream.sink = this;
   }
 
-  /** The stream's id, for tests and logs. */
-  get streamId(): number {
-    return this.stream.id;
-  }
-
   deliver(chunk: Buffer, end: boolean): void {
     if (this.destroyed) {
       this.stream.consumed(chunk.length);
