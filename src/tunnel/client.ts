@@ -1,22 +1,26 @@
-// The tunnel client (`nodecaddy tunnel`): dials the public server over one WebSocket, serves HTTP/2 on it,
-// and forwards every stream to the local target (HTTP requests, or TCP connections for a TCP tunnel).
+// The tunnel client (`nodecaddy tunnel`): dials the public server over one WebSocket, answers the streams
+// the server opens on it and forwards each to the local target (HTTP requests, or TCP connections for a
+// TCP tunnel).
 // Reconnects forever with exponential backoff and jitter; only a refusal that retrying cannot fix (wrong
 // secret, bad name, another protocol version) stops it.
 import { randomBytes } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
-import type { IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { WebSocket } from 'ws';
 import { forwardHttp, targetUrl, type ExchangeSummary, type HttpTarget } from './forward-http.js';
 import { forwardTcp, type TcpSummary } from './forward-tcp.js';
+import { END, splitHead } from './frames.js';
+import { errorWire, requestOf, type RequestHead } from './headers.js';
 import type { CaptureStore } from './inspector/capture.js';
+import { wsMux } from './link.js';
 import { Series } from './metrics.js';
+import { MuxStream } from './mux-stream.js';
+import type { Mux } from './mux.js';
 import {
   FATAL_REFUSALS,
   H_BASIC_AUTH,
-  H_CONTROL,
   H_DETAIL,
   H_ERROR,
   H_PREFER_PORT,
@@ -30,7 +34,7 @@ import {
   type ControlMessage,
   type TrafficCounters,
 } from './protocol.js';
-import { acceptH2, heartbeat, ignoreError, isLoopback } from './transport.js';
+import { heartbeat, isLoopback } from './transport.js';
 
 export interface TunnelClientOptions {
   /** The public server, `https://tunnel.example.com` (user:pass@ for a basicauth-guarded site). */
@@ -195,7 +199,6 @@ export class TunnelClient {
     let refused = false;
     let opened = false;
     let stopHeartbeat = () => undefined as void;
-    let stopLatency = () => undefined as void;
     ws.on('unexpected-response', (_req, res: IncomingMessage) => {
       refused = true;
       res.resume();
@@ -218,14 +221,23 @@ export class TunnelClient {
     ws.once('upgrade', (res: IncomingMessage) => (socket = res.socket));
     ws.on('open', () => {
       opened = true;
-      const session = acceptH2(ws, socket);
-      session.on('stream', (stream, headers) => this.onStream(stream, headers));
-      stopHeartbeat = heartbeat(ws, this.o.pingIntervalMs, () => undefined);
-      stopLatency = this.measureLatency(session);
+      // A server that breaks the protocol is cut (close code 1002), and the client reconnects.
+      const mux = wsMux(ws, socket);
+      mux.onOpen = (id, flags, payload) => this.onStream(mux, id, flags, payload);
+      mux.onControl = (payload) => this.onControlFrame(payload);
+      // The round trips of the heartbeat are the latency the status screen shows.
+      stopHeartbeat = heartbeat(
+        ws,
+        this.o.pingIntervalMs,
+        () => undefined,
+        (ms) => {
+          this.latencyMs = ms;
+          this.o.events.changed();
+        },
+      );
     });
     ws.on('close', (code, reason) => {
       stopHeartbeat();
-      stopLatency();
       if (opened && !this.stopping)
         this.retry(`connection lost (${code}${reason.length ? ` ${reason.toString()}` : ''})`);
     });
@@ -246,22 +258,6 @@ export class TunnelClient {
     } else this.retry(`refused: ${detail}`);
   }
 
-  /** HTTP/2 PING round trips to the server, for the status screen. */
-  private measureLatency(session: ServerHttp2Session): () => void {
-    const ping = () => {
-      if (session.destroyed) return;
-      session.ping((err, ms) => {
-        if (err) return;
-        this.latencyMs = ms;
-        this.o.events.changed();
-      });
-    };
-    const timer = setInterval(ping, Math.max(this.o.pingIntervalMs, 1000));
-    timer.unref();
-    session.once('connect', ping);
-    return () => clearInterval(timer);
-  }
-
   private retry(why: string): void {
     if (this.stopping || this.retryTimer) return;
     const base = Math.min(this.o.maxBackoffMs, MIN_BACKOFF_MS * 2 ** this.failures);
@@ -276,20 +272,30 @@ export class TunnelClient {
     }, delay);
   }
 
-  private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    if (headers[H_CONTROL] !== undefined) {
-      this.onControlStream(stream);
+  /** A stream the server opened: a visitor's request, or a connection to a TCP tunnel. */
+  private onStream(mux: Mux, id: number, flags: number, payload: Buffer): void {
+    const stream = new MuxStream(mux, id);
+    // A head that is not JSON cuts the link (splitHead throws ProtocolError); JSON of the wrong shape is
+    // refused for this stream alone.
+    const { head: wire, body } = splitHead(payload);
+    const end = (flags & END) !== 0;
+    stream.accepted(body.length, end);
+    let head: RequestHead;
+    try {
+      head = requestOf(wire);
+    } catch {
+      stream.reset('protocol');
       return;
     }
     const t = this.o.target;
-    if (headers[':method'] === 'CONNECT' && headers[':protocol'] === undefined) {
+    if (head.method === 'CONNECT' && head.protocol === undefined) {
       if (t.proto !== 'tcp') {
-        stream.on('error', ignoreError);
-        stream.respond({ ':status': 502, [H_ERROR]: 'target-down' }, { endStream: true });
+        stream.reply(errorWire(502, 'target-down', 'this tunnel client serves HTTP'), undefined, true);
+        stream.reset('refused');
         return;
       }
       this.conns.opened();
-      forwardTcp(stream, headers, t, (summary) => {
+      forwardTcp(stream, head, body, t, (summary) => {
         this.conns.closed(summary.durationMs);
         this.o.events.tcp(summary);
       });
@@ -297,7 +303,7 @@ export class TunnelClient {
     }
     this.conns.opened();
     this.http.opened();
-    forwardHttp(stream, headers, {
+    forwardHttp(stream, head, body, end, {
       target: this.httpTarget,
       tunnel: this.o.name,
       capture: this.o.capture,
@@ -309,25 +315,13 @@ export class TunnelClient {
     });
   }
 
-  /** The server's control stream: JSON lines, `online` first, then traffic. */
-  private onControlStream(stream: ServerHttp2Stream): void {
-    stream.on('error', ignoreError);
-    stream.respond({ ':status': 200 });
-    let buffered = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (text: string) => {
-      buffered += text;
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        try {
-          this.onControl(JSON.parse(line) as ControlMessage);
-        } catch {
-          // A line we cannot read is skipped; the next traffic update comes within a second.
-        }
-      }
-    });
+  /** A CONTROL frame: one JSON message (`online` first, then traffic). */
+  private onControlFrame(payload: Buffer): void {
+    try {
+      this.onControl(JSON.parse(payload.toString('utf8')) as ControlMessage);
+    } catch {
+      // A message we cannot read is skipped; the next traffic update comes within a second.
+    }
   }
 
   private onControl(message: ControlMessage): void {

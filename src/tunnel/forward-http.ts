@@ -1,11 +1,11 @@
 // One HTTP stream from the server, forwarded to the local target: the request as HTTP/1.1 (Host rewritten
 // as asked), the answer back on the stream. Capture for the inspector tees both bodies as they pass.
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
-import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { performance } from 'node:perf_hooks';
-import { h2ResponseHeaders, plainHeaders } from './headers.js';
+import { errorWire, responseWire, type RequestHead } from './headers.js';
 import type { CaptureStore, Recorder } from './inspector/capture.js';
-import { H_DETAIL, H_ERROR } from './protocol.js';
+import type { MuxStream } from './mux-stream.js';
+import { StreamDuplex } from './stream-duplex.js';
 import { ignoreError, splice } from './transport.js';
 
 /** The local HTTP server the tunnel forwards to. */
@@ -58,20 +58,39 @@ function remoteOf(headers: OutgoingHttpHeaders): string {
   return list.slice(list.lastIndexOf(',') + 1).trim();
 }
 
+/**
+ * A response body up to this size that arrives within one turn of the event loop (a small answer: head and
+ * body in one read) crosses whole in the REPLY frame; a bigger or slower one streams in DATA frames.
+ */
+const INLINE_BYTES = 64 * 1024;
+
+function joined(chunks: Buffer[]): Buffer | undefined {
+  if (chunks.length === 0) return undefined;
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+}
+
+/**
+ * Forwards one stream to the target. `body` is the start of the request body that came in the OPEN frame,
+ * `end` says it is all of it (else the rest streams in).
+ */
 export function forwardHttp(
-  stream: ServerHttp2Stream,
-  headers: IncomingHttpHeaders,
+  stream: MuxStream,
+  head: RequestHead,
+  body: Buffer,
+  end: boolean,
   ctx: ForwardContext,
 ): void {
   const started = performance.now();
   const { target } = ctx;
-  const protocol = typeof headers[':protocol'] === 'string' ? headers[':protocol'] : undefined;
-  const method = protocol ? 'GET' : String(headers[':method']);
-  const path = String(headers[':path'] ?? '/');
-  const out = plainHeaders(headers);
-  out.host = hostFor(target, String(headers[':authority'] ?? ''));
-  if (protocol) Object.assign(out, { connection: 'Upgrade', upgrade: protocol });
-  stream.on('error', ignoreError);
+  const protocol = head.protocol;
+  const method = protocol ? 'GET' : head.method;
+  const path = head.path;
+  const out = head.headers;
+  out.host = hostFor(target, head.authority);
+  if (protocol) {
+    out.connection = 'Upgrade';
+    out.upgrade = protocol;
+  }
   const rec: Recorder | undefined = ctx.capture?.begin({
     tunnel: ctx.tunnel,
     remoteAddr: remoteOf(out),
@@ -102,64 +121,120 @@ export function forwardHttp(
     headers: out,
     agent: protocol ? false : target.agent,
   });
+  let answer: IncomingMessage | undefined;
+  let replied = false;
+  let upgraded = false;
+  const resumeAnswer = () => answer?.resume();
+  // The request body: whole in the OPEN frame, or streamed from the server through a duplex.
+  let duplex: StreamDuplex | undefined;
+  if (end) {
+    stream.sink = {
+      deliver: (chunk) => stream.consumed(chunk.length),
+      abandoned: ignoreError,
+      resumeWriting: resumeAnswer,
+    };
+    if (body.length > 0) rec?.requestData(body);
+    req.end(body.length > 0 ? body : undefined);
+    stream.consumed(body.length);
+  } else {
+    duplex = new StreamDuplex(stream);
+    duplex.on('error', ignoreError);
+    duplex.onWritable = resumeAnswer;
+    if (body.length > 0) duplex.deliver(body, false);
+    if (protocol) req.end();
+    else {
+      if (rec) duplex.on('data', (chunk: Buffer) => rec.requestData(chunk));
+      duplex.pipe(req);
+    }
+  }
   req.on('error', (err: NodeJS.ErrnoException) => {
-    if (stream.headersSent || stream.destroyed) {
-      stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
-      report(answer?.statusCode, stream.destroyed ? 'cancelled' : (err.code ?? err.message));
+    if (replied || stream.done) {
+      duplex?.destroy();
+      stream.reset('target-error');
+      report(answer?.statusCode, stream.done && !replied ? 'cancelled' : (err.code ?? err.message));
       return;
     }
     const why = err.code === 'ECONNREFUSED' ? 'connection refused' : (err.code ?? err.message);
-    stream.respond(
-      {
-        ':status': 502,
-        [H_ERROR]: 'target-down',
-        [H_DETAIL]: `the tunnel client could not reach ${targetUrl(target)}: ${why}`,
-      },
-      { endStream: true },
-    );
     report(502, why);
+    replied = true;
+    stream.reply(
+      errorWire(502, 'target-down', `the tunnel client could not reach ${targetUrl(target)}: ${why}`),
+      undefined,
+      true,
+    );
+    // A request body still coming is not wanted any more.
+    duplex?.destroy();
   });
   req.on('upgrade', (res, socket, head) => {
-    if (stream.destroyed) {
+    if (stream.done || !duplex) {
       socket.destroy();
       report(undefined, 'cancelled');
       return;
     }
-    stream.respond(h2ResponseHeaders(200, res.headers));
-    if (head.length > 0) stream.write(head);
+    replied = true;
+    stream.reply(responseWire(101, res.headers), undefined, false);
+    if (head.length > 0) duplex.write(head);
     rec?.upgraded(protocol ?? 'websocket', res.headers);
     upgraded = true;
-    void splice(stream, socket).then(() => report(101));
+    void splice(duplex, socket).then(() => report(101));
   });
-  let answer: IncomingMessage | undefined;
-  let upgraded = false;
   req.on('response', (res) => {
     answer = res;
     const status = res.statusCode ?? 502;
-    if (stream.destroyed) {
+    if (stream.done) {
       res.destroy();
       return;
     }
-    const noBody = method === 'HEAD' || status === 204 || status === 304;
-    stream.respond(h2ResponseHeaders(status, res.headers), { endStream: noBody });
     rec?.response(status, res.headers);
-    if (noBody) res.resume();
-    else {
-      res.on('error', () => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR));
-      if (rec) res.on('data', (chunk: Buffer) => rec.responseData(chunk));
-      res.pipe(stream);
+    const wire = responseWire(status, res.headers);
+    if (method === 'HEAD' || status === 204 || status === 304) {
+      // Answered at 'end', when the exchange counts as complete.
+      res.once('end', () => {
+        replied = true;
+        stream.reply(wire, undefined, true);
+      });
+      res.resume();
+      return;
     }
+    res.on('error', ignoreError);
+    res.once('close', () => {
+      if (!res.complete) stream.reset('target-error');
+    });
+    // What arrives in this turn of the event loop waits to go with the head.
+    let early: Buffer[] = [];
+    let earlyBytes = 0;
+    const sendHead = () => {
+      replied = true;
+      stream.reply(wire, joined(early), false);
+      early = [];
+    };
+    const headTimer = setImmediate(sendHead);
+    res.on('data', (chunk: Buffer) => {
+      rec?.responseData(chunk);
+      if (!replied) {
+        early.push(chunk);
+        earlyBytes += chunk.length;
+        if (earlyBytes >= INLINE_BYTES) {
+          clearImmediate(headTimer);
+          sendHead();
+        }
+      } else if (!stream.write(chunk)) res.pause();
+    });
+    res.on('end', () => {
+      if (replied) {
+        stream.end();
+        return;
+      }
+      clearImmediate(headTimer);
+      replied = true;
+      stream.reply(wire, joined(early), true);
+    });
   });
-  // The visitor went away (or the server cancelled): stop talking to the target. A stream reset by the
-  // server counts as finished on our side, so what decides is whether the target's answer came in whole.
-  stream.once('close', () => {
+  // Over both ways, or abandoned by the server (the visitor went away): stop talking to the target. What
+  // decides is whether the target's answer came in whole.
+  stream.onClose = () => {
     const whole = req.writableFinished && answer?.complete === true;
     if (!whole) req.destroy();
     if (!upgraded) report(answer?.statusCode, whole ? undefined : 'cancelled');
-  });
-  if (protocol) req.end();
-  else {
-    if (rec) stream.on('data', (chunk: Buffer) => rec.requestData(chunk));
-    stream.pipe(req);
-  }
+  };
 }

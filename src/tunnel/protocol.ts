@@ -1,6 +1,7 @@
 // The tunnel wire protocol, shared by the public server (src/middleware/tunnel) and the client
-// (`nodecaddy tunnel`). One WebSocket per client, binary frames, carrying HTTP/2: the server is the HTTP/2
-// client (it opens one stream per visitor request), the tunnel client is the HTTP/2 server.
+// (`nodecaddy tunnel`). One WebSocket per client, binary messages carrying the tunnel's own frames
+// (src/tunnel/frames.ts, mux.ts): the server opens one stream per visitor request or TCP connection, the
+// client answers it.
 //
 // Handshake: the client sends `GET /_nodecaddy/tunnel` with `Upgrade: websocket` to the public host it
 // wants (`alice.tunnel.example.com`), with the headers below. The server answers 101 or an HTTP error whose
@@ -9,10 +10,11 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 
 export const TUNNEL_PATH = '/_nodecaddy/tunnel';
 /**
- * Version 2 added TCP tunnels, per-tunnel basic auth and the control stream (below). A client and a server
- * of different versions refuse each other at the handshake ('bad-version', saying both versions).
+ * Version 2 added TCP tunnels, per-tunnel basic auth and the control messages; version 3 replaced HTTP/2
+ * inside the WebSocket with the tunnel's own frames. A client and a server of different versions refuse each
+ * other at the handshake ('bad-version', saying both versions).
  */
-export const PROTOCOL_VERSION = '2';
+export const PROTOCOL_VERSION = '3';
 
 /** Handshake request headers. */
 export const H_VERSION = 'x-nodecaddy-tunnel-version';
@@ -31,12 +33,7 @@ export const H_BASIC_AUTH = 'x-nodecaddy-tunnel-basic-auth';
 export const H_ERROR = 'x-nodecaddy-tunnel-error';
 /** One human line explaining H_ERROR. */
 export const H_DETAIL = 'x-nodecaddy-tunnel-detail';
-/**
- * Marks the server's control stream: one POST the server opens once a session is registered and keeps
- * open, its body a sequence of JSON lines (ControlMessage). Visitors cannot forge it: the server removes
- * every `x-nodecaddy-tunnel-*` header from forwarded requests.
- */
-export const H_CONTROL = 'x-nodecaddy-tunnel-control';
+/** Every header of the tunnel's own starts so; the server removes them from what visitors send. */
 export const HEADER_PREFIX = 'x-nodecaddy-tunnel-';
 
 /** Per-tunnel counters kept by the server (bytes as carried on the tunnel's connection). */
@@ -53,7 +50,7 @@ export interface TrafficCounters {
   openStreams: number;
 }
 
-/** What the control stream says. The first message is always `online`. */
+/** What the server tells the client in CONTROL frames. The first message is always `online`. */
 export type ControlMessage =
   | { type: 'online'; proto: 'http' | 'tcp'; host: string; port?: number }
   | ({ type: 'traffic'; since: string } & TrafficCounters);
@@ -81,25 +78,6 @@ export const FATAL_REFUSALS: ReadonlySet<string> = new Set([
 
 /** Stream-level errors the tunnel client reports instead of a response from the target. */
 export type StreamErrorCode = 'target-down' | 'no-tunnel' | 'tunnel-busy';
-
-/**
- * HTTP/2 tuning for a tunnel, both ends. Node's defaults (64 KB windows, 10 MB session memory, 128 header
- * pairs) cap one stream near 1 MB/s at 50 ms RTT and refuse large cookies; see shared/reference/tunnels.md.
- */
-export const H2_STREAM_WINDOW = 16 * 1024 * 1024;
-export const H2_SESSION_WINDOW = 64 * 1024 * 1024;
-export const H2_SESSION_OPTIONS = {
-  maxSessionMemory: 128,
-  maxHeaderListPairs: 1024,
-  maxSessionRejectedStreams: 10_000,
-  strictFieldWhitespaceValidation: false,
-  settings: {
-    initialWindowSize: H2_STREAM_WINDOW,
-    maxFrameSize: 64 * 1024,
-    maxHeaderListSize: 256 * 1024,
-    enablePush: false,
-  },
-} as const;
 
 /** A tunnel name is one DNS label: lower-case letters, digits and inner hyphens, at most 63 characters. */
 export function isValidName(name: string): boolean {

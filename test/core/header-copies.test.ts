@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import { test } from 'node:test';
 import { withoutHopByHop } from '../../src/core/forwarded.js';
-import { h2RequestHeaders, plainHeaders } from '../../src/tunnel/headers.js';
+import { requestOf, requestWire, responseOf, responseWire } from '../../src/tunnel/headers.js';
 
 /** Headers as HTTP/2 and the proxy's parser hand them over: no prototype, so `__proto__` can be a field. */
 function fields(entries: [string, string | string[]][]): IncomingHttpHeaders {
@@ -22,8 +22,18 @@ const input = () =>
 
 for (const [name, copy] of [
   ['withoutHopByHop', (h: IncomingHttpHeaders) => withoutHopByHop(h)],
-  ['plainHeaders', (h: IncomingHttpHeaders) => plainHeaders(h)],
-  ['h2RequestHeaders', (h: IncomingHttpHeaders) => h2RequestHeaders('GET', '/', 'example', h)],
+  // Across the tunnel, through JSON as on the wire.
+  [
+    'a tunnel request head',
+    (h: IncomingHttpHeaders) =>
+      requestOf(
+        JSON.parse(JSON.stringify(requestWire({ method: 'GET', path: '/', authority: 'x', headers: h }))),
+      ).headers,
+  ],
+  [
+    'a tunnel response head',
+    (h: IncomingHttpHeaders) => responseOf(JSON.parse(JSON.stringify(responseWire(200, h)))).headers,
+  ],
 ] as const) {
   test(`${name}: __proto__ and constructor are copied as fields`, () => {
     const out = copy(input());

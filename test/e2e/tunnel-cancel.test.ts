@@ -101,3 +101,58 @@ describe('a visitor who goes away cancels the request at the target', () => {
     await Promise.all([a.stop(), b.stop()]);
   });
 });
+
+describe('idle_timeout', () => {
+  test('a request quiet both ways for idle_timeout is cut at the visitor and the target; a busy one is not', async () => {
+    const tmp = tempDir();
+    const target = await startTarget();
+    const port = await freePort();
+    const server = await startPublic(tmp.dir, port, { extra: '\t\tidle_timeout 600ms\n', workers: 1 });
+    const client = await startClient(port, 'idle', target.port);
+    try {
+      // /sse sends its head and then nothing; /tick an event every 50 ms.
+      const quiet = await openStream(port, 'idle', '/sse?idle');
+      const busy = await openStream(port, 'idle', '/tick?idle');
+      await waitFor(() => target.cut.includes('/sse?idle'), 10_000, 'the quiet request cut at the target');
+      await quiet.closed;
+      assert.equal(quiet.complete, false, 'the visitor saw the quiet response cut, not ended');
+      assert.ok(!target.cut.includes('/tick?idle'), 'the busy stream is still open');
+      assert.ok(busy.events() > 0);
+      busy.hangUp();
+    } finally {
+      await client.stop('SIGINT');
+      await server.stop();
+      await target.close();
+      tmp.cleanup();
+    }
+  });
+});
+
+/** A GET whose response head came; `closed` resolves when the response is over (`complete`: ended normally). */
+async function openStream(
+  port: number,
+  name: string,
+  urlPath: string,
+): Promise<{ closed: Promise<void>; complete: boolean; events(): number; hangUp(): void }> {
+  const req = http.request({
+    host: '127.0.0.1',
+    port,
+    path: urlPath,
+    headers: { host: `${name}.tunnel.localhost:${port}` },
+    agent: false,
+  });
+  req.on('error', () => undefined);
+  req.end();
+  const res = await new Promise<http.IncomingMessage>((resolve) => req.once('response', resolve));
+  let events = 0;
+  res.on('data', () => events++);
+  res.on('error', () => undefined);
+  const state = {
+    closed: new Promise<void>((resolve) => res.once('close', () => resolve())),
+    complete: false,
+    events: () => events,
+    hangUp: () => req.destroy(),
+  };
+  res.once('end', () => (state.complete = res.complete));
+  return state;
+}

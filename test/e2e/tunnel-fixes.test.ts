@@ -107,11 +107,11 @@ describe('tunnel fixes', () => {
     const conf = path.join(tmp.dir, 'versions');
     writeFileSync(conf, `*.tunnel.localhost:${port} {\n\ttunnel {\n\t\tsecret test-secret-123\n\t}\n}\n`);
     const server = track(await startNodecaddy(['-conf', conf, '-log-format', 'json'], { cwd: tmp.dir }));
-    // An older client (protocol 1) at this server.
+    // An older client (protocol 2, HTTP/2 inside the WebSocket) at this server.
     const old = new WebSocket(`ws://127.0.0.1:${port}/_nodecaddy/tunnel`, {
       headers: {
         host: `alice.tunnel.localhost:${port}`,
-        'x-nodecaddy-tunnel-version': '1',
+        'x-nodecaddy-tunnel-version': '2',
         'x-nodecaddy-tunnel-secret': 'test-secret-123',
         'x-nodecaddy-tunnel-token': 'a'.repeat(32),
       },
@@ -126,16 +126,16 @@ describe('tunnel fixes', () => {
     assert.equal(refusal.headers['x-nodecaddy-tunnel-error'], 'bad-version');
     assert.equal(
       refusal.headers['x-nodecaddy-tunnel-detail'],
-      'this server speaks tunnel protocol 2 and the client speaks 1: run the same nodecaddy version on both ends',
+      'this server speaks tunnel protocol 3 and the client speaks 2: run the same nodecaddy version on both ends',
     );
     await server.stop();
 
-    // This client at an older server, which answers as protocol 1 servers do.
+    // This client at an older server, which answers as protocol 2 servers do.
     const oldServer = http.createServer((_req, res) =>
       res
         .writeHead(400, {
           'x-nodecaddy-tunnel-error': 'bad-version',
-          'x-nodecaddy-tunnel-detail': 'tunnel protocol version 1 required',
+          'x-nodecaddy-tunnel-detail': 'tunnel protocol version 2 required',
         })
         .end(),
     );
@@ -148,7 +148,7 @@ describe('tunnel fixes', () => {
       assert.equal(client.child.exitCode, 1);
       assert.match(
         client.stdout(),
-        /tunnel refused by tunnel\.localhost:\d+: tunnel protocol version 1 required \(this client speaks tunnel protocol 2: run the same nodecaddy version on both ends\)/,
+        /tunnel refused by tunnel\.localhost:\d+: tunnel protocol version 2 required \(this client speaks tunnel protocol 3: run the same nodecaddy version on both ends\)/,
       );
     } finally {
       oldServer.close();

@@ -1,4 +1,4 @@
-// Accepting a tunnel client: secret, name, limits, then the WebSocket and the HTTP/2 session over it.
+// Accepting a tunnel client: secret, name, limits, then the WebSocket and the mux over it.
 import { hostOnly } from '../../core/vhost.js';
 import type { RequestContext } from '../../core/context.js';
 import { HttpError } from '../../core/errors.js';
@@ -20,7 +20,7 @@ import {
   secretMatches,
   type RefusalCode,
 } from '../../tunnel/protocol.js';
-import { connectH2 } from '../../tunnel/transport.js';
+import { wsMux } from '../../tunnel/link.js';
 import { secretId, type TunnelSettings } from './options.js';
 import type { SiteTunnels } from './registry.js';
 import { TunnelSession, type ByteCounter } from './session.js';
@@ -184,21 +184,17 @@ export async function acceptTunnel(
     return;
   }
   ws.on('error', () => ws.terminate());
-  let h2;
-  try {
-    h2 = await connectH2(ws, settings.handshakeTimeoutMs, socket);
-  } catch (err) {
-    await giveBack();
-    log.warn({ host, remote, err: (err as Error).message }, 'tunnel handshake failed');
-    return;
-  }
+  // A client that breaks the protocol is cut (close code 1002).
+  const mux = wsMux(ws, socket, (why) =>
+    log.warn({ host, remote, err: why }, 'tunnel client broke the protocol'),
+  );
   const session = new TunnelSession({
     host,
     token,
     secretId: sid,
     remote,
     ws,
-    h2,
+    mux,
     settings: () => site.settings,
     transport: byteCounter(socket),
     auth: wish.auth,

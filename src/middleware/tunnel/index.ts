@@ -1,6 +1,6 @@
 // tunnel: serves the site's hosts through tunnel clients (`nodecaddy tunnel`) connected over WebSocket.
 // `*.tunnel.example.com { tunnel { secret … } }`: a client named alice claims alice.tunnel.example.com and
-// receives its requests over one WebSocket carrying HTTP/2. See src/tunnel/protocol.ts for the wire.
+// receives its requests as streams over one WebSocket. See src/tunnel/protocol.ts for the wire.
 import { defineDirective } from '../../core/directive.js';
 import { HttpError } from '../../core/errors.js';
 import { hasRequestBody, requestBody } from '../../core/body.js';

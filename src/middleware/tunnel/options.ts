@@ -16,7 +16,7 @@ export interface TunnelSettings {
   responseTimeoutMs: number;
   /** A stream with no traffic either way for this long is cancelled (0 = never). */
   idleTimeoutMs: number;
-  /** Longest WebSocket + HTTP/2 handshake, and longest wait to reach a peer process. */
+  /** Longest WebSocket handshake, and longest wait to reach a peer process. */
   handshakeTimeoutMs: number;
   /** Heartbeat period; a session that misses one is dropped (0 = off). */
   pingIntervalMs: number;

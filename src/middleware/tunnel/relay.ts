@@ -20,11 +20,11 @@ export interface Forwarded {
   protocol?: string;
 }
 
-/** A response from the tunnel client: status, headers and the body stream. */
+/** A response from the tunnel client: status, headers, and the body: whole (a small one) or as a stream. */
 export interface Exchange {
   status: number;
   headers: OutgoingHttpHeaders;
-  body: Readable;
+  body: Buffer | Readable;
 }
 
 /** An upgrade the target accepted: its 101 headers and the raw byte stream to splice to the visitor. */
@@ -98,23 +98,42 @@ export async function relay(
   return writeExchange(res, await upstream.request(fwd, body, res));
 }
 
-/** Writes status, headers and the streamed body; a failure mid-body cuts the connection (never a short 200). */
+/** Writes status, headers and the body; a failure mid-body cuts the connection (never a short 200). */
 export function writeExchange(res: HttpResponse, ex: Exchange): Promise<void> {
+  const body = ex.body;
+  if (Buffer.isBuffer(body)) {
+    if (!writeHead(res, ex)) return Promise.resolve();
+    res.end(body);
+    return Promise.resolve();
+  }
   return new Promise((resolve) => {
     const cut = () => res.destroy();
-    ex.body.on('error', ignoreError);
-    ex.body.on('error', cut);
+    body.on('error', ignoreError);
+    body.on('error', cut);
     res.once('close', () => {
-      // The body must not keep the response reachable once it is over: an HTTP/2 stream object outlives its
-      // request in memory (Node's ClientHttp2Session.request leaves it reachable from old-generation objects
-      // until the next full GC) and would drag the response and its request into the old generation.
-      ex.body.off('error', cut);
-      if (!ex.body.readableEnded) ex.body.destroy();
+      // The body must not keep the response reachable once it is over (a stream object may outlive its
+      // request in memory and would drag the response and its request into the old generation).
+      body.off('error', cut);
+      if (!body.readableEnded) body.destroy();
       resolve();
     });
-    res.writeHead(ex.status, ex.headers);
+    if (!writeHead(res, ex)) return;
     // A streamed body (no length: SSE, long polls) may be slow to start; the visitor gets the head now.
     if (ex.headers['content-length'] === undefined) res.flushHeaders();
-    ex.body.pipe(res);
+    body.pipe(res);
   });
+}
+
+/**
+ * The head, or false (and the connection cut) when Node refuses a field of it: a broken tunnel client must
+ * not turn into a 500 page with a 200 half-written.
+ */
+function writeHead(res: HttpResponse, ex: Exchange): boolean {
+  try {
+    res.writeHead(ex.status, ex.headers);
+    return true;
+  } catch {
+    res.destroy();
+    return false;
+  }
 }

@@ -1,20 +1,21 @@
-// One connected tunnel client, seen from the public server: an HTTP/2 client session over its WebSocket.
-// Each visitor request (or TCP connection) is one stream. Lives in the process-wide registry, not in a
-// config generation, so a reload that keeps the site keeps it.
-import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
-import type { IncomingHttpHeaders as H2Headers } from 'node:http2';
+// One connected tunnel client, seen from the public server: a mux over its WebSocket, where each visitor
+// request (or TCP connection) is one stream. Lives in the process-wide registry, not in a config
+// generation, so a reload that keeps the site keeps it.
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { clientIp } from '../../core/forwarded.js';
-import { h2RequestHeaders, plainHeaders } from '../../tunnel/headers.js';
-import { H_DETAIL, H_ERROR, type TrafficCounters } from '../../tunnel/protocol.js';
+import { requestWire, responseOf } from '../../tunnel/headers.js';
+import type { Mux } from '../../tunnel/mux.js';
+import type { TrafficCounters } from '../../tunnel/protocol.js';
+import { MuxStream, streamError } from '../../tunnel/mux-stream.js';
+import { StreamDuplex } from '../../tunnel/stream-duplex.js';
 import { heartbeat, ignoreError, joinHalfOpen } from '../../tunnel/transport.js';
-import { ControlStream } from './control.js';
+import { ControlChannel } from './control.js';
+import { awaitReply, sendRequest } from './exchange.js';
 import type { TunnelSettings } from './options.js';
 import {
   TunnelError,
-  visitorGone,
   type Exchange,
   type Forwarded,
   type Upgraded,
@@ -49,7 +50,7 @@ export interface SessionInit {
   secretId: string;
   remote: string;
   ws: WebSocket;
-  h2: ClientHttp2Session;
+  mux: Mux;
   settings: () => TunnelSettings;
   /** The socket under the WebSocket, whose byte counts are the tunnel's traffic. */
   transport: ByteCounter;
@@ -58,6 +59,9 @@ export interface SessionInit {
   /** A TCP tunnel's public port; its connections become CONNECT streams. */
   tcp?: TcpPort;
 }
+
+/** An idle stream is cancelled after this many looks in a row found it quiet (looks every idle_timeout/4). */
+const QUIET_LOOKS = 4;
 
 export class TunnelSession implements Upstream {
   readonly host: string;
@@ -68,11 +72,14 @@ export class TunnelSession implements Upstream {
   readonly tcp: TcpPort | undefined;
   readonly since = new Date();
   private readonly ws: WebSocket;
-  private readonly h2: ClientHttp2Session;
+  private readonly mux: Mux;
   private readonly settings: () => TunnelSettings;
   private readonly transport: ByteCounter;
   private readonly auth: VisitorAuth | undefined;
-  private control: ControlStream | undefined;
+  private control: ControlChannel | undefined;
+  /** HTTP requests and upgrades in progress: cancelled when quiet for idle_timeout (TCP connections never). */
+  private readonly quiet = new Set<MuxStream>();
+  private readonly idleSweep: NodeJS.Timeout | undefined;
   private openStreams = 0;
   private requests = 0;
   private connections = 0;
@@ -86,7 +93,7 @@ export class TunnelSession implements Upstream {
     this.secretId = init.secretId;
     this.remote = init.remote;
     this.ws = init.ws;
-    this.h2 = init.h2;
+    this.mux = init.mux;
     this.settings = init.settings;
     this.transport = init.transport;
     this.auth = init.auth;
@@ -95,8 +102,11 @@ export class TunnelSession implements Upstream {
       this.close('no answer to heartbeat'),
     );
     this.ws.once('close', () => this.close('connection closed'));
-    this.h2.once('close', () => this.close('session closed'));
-    this.h2.once('goaway', () => this.close('client went away'));
+    const idleMs = this.settings().idleTimeoutMs;
+    if (idleMs > 0) {
+      this.idleSweep = setInterval(() => this.sweep(), Math.max(idleMs / QUIET_LOOKS, 10));
+      this.idleSweep.unref();
+    }
   }
 
   get closed(): boolean {
@@ -126,7 +136,7 @@ export class TunnelSession implements Upstream {
   /** Registered: tell the client it is online (with its TCP port), then its traffic as it changes. */
   goOnline(): void {
     if (this.closedFlag) return;
-    this.control = new ControlStream(this.h2, () => this.traffic());
+    this.control = new ControlChannel(this.mux, () => this.traffic());
     this.control.send({
       type: 'online',
       proto: this.proto,
@@ -145,9 +155,10 @@ export class TunnelSession implements Upstream {
     if (this.closedFlag) return;
     this.closedFlag = true;
     this.stopHeartbeat();
+    clearInterval(this.idleSweep);
     this.control?.close();
     void this.tcp?.close();
-    this.h2.destroy();
+    this.mux.lost(`the tunnel for ${this.host} closed (${reason})`);
     if (this.ws.readyState === this.ws.OPEN) this.ws.close(code, reason.slice(0, 120));
     else this.ws.terminate();
     // A peer that does not finish the close handshake is cut.
@@ -157,36 +168,36 @@ export class TunnelSession implements Upstream {
 
   request(fwd: Forwarded, body: Readable | null, visitor: Visitor): Promise<Exchange> {
     this.admit(fwd);
-    const stream = this.open(fwd, body !== null);
-    if (body) {
-      body.on('error', () => stream.close(http2.constants.NGHTTP2_CANCEL));
-      body.pipe(stream);
-    }
-    return this.response(stream, visitor, () => body?.unpipe(stream));
+    const sent = sendRequest(this.mux, fwd, body);
+    this.counted(sent.stream, 'request');
+    const timeoutMs = this.settings().responseTimeoutMs;
+    return awaitReply(sent, visitor, this.host, timeoutMs, () => sent.duplex && body?.unpipe(sent.duplex));
   }
 
   async upgrade(fwd: Forwarded, visitor: Visitor): Promise<Upgraded | Exchange> {
     this.admit(fwd);
-    const stream = this.open(fwd, true);
-    const answer = await this.response(stream, visitor);
-    // Extended CONNECT succeeds with a 2xx; the client sends the target's 101 headers along.
-    if (answer.status >= 200 && answer.status < 300) {
-      return { status: 101, headers: answer.headers, stream };
+    const sent = sendRequest(this.mux, fwd, null);
+    this.counted(sent.stream, 'request');
+    const answer = await awaitReply(sent, visitor, this.host, this.settings().responseTimeoutMs);
+    // The client sends the target's 101 along; anything else is the target's refusal.
+    if (answer.status === 101 && answer.body instanceof StreamDuplex) {
+      return { status: 101, headers: answer.headers, stream: answer.body };
     }
     return answer;
   }
 
-  /** An HTTP request may enter this tunnel: it carries HTTP, and the visitor has its credentials. */
+  /** An HTTP request may enter this tunnel: it carries HTTP, the visitor has its credentials, there is room. */
   private admit(fwd: Forwarded): void {
     if (this.tcp) {
       throw new TunnelError(502, 'no-tunnel', `${this.host} is a TCP tunnel (port ${this.tcp.port})`);
     }
     this.auth?.check(fwd);
+    this.checkOpen();
   }
 
   /** Throws unless the session can take one more stream. */
   private checkOpen(): void {
-    if (this.closedFlag || this.h2.destroyed || this.h2.closed) {
+    if (this.closedFlag || this.mux.closed) {
       throw new TunnelError(502, 'no-tunnel', `no tunnel client is connected for ${this.host}`);
     }
     const max = this.settings().maxStreams;
@@ -199,35 +210,26 @@ export class TunnelSession implements Upstream {
     }
   }
 
-  private open(fwd: Forwarded, hasBody: boolean): ClientHttp2Stream {
-    this.checkOpen();
-    const settings = this.settings();
-    let stream: ClientHttp2Stream;
-    try {
-      stream = this.h2.request(
-        h2RequestHeaders(fwd.method, fwd.path, fwd.authority, fwd.headers, fwd.protocol),
-        { endStream: !hasBody },
-      );
-    } catch (err) {
-      throw new TunnelError(
-        502,
-        'no-tunnel',
-        `the tunnel for ${this.host} failed: ${(err as Error).message}`,
-      );
-    }
-    this.requests++;
-    this.counted(stream);
-    if (settings.idleTimeoutMs > 0) {
-      stream.setTimeout(settings.idleTimeoutMs, () => stream.close(http2.constants.NGHTTP2_CANCEL));
-    }
-    return stream;
+  /** The stream counts as open until it is over. */
+  private counted(stream: MuxStream, kind: 'request' | 'connection'): void {
+    this.openStreams++;
+    if (kind === 'request') {
+      this.requests++;
+      this.quiet.add(stream);
+    } else this.connections++;
+    stream.onClose = () => {
+      this.openStreams--;
+      this.quiet.delete(stream);
+    };
   }
 
-  /** The stream counts as open until it closes. */
-  private counted(stream: ClientHttp2Stream): void {
-    this.openStreams++;
-    stream.once('close', () => this.openStreams--);
-    stream.on('error', ignoreError);
+  /** Cancels the requests and upgrades with no frame either way for idle_timeout. */
+  private sweep(): void {
+    for (const stream of this.quiet) {
+      if (stream.look() >= QUIET_LOOKS) {
+        stream.abort(streamError(`no traffic on ${this.host} for the idle timeout`, 'idle'));
+      }
+    }
   }
 
   /**
@@ -241,72 +243,34 @@ export class TunnelSession implements Upstream {
       socket.destroy();
       return;
     }
-    let stream: ClientHttp2Stream;
-    try {
-      stream = this.h2.request({
-        ':method': 'CONNECT',
-        ':authority': `${this.host}:${this.tcp?.port ?? 0}`,
-        'x-forwarded-for': clientIp(socket.remoteAddress),
-      });
-    } catch {
-      socket.destroy();
-      return;
-    }
-    this.connections++;
-    this.counted(stream);
-    stream.once('response', (headers: H2Headers) => {
-      if (Number(headers[':status']) !== 200) socket.destroy();
-    });
-    joinHalfOpen(socket, stream);
-  }
-
-  /**
-   * Waits for the response head (at most `timeout`); a stream error before it is a TunnelError. A visitor who
-   * goes away meanwhile cancels the stream, and with it the request at the target.
-   */
-  private response(stream: ClientHttp2Stream, visitor: Visitor, abandon?: () => void): Promise<Exchange> {
-    const timeoutMs = this.settings().responseTimeoutMs;
-    return new Promise((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const fail = (err: TunnelError) => {
-        clearTimeout(timer);
-        stream.off('response', onResponse);
-        stream.off('close', onClose);
-        visitor.off('close', onGone);
-        abandon?.();
-        stream.close(http2.constants.NGHTTP2_CANCEL);
-        reject(err);
-      };
-      const onGone = () => fail(visitorGone(this.host));
-      visitor.once('close', onGone);
-      // Gone already (while the request was being prepared): its 'close' will not come again.
-      if (visitor.destroyed) queueMicrotask(onGone);
-      if (timeoutMs > 0) {
-        timer = setTimeout(
-          () =>
-            fail(
-              new TunnelError(504, 'timeout', `the tunnel client for ${this.host} did not answer in time`),
-            ),
-          timeoutMs,
-        );
+    const stream = new MuxStream(this.mux);
+    stream.open(
+      requestWire({
+        method: 'CONNECT',
+        path: '',
+        authority: `${this.host}:${this.tcp?.port ?? 0}`,
+        headers: { 'x-forwarded-for': clientIp(socket.remoteAddress) },
+      }),
+      false,
+    );
+    this.counted(stream, 'connection');
+    const duplex = new StreamDuplex(stream);
+    duplex.on('error', ignoreError);
+    stream.onReply = (wire, body, end) => {
+      let ok = false;
+      try {
+        ok = responseOf(wire).status === 200;
+      } catch {
+        // A broken head: refused like any other answer than 200.
       }
-      const onClose = () =>
-        fail(new TunnelError(502, 'no-tunnel', `the tunnel for ${this.host} closed before an answer came`));
-      stream.once('close', onClose);
-      const onResponse = (headers: H2Headers) => {
-        clearTimeout(timer);
-        stream.off('close', onClose);
-        visitor.off('close', onGone);
-        const code = headers[H_ERROR];
-        if (typeof code === 'string') {
-          stream.resume();
-          const status = Number(headers[':status']) || 502;
-          reject(new TunnelError(status, code, String(headers[H_DETAIL] ?? 'the tunnel client failed')));
-          return;
-        }
-        resolve({ status: Number(headers[':status']), headers: plainHeaders(headers), body: stream });
-      };
-      stream.once('response', onResponse);
-    });
+      if (!ok) {
+        stream.consumed(body.length);
+        socket.destroy();
+        duplex.destroy();
+        return;
+      }
+      duplex.deliver(body, end);
+    };
+    joinHalfOpen(socket, duplex);
   }
 }
