@@ -1,6 +1,7 @@
 // `nodecaddy tunnel`: expose a local server (HTTP or any TCP service) through a public nodecaddy running the
 // `tunnel` directive, with an inspector and ngrok's agent API on 127.0.0.1:4040.
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { TunnelClient } from '../tunnel/client.js';
 import { jsonOutput, plainOutput, type Output } from '../tunnel/console/lines.js';
 import { screenOutput } from '../tunnel/console/screen.js';
@@ -68,6 +69,13 @@ function readFlags(argv: string[]) {
     if (!/^(https?|wss?):$/.test(server.protocol)) throw new Error('scheme');
   } catch {
     usageError(`-server must be a URL like https://tunnel.example.com (got "${flag('server')}")`);
+  }
+  // The tunnel is reached as <name>.<server host>: an address has no names below it (use -dial to connect by one).
+  if (isIP(server.hostname.replace(/^\[|\]$/g, '')) !== 0) {
+    usageError(
+      `-server must name the server by its domain, e.g. https://tunnel.example.com (got the address ` +
+        `"${server.hostname}"), and -dial ${server.hostname}:${server.port || (/^(https|wss):$/.test(server.protocol) ? 443 : 80)} to connect to that address`,
+    );
   }
   const secret = flag('secret') || process.env.NODECADDY_TUNNEL_SECRET || '';
   if (!secret) usageError('-secret is required (or set NODECADDY_TUNNEL_SECRET)');

@@ -63,6 +63,22 @@ test('nodecaddy tunnel -h documents the flags; bad flags are usage errors', asyn
     's',
   ]);
   assert.match(badName.stderr, /-name must be one DNS label/);
+  // <name>.127.0.0.1 is no host name: a clear usage error, not a TypeError from the URL parser.
+  for (const server of ['http://127.0.0.1:8080', 'https://[::1]']) {
+    const ip = await runNodecaddy([
+      'tunnel',
+      '-server',
+      server,
+      '-name',
+      'a',
+      '-to',
+      '1',
+      '-secret',
+      'abcdefgh1',
+    ]);
+    assert.equal(ip.code, 2, server);
+    assert.match(ip.stderr, /-server must name the server by its domain.* and -dial \S+:\d+ /, server);
+  }
 });
 
 test('a secret from an unset environment variable names the variable', () => {
