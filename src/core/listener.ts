@@ -23,6 +23,7 @@ import { applyListenerSettings, type ListenerSettings } from './listener-setting
 import { RequestGate, checkRequestHead } from './request-gate.js';
 import { HookedResponse, type HttpResponse } from './response.js';
 import type { TlsPolicy } from './tls/config.js';
+import { http01Answer } from './tls/managed.js';
 import { createSecureServer, updateSecureServer } from './tls/secure-server.js';
 import type { CertificateIndex } from './tls/sni.js';
 
@@ -160,6 +161,14 @@ export class Listener {
       return;
     }
     if (req.url?.charCodeAt(0) !== 0x2f /* / */ && !this.toOriginForm(req, res)) return;
+    // ACME HTTP-01 is answered before any site is chosen, for any Host (Caddy v1): a redirect site or a
+    // site's directives never get in the way of a validation.
+    const acme = this.secure ? undefined : http01Answer(req.url ?? '');
+    if (acme !== undefined) {
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(acme) });
+      res.end(acme);
+      return;
+    }
     if (!h2 && !this.gate.admit(req, res, () => this.route(req, res))) return;
     this.route(req, res);
   }

@@ -8,7 +8,11 @@ import type { ListenerSettings } from '../listener-settings.js';
 import { createSecureContext as tlsCreateSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import { HookedHttp2Response, HookedResponse } from '../response.js';
 import { contextOptionsOf, type TlsPolicy } from './config.js';
+import { alpnChallenges, certificateRequests } from './managed.js';
 import type { CertificateIndex } from './sni.js';
+
+/** ALPN of ACME's TLS-ALPN-01 validation (RFC 8737). */
+const ACME_TLS_ALPN = 'acme-tls/1';
 
 /** What the server asks its listener on each handshake. */
 export interface SecureServerHooks {
@@ -46,7 +50,17 @@ export function createSecureServer(
     },
     handshakeTimeout: header > 0 ? Math.min(header, HANDSHAKE_TIMEOUT_MS) : HANDSHAKE_TIMEOUT_MS,
     ...clientAuthOptions(policy),
-    ALPNCallback({ protocols }) {
+    ALPNCallback(this: TLSSocket, { servername, protocols }) {
+      // An ACME CA validating a name we have a TLS-ALPN-01 challenge for: it gets the challenge certificate
+      // (SNICallback runs after this one) and the connection ends after the handshake.
+      if (
+        alpnChallenges.size > 0 &&
+        protocols.includes(ACME_TLS_ALPN) &&
+        alpnChallenges.has(servername?.toLowerCase() ?? '')
+      ) {
+        acmeSockets.add(this);
+        return ACME_TLS_ALPN;
+      }
       // ALPN by the listener's policy (`alpn`): our order of preference among what the client offers. Nothing in
       // common: undefined, a no_application_protocol alert (RFC 7301). Anything the client did not offer would
       // be thrown by Node (an uncaught exception on Node < 20.20, a connection reset after).
@@ -55,10 +69,28 @@ export function createSecureServer(
     SNICallback(servername, cb) {
       try {
         const socket = this as unknown as TLSSocket;
+        if (acmeSockets.has(socket)) {
+          cb(null, alpnChallenges.get(servername.toLowerCase()));
+          return;
+        }
         const { certs, policy } = hooks.current();
         const cert = certs.lookup(servername, socket.localAddress);
         if (cert) {
           cb(null, cert.context);
+          return;
+        }
+        const requests = certificateRequests();
+        if (servername && requests && certs.wantsOnDemand(servername)) {
+          // On-demand TLS: the handshake waits for the certificate (the handshake timeout bounds the wait).
+          requests.need(servername).then(
+            (ok) => {
+              const now = hooks.current();
+              const issued = ok && now.certs.lookup(servername, socket.localAddress);
+              if (!issued) unknownNames.set(socket, servername);
+              cb(null, issued ? issued.context : emptyContext(now.policy));
+            },
+            (err: unknown) => cb(err as Error),
+          );
           return;
         }
         // No certificate for the name: a context without one makes OpenSSL end the handshake with a
@@ -70,6 +102,11 @@ export function createSecureServer(
       }
     },
   } as http2.SecureServerOptions);
+  // The validation connection has done its job once the handshake is through; http2 would otherwise start a
+  // session on it.
+  server.prependListener('secureConnection', (socket: TLSSocket) => {
+    if (socket.alpnProtocol === ACME_TLS_ALPN) socket.destroy();
+  });
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
     hooks.onTlsError(err, socket, unknownNames.get(socket));
     socket.destroy();
@@ -77,6 +114,9 @@ export function createSecureServer(
   applyDefaultContext(server, hooks.current().certs, policy);
   return server;
 }
+
+/** Handshakes of an ACME CA validating a TLS-ALPN-01 challenge. */
+const acmeSockets = new WeakSet<TLSSocket>();
 
 /** The SNI name of handshakes that found no certificate (for the log line). */
 const unknownNames = new WeakMap<TLSSocket, string>();
