@@ -49,6 +49,11 @@ export interface SiteConfig {
   tls?: SiteTls;
   /** Where the certificate comes from when the site is served over HTTPS (set by app.ts); undefined: plain. */
   certSource?: CertSource;
+  /**
+   * Names that authenticated tunnel clients claim on this site may have a certificate on demand (the `tunnel`
+   * directive sets it): the claim itself is the permission that `ask` gives other on-demand sites.
+   */
+  onDemandByClaim?: boolean;
 }
 
 /** Which symlinks below root a site follows, and where a refused one is reported. */
