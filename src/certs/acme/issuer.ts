@@ -108,7 +108,15 @@ export class Issuer {
       await request.dns.present(dns01Name(name), keyAuthorization);
       return;
     }
-    await this.sink.putChallenge(await this.challengeOf(name, challenge, keyAuthorization));
+    const answer = await this.challengeOf(name, challenge, keyAuthorization);
+    try {
+      await this.sink.putChallenge(answer);
+    } catch (err) {
+      // acme-client cleans up only challenges that were put: a worker that never acknowledged must not keep
+      // this one (nor get it in a later snapshot).
+      await this.sink.dropChallenge(answer).catch(() => undefined);
+      throw err;
+    }
   }
 
   private async cleanup(

@@ -169,7 +169,10 @@ export class CertificateManager implements CertificateRequests {
           return false;
         },
       );
-      const done = run.finally(() => this.running.delete(subject));
+      const done = run.finally(() => {
+        this.running.delete(subject);
+        this.scheduleCheck();
+      });
       this.running.set(subject, done);
       run = done;
     }
