@@ -58,7 +58,7 @@ export class CertificateManager implements CertificateRequests {
   async prepare(plan: AcmePlan): Promise<void> {
     await Promise.all(
       plan.subjects.map(async (s) => {
-        if (this.held.has(s.subject)) return;
+        if (this.held.get(s.subject)?.settings.ca === s.ca) return;
         const stored = await this.loadValid(s, s.subject).catch((err: unknown) => {
           this.options.log.error({ err, subject: s.subject }, 'reading a stored certificate failed');
           return undefined;
@@ -71,7 +71,9 @@ export class CertificateManager implements CertificateRequests {
   /** Once a config serves: obtain what its names lack, in the background, and keep them renewed. */
   commit(plan: AcmePlan): void {
     this.plan = plan;
-    for (const s of plan.subjects) if (!this.held.has(s.subject)) this.startOrder(s.subject, s);
+    // Missing, or from another CA than the config now names (`tls { ca }` changed).
+    for (const s of plan.subjects)
+      if (this.held.get(s.subject)?.settings.ca !== s.ca) this.startOrder(s.subject, s);
     this.scheduleCheck();
   }
 
@@ -186,7 +188,8 @@ export class CertificateManager implements CertificateRequests {
       // Another process or instance may have obtained (or renewed) it while we waited for the lock.
       const stored = await this.loadValid(settings, subject);
       const held = this.held.get(subject);
-      if (stored && Date.now() < renewalTime(stored) && (!held || stored.notAfter > held.notAfter)) {
+      const newer = (c: Issued) => !held || held.settings.ca !== settings.ca || c.notAfter > held.notAfter;
+      if (stored && Date.now() < renewalTime(stored) && newer(stored)) {
         await this.publish(subject, settings, stored);
         return;
       }
