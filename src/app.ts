@@ -11,8 +11,15 @@ import type { Directive, DirectiveInstance, SetupContext } from './core/directiv
 import { silentLogger, type Logger } from './core/logger.js';
 import type { Site, SiteConfig } from './core/site.js';
 import { DEFAULT_POLICY, policyDifferences, type TlsPolicy } from './core/tls/config.js';
-import { httpsAddress, redirectSites, siteCertSource, type HttpsPorts } from './core/tls/plan.js';
+import {
+  automaticHttpsAddress,
+  httpsAddress,
+  redirectSites,
+  siteCertSource,
+  type HttpsPorts,
+} from './core/tls/plan.js';
 import { directives as registry, staticFiles } from './middleware/index.js';
+import { acmeRoleOf, DEFAULT_CA, type AcmeFlags } from './certs/acme/plan.js';
 import { VERSION } from './version.js';
 
 /** The Caddyfile text and where it came from. */
@@ -49,6 +56,8 @@ export interface LoadOptions {
   workers?: number;
   /** The run directory shared by the server processes (NODECADDY_RUN_DIR), if any. */
   runDir?: string;
+  /** Caddy v1's ACME flags (-agree, -email, -ca, …) for automatic HTTPS. */
+  acme?: AcmeFlags;
 }
 
 export interface ListenerSpec {
@@ -280,19 +289,15 @@ function buildSite(block: ServerBlock, key: string, keyToken: Token, load: LoadS
     if (directive.build) setups.push({ build: directive.build.bind(directive), options: opts });
   }
   // Every directive has spoken (tls among them): is the site served over HTTPS, and with what certificate?
+  config.address = automaticHttpsAddress(config, ports);
   const source = siteCertSource(config, ports, (m) => ctx.warn(m));
-  if (source?.kind === 'acme')
-    throw errorAt(
-      keyToken,
-      `[${key}] needs a certificate from an ACME CA (automatic HTTPS), which this build cannot obtain yet: ` +
-        'give it one with `tls <cert> <key>` or `tls internal`, or serve it as http://',
-    );
+  if (source?.kind === 'acme') checkAutomaticHttps({ config, label: key, keyToken, acme: options.acme });
   if (source) {
     config.certSource = source;
-    config.address = httpsAddress(address);
-  } else if (address.scheme === 'https') {
+    config.address = httpsAddress(config.address);
+  } else if (config.address.scheme === 'https') {
     // `tls off` on an https:// address: served (and listed) as what it is, plain HTTP.
-    config.address = { ...address, scheme: 'http' };
+    config.address = { ...config.address, scheme: 'http' };
   }
   const middlewares: Middleware[] = [];
   for (const { build, options: opts } of setups) {
@@ -301,6 +306,31 @@ function buildSite(block: ServerBlock, key: string, keyToken: Token, load: LoadS
     if (instance.middleware) middlewares.push(instance.middleware);
   }
   return { config, handler: compose(middlewares, staticFiles(config)), label: addressLabel(config.address) };
+}
+
+/**
+ * A site whose certificate comes from an ACME CA: it must be able to get one (a wildcard needs DNS-01, on demand
+ * needs a permission), and the CA's terms must be agreed to (-agree), as Caddy v1 asks before its first order.
+ */
+function checkAutomaticHttps(site: {
+  config: SiteConfig;
+  label: string;
+  keyToken: Token;
+  acme: AcmeFlags | undefined;
+}): void {
+  const role = acmeRoleOf({ config: site.config, handler: async () => {}, label: site.label });
+  const where = site.config.tls?.where;
+  const fail = (message: string) => {
+    if (where) throw new Error(`${where} - Error during parsing: ${message}`);
+    throw errorAt(site.keyToken, message);
+  };
+  if ('error' in role) fail(`${site.label}: ${role.error}`);
+  if (!site.acme?.agree)
+    fail(
+      `${site.label} gets its certificate from an ACME CA (automatic HTTPS, ${site.acme?.ca ?? DEFAULT_CA}): ` +
+        "run with -agree to accept the CA's subscriber agreement (and -email for its notices), " +
+        'or serve the site with `tls internal`, `tls <cert> <key>`, or as http://',
+    );
 }
 
 /**

@@ -20,6 +20,12 @@ import { runWorker } from './cluster/worker.js';
 import { SUBCOMMANDS } from './cli/subcommands.js';
 import { observePrimary, observeWorker, parseAdminAddress, type AdminAddress } from './admin/index.js';
 import { VERSION } from './version.js';
+import { automaticHttps } from './certs/acme/index.js';
+import { CertificateManager } from './certs/acme/manager.js';
+import type { AcmeFlags } from './certs/acme/plan.js';
+import { FileStorage } from './certs/file-storage.js';
+import { localSink } from './certs/sink.js';
+import { setCertificateRequests } from './core/tls/managed.js';
 
 /** All of standard input, for `-conf stdin`: a terminal would wait for a Caddyfile nobody is typing. */
 function readStdin(): string {
@@ -59,6 +65,14 @@ async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
   );
   const cwd = process.cwd();
   const workers = workersFlag(flag('workers'));
+  const acme: AcmeFlags = {
+    agree: bool('agree'),
+    email: flag('email') || undefined,
+    ca: caFlag(flag('ca')),
+    caTimeoutMs: durationFlagOrExit('catimeout', flag('catimeout')),
+    disableHttpChallenge: bool('disable-http-challenge'),
+    disableTlsAlpnChallenge: bool('disable-tls-alpn-challenge'),
+  };
   const loadOptions = {
     root: flag('root'),
     host: flag('host'),
@@ -73,6 +87,7 @@ async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
     workers,
     // Set by the primary for its workers, or by the user for several servers that share tunnels.
     runDir: process.env.NODECADDY_RUN_DIR || undefined,
+    acme,
   };
   // A worker was forked by a primary that already did everything below (the env file is in its env).
   if (cluster.isWorker) {
@@ -129,8 +144,24 @@ async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
   // fails here, once), and the workers serve it. SCHED_NONE: see bench/README.md for the measurement.
   const engine = workers > 1 ? new ClusterEngine({ workers, log, scheduling: 'none' }) : undefined;
   const serveAdmin = observePrimary(admin, log);
+  // Automatic HTTPS: this process is the only ACME client; the server processes get what it obtains.
+  const manager = new CertificateManager({
+    storage: new FileStorage(loadOptions.dataDir),
+    sink: engine?.certificates ?? localSink,
+    flags: acme,
+    log,
+  });
+  if (engine) engine.setCertificateRequests(manager);
+  else setCertificateRequests(manager);
   const runtime = new Runtime(
-    { ...loadOptions, log, graceMs, readInput, watch: bool('watch') && config.files.length > 0 },
+    {
+      ...loadOptions,
+      log,
+      graceMs,
+      readInput,
+      watch: bool('watch') && config.files.length > 0,
+      certificates: automaticHttps(manager, acme),
+    },
     engine,
   );
   try {
@@ -157,11 +188,22 @@ async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
 }
 
 function graceFlag(value: string): number {
+  return durationFlagOrExit('grace', value);
+}
+
+function durationFlagOrExit(name: string, value: string): number {
   try {
-    return durationFlag('grace', value);
+    return durationFlag(name, value);
   } catch (err) {
     fatal((err as Error).message, 2);
   }
+}
+
+/** -ca: an ACME directory URL. */
+function caFlag(value: string): string {
+  if (!/^https?:\/\/[^/]/i.test(value))
+    fatal(`invalid value "${value}" for flag -ca: must be the URL of an ACME directory`, 2);
+  return value;
 }
 
 /** -http-port, -https-port: a port number (0 lets the system pick, for tests). */

@@ -6,7 +6,18 @@ import { FileWatcher } from './core/watcher.js';
 import { fingerprint, loadConfig, type CaddyfileInput, type Config, type LoadOptions } from './app.js';
 import { LocalEngine, type Engine } from './engine.js';
 
+/** Certificates a config needs beyond what it makes itself (automatic HTTPS: src/certs/acme). */
+export interface ConfigCertificates {
+  /** Before the config serves (start, reload): what storage already holds reaches the server processes. */
+  prepare(config: Config): Promise<void>;
+  /** The config serves: obtain and renew in the background. */
+  commit(config: Config): void;
+  stop(): Promise<void>;
+}
+
 export interface RuntimeOptions extends LoadOptions {
+  /** Automatic HTTPS, when this process is the one that manages certificates. */
+  certificates?: ConfigCertificates;
   log: Logger;
   /** Longest wait for in-flight requests when a config or listener goes away (-grace). */
   graceMs: number;
@@ -63,8 +74,10 @@ export class Runtime {
 
   async start(config: Config): Promise<void> {
     for (const w of config.warnings) this.log.warn(w);
+    await this.options.certificates?.prepare(config);
     await this.engine.apply(config);
     this.switched(config);
+    this.options.certificates?.commit(config);
     recordConfigLoaded();
     if (this.options.watch) {
       this.watcher = new FileWatcher(() => void this.reload({ force: false, trigger: 'file change' }));
@@ -128,8 +141,10 @@ export class Runtime {
     }
     for (const w of config.warnings) this.log.warn(w);
     try {
+      await this.options.certificates?.prepare(config);
       const summary = await this.engine.apply(config);
       this.switched(config);
+      this.options.certificates?.commit(config);
       this.log.info({ trigger, ...summary }, 'config reloaded');
       return { ok: true, changed: true };
     } catch (err) {
@@ -154,6 +169,7 @@ export class Runtime {
     this.stopped = true;
     await this.watcher?.close();
     await this.reloadQueue;
+    await this.options.certificates?.stop();
     await this.engine.stop(graceMs);
   }
 }

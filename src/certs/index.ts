@@ -8,6 +8,7 @@ import tls from 'node:tls';
 import { contextOptionsOf, type KeyType, type TlsPolicy } from '../core/tls/config.js';
 import { CertificateIndex, type IndexedCert } from '../core/tls/sni.js';
 import type { Site } from '../core/site.js';
+import { acmeRoleOf } from './acme/plan.js';
 import { localCa } from './local-ca.js';
 import { selfSignedLeaf, signedLeaf, type PemPair } from './x509.js';
 
@@ -104,7 +105,8 @@ async function siteCertificates(
       return [{ cert: indexed(m.pem, policy, m.notAfter, make), names: [] }];
     }
     case 'acme':
-      throw new Error(`${site.label}: certificates from an ACME CA are not available in this build`);
+      // Served from the managed certificates (core/tls/managed.ts) by name: see buildCertificates.
+      return [];
   }
 }
 
@@ -116,9 +118,16 @@ export async function buildCertificates(
   const out = new Map<string, CertificateIndex>();
   for (const spec of listeners) {
     if (!spec.tls) continue;
-    const index = new CertificateIndex();
+    const index = new CertificateIndex(spec.tls);
     for (const site of spec.sites) {
       const host = site.config.address.host;
+      if (site.config.certSource?.kind === 'acme') {
+        const role = acmeRoleOf(site);
+        if ('error' in role) throw new Error(`${site.label}: ${role.error}`);
+        if (role.kind === 'managed') index.addManaged([host]);
+        else index.addOnDemand(role.pattern);
+        continue;
+      }
       const catchAll = isCatchAllHost(host);
       for (const { cert, names } of await siteCertificates(site, spec.tls, dataDir)) {
         if (catchAll) index.setDefault(cert);

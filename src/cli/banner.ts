@@ -26,6 +26,11 @@ export function startupLines(config: Config, boundPorts: ReadonlyMap<string, num
       `Local CA root certificate (trust it to avoid warnings): ${localRootFile(config.dataDir)}`,
       '',
     );
+  if (config.sites.some((s) => s.config.certSource?.kind === 'acme'))
+    lines.push(
+      `Automatic HTTPS: certificates come from the ACME CA in the background, kept in ${config.dataDir}`,
+      '',
+    );
   return lines.slice(0, -1);
 }
 

@@ -1,5 +1,6 @@
-// The flags nodecaddy accepts (Caddy v1's, less ACME and telemetry, plus -watch, -data and -admin).
+// The flags nodecaddy accepts (Caddy v1's, less telemetry, plus -watch, -data and -admin).
 import { DEFAULT_ADMIN } from '../admin/address.js';
+import { DEFAULT_CA } from '../certs/acme/plan.js';
 import type { FlagSpec } from './flags.js';
 import { SUBCOMMANDS } from './subcommands.js';
 
@@ -31,6 +32,32 @@ export const FLAGS: readonly FlagSpec[] = [
     usage: 'The port that means HTTPS (https:// addresses)',
   },
   { name: 'http2', type: 'bool', default: 'true', usage: 'Offer HTTP/2 on HTTPS listeners (ALPN h2)' },
+  {
+    name: 'agree',
+    type: 'bool',
+    default: 'false',
+    usage: "Agree to the ACME CA's subscriber agreement (needed for automatic HTTPS)",
+  },
+  {
+    name: 'email',
+    type: 'string',
+    default: '',
+    usage: 'Default ACME account email (the CA sends notices to it)',
+  },
+  { name: 'ca', type: 'string', default: DEFAULT_CA, usage: 'URL of the ACME CA directory' },
+  { name: 'catimeout', type: 'string', default: '30s', usage: 'Longest wait for one request to the ACME CA' },
+  {
+    name: 'disable-http-challenge',
+    type: 'bool',
+    default: 'false',
+    usage: 'Never use the ACME HTTP-01 challenge',
+  },
+  {
+    name: 'disable-tls-alpn-challenge',
+    type: 'bool',
+    default: 'false',
+    usage: 'Never use the ACME TLS-ALPN-01 challenge',
+  },
   {
     name: 'data',
     type: 'string',

@@ -12,6 +12,8 @@ import type { CaddyfileInput, Config } from '../app.js';
 import type { Logger } from '../core/logger.js';
 import type { ApplySummary, Engine } from '../engine.js';
 import { isOurs, plainInput, type ToPrimary, type ToWorker } from './messages.js';
+import { CertificateBroadcast } from './cert-broadcast.js';
+import type { CertificateRequests } from '../core/tls/managed.js';
 import net from 'node:net';
 import { listenError } from '../core/listener.js';
 
@@ -63,6 +65,8 @@ export interface ClusterOptions {
    * (workers accept from the shared socket; the kernel decides). NODE_CLUSTER_SCHED_POLICY overrides.
    */
   scheduling: 'rr' | 'none';
+  /** Longest wait for every worker to acknowledge a certificate or challenge (default 10 s). */
+  certificateAckTimeoutMs?: number;
 }
 
 export class ClusterEngine implements Engine {
@@ -80,9 +84,15 @@ export class ClusterEngine implements Engine {
   readonly runDir: string;
   private ownRunDir = false;
   private readonly log: Logger;
+  /**
+   * Where the certificate manager (running here, the only ACME client) puts certificates and challenges: every
+   * serving worker has them when a put resolves, and every new worker gets them before it serves.
+   */
+  readonly certificates: CertificateBroadcast;
 
   constructor(private readonly options: ClusterOptions) {
     this.log = options.log;
+    this.certificates = new CertificateBroadcast(options.log, options.certificateAckTimeoutMs);
     if (!process.env.NODE_CLUSTER_SCHED_POLICY)
       cluster.schedulingPolicy = options.scheduling === 'rr' ? cluster.SCHED_RR : cluster.SCHED_NONE;
     cluster.setupPrimary({ execArgv: workerExecArgv() });
@@ -107,6 +117,11 @@ export class ClusterEngine implements Engine {
   /** Pids of the live workers (for tests and the startup log). */
   workerPids(): number[] {
     return [...this.slots.values()].map((s) => s.worker.process.pid ?? 0);
+  }
+
+  /** Who answers the workers' certificate requests (on demand, tunnel claims); without one, need is refused. */
+  setCertificateRequests(handler: CertificateRequests | undefined): void {
+    this.certificates.setRequests(handler);
   }
 
   apply(config: Config): Promise<ApplySummary> {
@@ -166,7 +181,11 @@ export class ClusterEngine implements Engine {
     const worker = cluster.fork(env);
     const slot: Slot = { worker, startedAt: Date.now() };
     this.slots.set(worker.id, slot);
-    return answer(worker, (m) => m.nc === 'hello').then(() => slot);
+    return answer(worker, (m) => m.nc === 'hello').then(() => {
+      // Before its first prepare (messages arrive in order): it never serves without the others' certificates.
+      this.certificates.attach(worker);
+      return slot;
+    });
   }
 
   /** Two-phase switch of the given workers to `input`: all commit, or all abort and it throws. */

@@ -4,12 +4,22 @@ import { loadConfig, type LoadOptions } from '../app.js';
 import type { Logger } from '../core/logger.js';
 import { handleProcessFaults } from '../crash.js';
 import { LocalEngine, type Prepared } from '../engine.js';
+import { setCertificateRequests } from '../core/tls/managed.js';
 import { isOurs, type ToPrimary, type ToWorker } from './messages.js';
+import {
+  applyCertificateSnapshot,
+  applyCertificateUpdate,
+  RequestsToPrimary,
+  sendToPrimary,
+} from './worker-certs.js';
 
 export function runWorker(options: LoadOptions, log: Logger, graceMs: number): void {
   const engine = new LocalEngine(log, graceMs);
   const pending = new Map<number, Prepared>();
-  const send = (msg: ToPrimary) => process.send?.(msg);
+  const send = (msg: ToPrimary) => sendToPrimary(msg);
+  // Certificates this worker lacks are the primary's to obtain (its certificate manager is the ACME client).
+  const certificateRequests = new RequestsToPrimary();
+  setCertificateRequests(certificateRequests);
 
   const onMessage = async (msg: ToWorker) => {
     switch (msg.nc) {
@@ -31,6 +41,20 @@ export function runWorker(options: LoadOptions, log: Logger, graceMs: number): v
       case 'abort':
         await pending.get(msg.id)?.abort();
         pending.delete(msg.id);
+        return;
+      case 'certs':
+        try {
+          await applyCertificateUpdate(msg.update);
+          send({ nc: 'certsApplied', id: msg.id });
+        } catch (err) {
+          send({ nc: 'certsApplied', id: msg.id, error: (err as Error).message });
+        }
+        return;
+      case 'certsSnapshot':
+        applyCertificateSnapshot(msg.certificates, msg.challenges, log);
+        return;
+      case 'certNeedAnswer':
+        certificateRequests.answer(msg.id, msg.ok);
         return;
       case 'stop':
         await Promise.all([...pending.values()].map((p) => p.abort()));

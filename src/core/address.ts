@@ -72,6 +72,7 @@ export function parseAddress(input: string, defaults: AddressDefaults): SiteAddr
 
   host = host.toLowerCase();
   if (!host && defaults.host) host = defaults.host.toLowerCase();
+  const portDefaulted = !port && !scheme;
   if (!port) port = defaults.port;
   if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) throw new Error(`[${input}] invalid port '${port}'`);
   port = String(Number(port));
@@ -80,7 +81,14 @@ export function parseAddress(input: string, defaults: AddressDefaults): SiteAddr
   if (path && !defaults.caseSensitivePath) path = path.toLowerCase();
   if (!/^[\p{L}\p{N}.*_-]*$/u.test(host) && isIP(host) !== 6)
     throw new Error(`[${input}] invalid host '${host}'`);
-  return { original: input, scheme, host: normalizeIp(host), port, path };
+  return {
+    original: input,
+    scheme,
+    host: normalizeIp(host),
+    port,
+    path,
+    ...(portDefaulted && { portDefaulted: true }),
+  };
 }
 
 /** Canonical text of an IP host (`0:0::1` → `::1`) so that equal addresses compare equal. */

@@ -15,6 +15,8 @@ export interface SiteAddress {
   readonly port: string;
   /** Site path prefix (`/blog`), `` for none. */
   readonly path: string;
+  /** Neither a port nor a scheme was written: automatic HTTPS may move a public name to the HTTPS port. */
+  readonly portDefaulted?: boolean;
 }
 
 /** Settings that config-only directives (root, index, bind, limits, timeouts) adjust during setup. */

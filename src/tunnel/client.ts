@@ -102,6 +102,8 @@ export class TunnelClient {
   private stopping = false;
   private connectedOnce = false;
   private dnsHinted = false;
+  /** The TLS handshake names the tunnel (publicHost) instead of the apex: see connect(). */
+  private sniOnName = false;
   private resolveDone!: (code: number) => void;
   /** Resolves with the exit code when the client stops (0 after stop(), 1 after a fatal refusal). */
   readonly done = new Promise<number>((resolve) => (this.resolveDone = resolve));
@@ -179,6 +181,28 @@ export class TunnelClient {
     url.username = s.username;
     url.password = s.password;
     const dial = this.o.dial;
+    // Over TLS the handshake names the apex (the -server host), while the WebSocket's Host is the tunnel's own
+    // name: the apex is an ordinary site with a certificate, and a new tunnel name has none until this client
+    // has claimed it (tls.md §6.2). A server with only a wildcard certificate has none for the apex: after a
+    // failed handshake the next attempt names the tunnel, and whichever worked is kept.
+    const serverName = this.sniOnName ? publicHost : s.hostname;
+    const handshake = { tcp: false, tls: false };
+    const connectTls = (opts: tls.ConnectionOptions) => {
+      const socket = tls.connect({
+        ...opts,
+        // The request's path, which net would take for a Unix socket's.
+        path: undefined,
+        host: dial?.host ?? opts.host,
+        port: dial?.port ?? opts.port,
+        servername: serverName,
+      });
+      socket.once('connect', () => (handshake.tcp = true));
+      socket.once('secureConnect', () => (handshake.tls = true));
+      return socket;
+    };
+    const createConnection = secure
+      ? connectTls
+      : dial && (() => net.connect({ host: dial.host, port: dial.port }));
     const ws = new WebSocket(url, {
       perMessageDeflate: false,
       // Masking stops a browser script from steering what a proxy in the path reads (RFC 6455 §10.3); inside
@@ -188,11 +212,8 @@ export class TunnelClient {
       handshakeTimeout: this.o.handshakeTimeoutMs,
       maxPayload: 64 * 1024 * 1024,
       headers: this.handshakeHeaders(),
-      ...(dial && {
-        createConnection: ((opts: tls.ConnectionOptions) =>
-          secure
-            ? tls.connect({ ...opts, host: dial.host, port: dial.port, servername: publicHost })
-            : net.connect({ host: dial.host, port: dial.port })) as unknown as typeof net.createConnection,
+      ...(createConnection && {
+        createConnection: createConnection as unknown as typeof net.createConnection,
       }),
     });
     this.ws = ws;
@@ -214,6 +235,12 @@ export class TunnelClient {
           `${publicHost} does not resolve: add a wildcard DNS record *.${s.hostname} for the server, ` +
             `or connect to it directly with -dial host:port`,
         );
+      }
+      if (handshake.tcp && !handshake.tls) {
+        // The server is there, the TLS handshake failed (no certificate for that name, or not one we trust).
+        this.sniOnName = !this.sniOnName;
+        this.retry(`${err.message} (TLS server name ${serverName})`);
+        return;
       }
       this.retry(err.message);
     });

@@ -65,7 +65,7 @@ export function servingPid(
 export function getOnNewConnection(
   port: number,
   path: string,
-): Promise<{ socket: net.Socket; body: string }> {
+): Promise<{ socket: net.Socket; body: string; status: number }> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     let data = '';
@@ -79,7 +79,8 @@ export function getOnNewConnection(
       const length = Number(/\r\ncontent-length: *(\d+)/i.exec(data.slice(0, end))?.[1] ?? NaN);
       if (data.length - end - 4 < length) return;
       socket.setTimeout(0);
-      resolve({ socket, body: data.slice(end + 4, end + 4 + length) });
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? NaN);
+      resolve({ socket, body: data.slice(end + 4, end + 4 + length), status });
     });
     socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
   });

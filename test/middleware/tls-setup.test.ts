@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { DEFAULT_ACME_FLAGS } from '../../src/certs/acme/plan.js';
 import { loadConfig, type Config } from '../../src/app.js';
 import { signedBy, testCa } from '../helpers/certs.js';
 import { tempDir } from '../helpers/process.js';
@@ -28,18 +29,28 @@ before(() => {
 });
 after(() => cleanup());
 
-function load(text: string, options: { warnings?: string[] } = {}): Config {
+function load(text: string, options: { warnings?: string[]; agree?: boolean } = {}): Config {
   const config = loadConfig(
     { text, name: 'Caddyfile' },
-    { root: dir, host: '', port: '2015', cwd: dir, env: {}, httpPort: '80', httpsPort: '443', dataDir: dir },
+    {
+      root: dir,
+      host: '',
+      port: '2015',
+      cwd: dir,
+      env: {},
+      httpPort: '80',
+      httpsPort: '443',
+      dataDir: dir,
+      acme: { ...DEFAULT_ACME_FLAGS, agree: options.agree ?? false },
+    },
   );
   options.warnings?.push(...config.warnings);
   return config;
 }
 
-function loadError(text: string): string {
+function loadError(text: string, agree = false): string {
   try {
-    load(text);
+    load(text, { agree });
     return '';
   } catch (err) {
     return (err as Error).message;
@@ -134,14 +145,36 @@ describe('which sites are HTTPS', () => {
     );
   });
 
-  test('a public name without a certificate needs automatic HTTPS: a clear load error for now', () => {
+  test('a public name without a certificate gets one from the ACME CA (Caddy v1), once -agree is given', () => {
+    assert.match(loadError('https://example.com {\n}\n'), /Caddyfile:1 - .*run with -agree/);
+    assert.match(loadError('example.com {\n\ttls me@example.com\n}\n'), /Caddyfile:2 - .*-agree/);
+    const auto = (text: string) =>
+      load(text, { agree: true }).sites.map((s) => `${s.label} ${s.config.certSource?.kind ?? 'plain'}`);
+    // No port: a public name moves to the HTTPS port (and gets the redirect listener on the HTTP port).
+    assert.deepEqual(auto('example.com {\n}\n'), ['https://example.com:443 acme']);
+    const config = load('example.com {\n}\n', { agree: true });
+    assert.deepEqual([...config.listeners.keys()].sort(), [':443', ':80']);
+    assert.deepEqual(auto('example.com:8443 {\n\ttls me@example.com\n}\n'), [
+      'https://example.com:8443 acme',
+    ]);
+    // What does not qualify keeps the default port, as before: tls off, internal names, a certificate of its own.
+    assert.deepEqual(auto('example.com {\n\ttls off\n}\n'), ['http://example.com:2015 plain']);
+    assert.deepEqual(auto('localhost {\n}\n'), ['http://localhost:2015 plain']);
+    assert.deepEqual(auto('app {\n}\n'), ['http://app:2015 plain']);
+    // On demand: the names come at handshakes, so a catch-all site qualifies with `ask`.
+    assert.deepEqual(auto(':443 {\n\ttls {\n\t\task http://127.0.0.1:9/ok\n\t}\n}\n'), ['https://:443 acme']);
+  });
+
+  test('automatic HTTPS refuses what could never get a certificate, or could get one for anyone', () => {
+    assert.match(loadError('*.example.com {\n}\n', true), /Caddyfile:1 - .*needs the DNS-01 challenge/);
+    assert.equal(loadError('*.example.com {\n\ttls {\n\t\tdns exec ./hook\n\t}\n}\n', true), '');
     assert.match(
-      loadError('https://example.com {\n}\n'),
-      /Caddyfile:1 - .*needs a certificate from an ACME CA/,
+      loadError(':443 {\n\ttls {\n\t\tmax_certs 10\n\t}\n}\n', true),
+      /Caddyfile:2 - .*max_certs.*needs `ask <url>`/,
     );
     assert.match(
-      loadError('example.com {\n\ttls me@example.com\n}\n'),
-      /needs a certificate from an ACME CA/,
+      loadError('a.example.com {\n\ttls {\n\t\twildcard\n\t}\n}\n', true),
+      /wildcard certificate needs `dns exec/,
     );
   });
 

@@ -107,13 +107,13 @@ test('nodecaddy tunnel -h shows no example secret shorter than the server accept
 
 test('tcp_ports: a range or one port; anything else is an error with file:line', () => {
   assert.equal(
-    load('*.t.example.com {\n tunnel {\n  secret abcdefgh1\n  tcp_ports 20000-20100\n }\n}\n').sites.length,
+    load('http://*.t.example.com {\n tunnel {\n  secret abcdefgh1\n  tcp_ports 20000-20100\n }\n}\n').sites.length,
     1,
   );
-  load('*.t.example.com {\n tunnel {\n  secret abcdefgh1\n  tcp_ports 2222\n }\n}\n');
+  load('http://*.t.example.com {\n tunnel {\n  secret abcdefgh1\n  tcp_ports 2222\n }\n}\n');
   for (const bad of ['20100-20000', '0-10', '70000', 'many', '1-2-3']) {
     assert.throws(
-      () => load(`*.t.example.com {\n tunnel {\n  secret abcdefgh1\n  tcp_ports ${bad}\n }\n}\n`),
+      () => load(`http://*.t.example.com {\n tunnel {\n  secret abcdefgh1\n  tcp_ports ${bad}\n }\n}\n`),
       new RegExp(`Caddyfile:4 - .*tcp_ports: '${bad}' is not a port range like 20000-20100`),
       bad,
     );

@@ -39,12 +39,29 @@ export function siteCertSource(
     if (tls?.source) warn(`TLS disabled: the address says plain HTTP (${tls.where})`);
     return undefined;
   }
+  // On demand (`ask`, `max_certs`): the names come at handshakes, so a catch-all host is fine.
+  const onDemand = tls?.acme.ask !== undefined || tls?.acme.maxCerts !== undefined;
   if (address.scheme === 'https' || address.port === ports.https)
-    return tls?.source ?? (isInternalHost(address.host) ? { kind: 'internal' } : { kind: 'acme' });
+    return (
+      tls?.source ?? (isInternalHost(address.host) && !onDemand ? { kind: 'internal' } : { kind: 'acme' })
+    );
   if (tls?.source) return tls.source;
   // A `tls` with only an email or options asks for a managed certificate, when the name can have one.
   if (tls && !isInternalHost(address.host)) return { kind: 'acme' };
   return undefined;
+}
+
+/**
+ * Caddy v1: a site whose address names a public host and no port (`example.com`) is served over HTTPS on the
+ * HTTPS port with a certificate from an ACME CA, unless its `tls` says otherwise (off, or a certificate of its
+ * own: those keep the default port).
+ */
+export function automaticHttpsAddress(config: SiteConfig, ports: HttpsPorts): SiteAddress {
+  const { address, tls } = config;
+  if (!address.portDefaulted || tls?.off || tls?.source) return address;
+  const host = address.host.startsWith('*.') ? address.host.slice(2) : address.host;
+  if (isInternalHost(host) || !host.includes('.')) return address;
+  return { ...address, scheme: 'https', port: ports.https, portDefaulted: undefined };
 }
 
 /** The same address as HTTPS. */

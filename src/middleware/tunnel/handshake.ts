@@ -3,6 +3,8 @@ import { hostOnly } from '../../core/vhost.js';
 import type { RequestContext } from '../../core/context.js';
 import { HttpError } from '../../core/errors.js';
 import { clientIp } from '../../core/forwarded.js';
+import { certificateRequests } from '../../core/tls/managed.js';
+import type { Logger } from '../../core/logger.js';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Duplex } from 'node:stream';
 import {
@@ -156,6 +158,7 @@ export async function acceptTunnel(
     log.warn({ host, remote }, 'tunnel refused: name held by another client');
     throw refuse(409, 'name-taken', `${host} is in use by another tunnel client`);
   }
+  if (ctx.isTls) reportClaim(host, log);
   // Everything from here on gives the name (and the port) back when it fails.
   let tcp: TcpPort | undefined;
   const giveBack = async () => {
@@ -223,6 +226,18 @@ export async function acceptTunnel(
       'tunnel disconnected',
     );
   });
+}
+
+/**
+ * An authenticated client holds `host` now: automatic HTTPS may obtain its certificate at once, so the first
+ * visitor usually finds it ready. Never fails or delays the claim.
+ */
+function reportClaim(host: string, log: Logger): void {
+  try {
+    certificateRequests()?.claimed(host);
+  } catch (err) {
+    log.warn({ host, err }, 'tunnel claim: asking for a certificate failed');
+  }
 }
 
 /** The upgraded socket's byte counts (a plain or TLS socket has them; anything else counts nothing). */

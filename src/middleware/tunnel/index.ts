@@ -16,7 +16,11 @@ import { relay, TunnelError, type Forwarded } from './relay.js';
 export const tunnel = defineDirective<TunnelSettings>({
   name: 'tunnel',
   setup(d, ctx) {
-    return parseTunnel(d, ctx);
+    const settings = parseTunnel(d, ctx);
+    // Over HTTPS, a name an authenticated client holds may get its certificate on demand: the claim is the
+    // permission (tls.md §6.2).
+    ctx.site.onDemandByClaim = true;
+    return settings;
   },
   build(settings, config) {
     const a = config.address;
