@@ -72,7 +72,34 @@ export class Issuer {
   /** Orders a certificate for the request; throws what went wrong (the CA's problem detail when it said one). */
   async obtain(request: OrderRequest): Promise<Issued> {
     configureHttp(this.settings.caTimeoutMs);
-    const client = await this.client();
+    try {
+      return await this.order(request, await this.client());
+    } catch (err) {
+      // The CA no longer knows the stored account (its database was reset, or the account was deactivated):
+      // register again with the same key instead of failing every order until someone deletes files
+      // (caddy#2451).
+      if (!/accountDoesNotExist|account .*(does not exist|not found)/i.test((err as Error).message))
+        throw this.described(err);
+      await this.storage.delete(`${this.accountPrefix()}/account.json`);
+      this.account = undefined;
+      return this.order(request, await this.client());
+    }
+  }
+
+  /**
+   * The error to log: acme-client's retry of a request that got no answer at all fails with a TypeError about
+   * its internals (`reading 'config'`); say what happened instead.
+   */
+  private described(err: unknown): Error {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code && /^E[A-Z]+$/.test(e.code) && !e.message.includes(this.settings.ca))
+      return new Error(`the CA at ${this.settings.ca} is unreachable (${e.code})`, { cause: err });
+    if (err instanceof TypeError && /Cannot read properties of undefined/.test(err.message))
+      return new Error(`no answer from the CA at ${this.settings.ca}`, { cause: err });
+    return e;
+  }
+
+  private async order(request: OrderRequest, client: acme.Client): Promise<Issued> {
     const certKey = await newKey(request.keyType);
     const [, csr] = await acme.crypto.createCsr({ altNames: [request.subject] }, certKey);
     const chain = await client.auto({

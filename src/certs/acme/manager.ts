@@ -102,7 +102,8 @@ export class CertificateManager implements CertificateRequests {
       this.options.log.warn({ name: lower, site: rule.site }, `no certificate on demand: ${refusal}`);
       return false;
     }
-    const ok = await this.order(lower, rule, 0);
+    // Both challenges before giving up: a name on demand waits 5 minutes after a failure.
+    const ok = (await this.order(lower, rule, 0)) || (!rule.dns && (await this.order(lower, rule, 1)));
     if (ok) this.gate.issuedFor(lower, rule);
     else this.gate.failed(lower);
     return ok;

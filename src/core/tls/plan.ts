@@ -80,7 +80,9 @@ export function redirectSites(sites: readonly Site[], ports: HttpsPorts): Site[]
   const out = new Map<string, Site>();
   for (const site of sites) {
     const a = site.config.address;
-    if (a.scheme !== 'https' || isCatchAll(a.host)) continue;
+    // A catch-all HTTPS site redirects only when its certificates come on demand: then the HTTP port must
+    // answer ACME's HTTP-01 for any name (the listener does that before any site).
+    if (a.scheme !== 'https' || (isCatchAll(a.host) && site.config.certSource?.kind !== 'acme')) continue;
     if (served(a.host, ports.http)) continue;
     if (a.port !== ports.https && served(a.host, ports.https)) continue;
     const key = `${site.config.bindHost ?? ''}|${a.host}`;
