@@ -13,7 +13,10 @@ import { tlsRequest } from '../helpers/tls.js';
 
 const skip = pebbleSkip(true);
 /** The hook script (in the source tree: tsc does not copy it to build/). */
-const HOOK = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/acme-dns-hook.sh');
+const HOOK = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../test/fixtures/acme-dns-hook.sh',
+);
 
 describe('DNS-01 through an exec hook', { skip }, () => {
   const { dir, cleanup } = tempDir('nodecaddy-acme-dns-');

@@ -4,6 +4,7 @@
 // is the real `nodecaddy tunnel`.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { DEFAULT_ACME_FLAGS } from '../../src/certs/acme/plan.js';
 import { loadConfig } from '../../src/app.js';
 import { setCertificateRequests } from '../../src/core/tls/managed.js';
 import { signedBy, testCa, type KeyPair } from '../helpers/certs.js';
@@ -84,7 +85,14 @@ test('the tunnel directive lets its claimed names have certificates on demand', 
       text: `*.t.example.com {\n${'\ttunnel {\n\t\tsecret abcdefgh1\n\t}\n'}}\nother.example.com\n`,
       name: 'C',
     },
-    { root: '.', host: '', port: '2015', cwd: tmp.dir, env: {} },
+    {
+      root: '.',
+      host: '',
+      port: '2015',
+      cwd: tmp.dir,
+      env: {},
+      acme: { ...DEFAULT_ACME_FLAGS, agree: true },
+    },
   );
   assert.deepEqual(
     config.sites.map((s) => s.config.onDemandByClaim === true),
