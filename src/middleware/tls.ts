@@ -234,6 +234,8 @@ function parseSubdirective(d: Dispenser, ctx: SetupContext, draft: Draft): void 
     case 'must_staple':
       if (d.remainingArgs().length > 0) throw d.argErr();
       draft.acme.mustStaple = true;
+      // Let's Encrypt refuses Must-Staple orders since May 2025 and has no OCSP any more; we staple nothing.
+      ctx.warn(`${d.file()}:${d.line()}: must_staple is ignored: certificates are ordered without it`);
       return;
     case 'wildcard': {
       if (d.remainingArgs().length > 0) throw d.argErr();

@@ -165,6 +165,12 @@ describe('which sites are HTTPS', () => {
     assert.deepEqual(auto(':443 {\n\ttls {\n\t\task http://127.0.0.1:9/ok\n\t}\n}\n'), ['https://:443 acme']);
   });
 
+  test('must_staple is read and ignored, with a warning (no CA takes such orders any more)', () => {
+    const warnings: string[] = [];
+    load('example.com {\n\ttls {\n\t\tmust_staple\n\t}\n}\n', { warnings, agree: true });
+    assert.match(warnings.join('\n'), /Caddyfile:3: must_staple is ignored/);
+  });
+
   test('automatic HTTPS refuses what could never get a certificate, or could get one for anyone', () => {
     assert.match(loadError('*.example.com {\n}\n', true), /Caddyfile:1 - .*needs the DNS-01 challenge/);
     assert.equal(loadError('*.example.com {\n\ttls {\n\t\tdns exec ./hook\n\t}\n}\n', true), '');
