@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { adminPort, sample, scrape } from '../helpers/admin.js';
 import { waitFor } from '../helpers/http.js';
 import { pebbleSkip, startPebble, type Pebble } from '../helpers/pebble.js';
 import { freePort, startNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
@@ -70,7 +71,7 @@ describe('automatic HTTPS with -workers 2', { skip }, () => {
       ['w-http.example.com', '-disable-tls-alpn-challenge'],
       ['w-alpn.example.com', '-disable-http-challenge'],
     ]) {
-      const nc = await serve(name, `data-${name}`, flag);
+      const nc = await serve(name, `data-${name}`, flag, '-admin', '127.0.0.1:0');
       await waitFor(
         () => tlsRequest(httpsPort, { servername: name, ca: root }),
         20_000,
@@ -83,6 +84,13 @@ describe('automatic HTTPS with -workers 2', { skip }, () => {
         assert.match(res.peer.san, new RegExp(`DNS:${name.replace(/\./g, '\\.')}`));
       }
       assert.match(nc.stderr(), new RegExp(flag.includes('http') ? 'tls-alpn-01' : 'http-01'));
+      // The primary's metrics: the order, and when the certificate expires.
+      const metrics = await scrape(await adminPort(nc));
+      assert.equal(metrics.get(sample('nodecaddy_acme_orders_total', { result: 'success' })), 1);
+      const expiry = metrics.get(
+        sample('nodecaddy_tls_certificate_expiry_timestamp_seconds', { subject: name }),
+      );
+      assert.ok(expiry !== undefined && expiry > Date.now() / 1000 + 86400, `expiry ${expiry}`);
       await nc.stop();
     }
   });

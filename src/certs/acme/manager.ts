@@ -11,6 +11,7 @@ import type { CertificateSink } from '../sink.js';
 import type { Storage } from '../storage.js';
 import { dnsExecHook } from './dns-exec.js';
 import { Issuer, type ChallengeType, type Issued } from './issuer.js';
+import { recordCertificate, recordOrder } from './metrics.js';
 import { OnDemandGate } from './on-demand.js';
 import { onDemandRuleFor, type AcmeFlags, type AcmePlan, type OrderSettings } from './plan.js';
 import { describeDelay, retryDelay } from './retry.js';
@@ -164,6 +165,7 @@ export class CertificateManager implements CertificateRequests {
       run = this.orderLocked(subject, settings, attempt).then(
         () => true,
         (err: unknown) => {
+          recordOrder(false);
           this.lastError.set(subject, err);
           this.options.log.error(
             { subject, ca: settings.ca, attempt: attempt + 1 },
@@ -207,6 +209,7 @@ export class CertificateManager implements CertificateRequests {
         challenge,
         dns: settings.dns ? dnsExecHook(settings.dns) : undefined,
       });
+      recordOrder(true);
       await saveIssued(this.options.storage, settings.ca, subject, issued);
       await this.publish(subject, settings, issued);
       log.info(
@@ -253,6 +256,7 @@ export class CertificateManager implements CertificateRequests {
   private async publish(subject: string, settings: OrderSettings, issued: Issued): Promise<void> {
     await this.options.sink.putCertificate(subject, issued, issued.notAfter);
     this.held.set(subject, { settings, notBefore: issued.notBefore, notAfter: issued.notAfter });
+    recordCertificate(subject, issued.notAfter);
     this.scheduleCheck();
   }
 
