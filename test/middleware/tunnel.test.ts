@@ -107,7 +107,8 @@ test('nodecaddy tunnel -h shows no example secret shorter than the server accept
 
 test('tcp_ports: a range or one port; anything else is an error with file:line', () => {
   assert.equal(
-    load('http://*.t.example.com {\n tunnel {\n  secret abcdefgh1\n  tcp_ports 20000-20100\n }\n}\n').sites.length,
+    load('http://*.t.example.com {\n tunnel {\n  secret abcdefgh1\n  tcp_ports 20000-20100\n }\n}\n').sites
+      .length,
     1,
   );
   load('http://*.t.example.com {\n tunnel {\n  secret abcdefgh1\n  tcp_ports 2222\n }\n}\n');
