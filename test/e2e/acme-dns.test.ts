@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { waitFor } from '../helpers/http.js';
 import { pebbleSkip, startPebble, type Pebble } from '../helpers/pebble.js';
-import { freePort, startNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
+import { startWithAcme } from '../helpers/acme.js';
+import { freePort, tempDir, type Nodecaddy } from '../helpers/process.js';
 import { tlsRequest } from '../helpers/tls.js';
 
 const skip = pebbleSkip(true);
@@ -40,28 +41,11 @@ describe('DNS-01 through an exec hook', { skip }, () => {
   test('a wildcard site gets one wildcard certificate that serves every name under it', async () => {
     const file = path.join(dir, 'Caddyfile');
     writeFileSync(file, `*.wild.example.com {\n\troot ${dir}\n\ttls {\n\t\tdns exec ${HOOK}\n\t}\n}\n`);
-    nc = await startNodecaddy(
-      [
-        '-conf',
-        file,
-        '-agree',
-        '-ca',
-        pebble.directoryUrl,
-        '-http-port',
-        String(httpPort),
-        '-https-port',
-        String(httpsPort),
-        '-data',
-        path.join(dir, 'data'),
-        '-workers',
-        '1',
-      ],
-      {
-        cwd: dir,
-        env: { NODE_EXTRA_CA_CERTS: pebble.caFile, CHALLTESTSRV_URL: pebble.dns!.managementUrl },
-        listeners: 2,
-      },
-    );
+    nc = await startWithAcme(file, { pebble, httpPort, httpsPort, data: path.join(dir, 'data') }, [], {
+      cwd: dir,
+      env: { CHALLTESTSRV_URL: pebble.dns!.managementUrl },
+      listeners: 2,
+    });
     const root = await pebble.root();
     const first = await waitFor(
       () => tlsRequest(httpsPort, { servername: 'alice.wild.example.com', ca: root }),

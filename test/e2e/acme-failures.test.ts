@@ -11,7 +11,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { request, waitFor } from '../helpers/http.js';
 import { pebbleSkip, startPebble, type Pebble } from '../helpers/pebble.js';
-import { freePort, startNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
+import { startWithAcme } from '../helpers/acme.js';
+import { freePort, tempDir, type Nodecaddy } from '../helpers/process.js';
 import { tlsRequest } from '../helpers/tls.js';
 
 const skip = pebbleSkip(true);
@@ -36,24 +37,10 @@ describe('automatic HTTPS when the CA fails', { skip }, () => {
     const serve = async (caddyfile: string, data: string, listeners = 2) => {
       const file = path.join(dir, `${data}.Caddyfile`);
       writeFileSync(file, caddyfile);
-      const nc = await startNodecaddy(
-        [
-          '-conf',
-          file,
-          '-agree',
-          '-ca',
-          pebble.directoryUrl,
-          '-http-port',
-          String(httpPort),
-          '-https-port',
-          String(httpsPort),
-          '-data',
-          path.join(dir, data),
-          '-workers',
-          '1',
-        ],
-        { cwd: dir, env: { NODE_EXTRA_CA_CERTS: pebble.caFile }, listeners },
-      );
+      const nc = await startWithAcme(file, { pebble, httpPort, httpsPort, data: path.join(dir, data) }, [], {
+        cwd: dir,
+        listeners,
+      });
       running.push(nc);
       return nc;
     };

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { waitFor } from '../helpers/http.js';
 import { pebbleSkip, startPebble, type Pebble } from '../helpers/pebble.js';
-import { freePort, spawnNodecaddy, startNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
+import { startWithAcme } from '../helpers/acme.js';
+import { freePort, spawnNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
 import { tlsRequest } from '../helpers/tls.js';
 import { SECRET, startTarget, type Target } from '../helpers/tunnel.js';
 
@@ -44,24 +45,10 @@ describe('on-demand TLS', { skip }, () => {
   async function serve(caddyfile: string): Promise<Nodecaddy> {
     const file = path.join(dir, 'Caddyfile');
     writeFileSync(file, caddyfile);
-    const nc = await startNodecaddy(
-      [
-        '-conf',
-        file,
-        '-agree',
-        '-ca',
-        pebble.directoryUrl,
-        '-http-port',
-        String(httpPort),
-        '-https-port',
-        String(httpsPort),
-        '-data',
-        path.join(dir, 'data'),
-        '-workers',
-        '1',
-      ],
-      { cwd: dir, env: { NODE_EXTRA_CA_CERTS: pebble.caFile }, listeners: 1 },
-    );
+    const nc = await startWithAcme(file, { pebble, httpPort, httpsPort, data: path.join(dir, 'data') }, [], {
+      cwd: dir,
+      listeners: 1,
+    });
     running.push(nc);
     return nc;
   }

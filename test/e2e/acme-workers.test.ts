@@ -9,7 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import { adminPort, sample, scrape } from '../helpers/admin.js';
 import { waitFor } from '../helpers/http.js';
 import { pebbleSkip, startPebble, type Pebble } from '../helpers/pebble.js';
-import { freePort, startNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
+import { startWithAcme } from '../helpers/acme.js';
+import { freePort, tempDir, type Nodecaddy } from '../helpers/process.js';
 import { tlsRequest } from '../helpers/tls.js';
 
 const skip = pebbleSkip(true);
@@ -39,24 +40,11 @@ describe('automatic HTTPS with -workers 2', { skip }, () => {
     const serve = async (name: string, data: string, ...flags: string[]) => {
       const file = path.join(dir, `${name}.Caddyfile`);
       writeFileSync(file, `${name} {\n\troot ${dir}\n}\n`);
-      const nc = await startNodecaddy(
-        [
-          '-conf',
-          file,
-          '-agree',
-          '-ca',
-          pebble.directoryUrl,
-          '-http-port',
-          String(httpPort),
-          '-https-port',
-          String(httpsPort),
-          '-data',
-          path.join(dir, data),
-          '-workers',
-          '2',
-          ...flags,
-        ],
-        { cwd: dir, env: { NODE_EXTRA_CA_CERTS: pebble.caFile }, listeners: 2 },
+      const nc = await startWithAcme(
+        file,
+        { pebble, httpPort, httpsPort, data: path.join(dir, data), workers: 2 },
+        flags,
+        { cwd: dir, listeners: 2 },
       );
       running.push(nc);
       return nc;

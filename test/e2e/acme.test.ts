@@ -10,7 +10,8 @@ import { orderLockName } from '../../src/certs/acme/stored.js';
 import { safeKeyPart } from '../../src/certs/storage.js';
 import { request, waitFor } from '../helpers/http.js';
 import { pebbleSkip, startPebble, type Pebble } from '../helpers/pebble.js';
-import { freePort, startNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
+import { startWithAcme } from '../helpers/acme.js';
+import { freePort, tempDir, type Nodecaddy } from '../helpers/process.js';
 import { tlsRequest } from '../helpers/tls.js';
 
 const skip = pebbleSkip(true);
@@ -37,26 +38,11 @@ describe('automatic HTTPS with an ACME CA', { skip }, () => {
   async function serve(caddyfile: string, ...flags: string[]): Promise<Nodecaddy> {
     const file = path.join(dir, 'Caddyfile');
     writeFileSync(file, caddyfile);
-    const nc = await startNodecaddy(
-      [
-        '-conf',
-        file,
-        '-agree',
-        '-email',
-        'ops@example.com',
-        '-ca',
-        pebble.directoryUrl,
-        '-http-port',
-        String(httpPort),
-        '-https-port',
-        String(httpsPort),
-        '-data',
-        path.join(dir, 'data'),
-        '-workers',
-        '1',
-        ...flags,
-      ],
-      { cwd: dir, env: { NODE_EXTRA_CA_CERTS: pebble.caFile }, listeners: 2 },
+    const nc = await startWithAcme(
+      file,
+      { pebble, httpPort, httpsPort, data: path.join(dir, 'data') },
+      ['-email', 'ops@example.com', ...flags],
+      { cwd: dir, listeners: 2 },
     );
     running.push(nc);
     return nc;
