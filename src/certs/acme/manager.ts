@@ -2,9 +2,10 @@
 // serves from an ACME CA. It never makes the server wait for the CA: before a config serves, certificates
 // already in storage are pushed to the server processes; missing ones are obtained in the background while
 // everything else serves, and a failing name is retried with backoff and logged. Renewals run in the background
-// with a third of the lifetime left. It runs in one process only (the cluster primary, or the single server
-// process); an order holds a storage lock, so two processes or instances sharing the storage never order the
-// same certificate at once, and whoever waited finds the other's certificate in storage.
+// when RenewalTimes says (in the window of the CA's renewal information, else with a third of the lifetime
+// left). It runs in one process only (the cluster primary, or the single server process); an order holds a
+// storage lock, so two processes or instances sharing the storage never order the same certificate at once,
+// and whoever waited finds the other's certificate in storage.
 import type { Logger } from '../../core/logger.js';
 import type { CertificateRequests } from '../../core/tls/managed.js';
 import type { CertificateSink } from '../sink.js';
@@ -15,9 +16,10 @@ import { recordCertificate, recordOrder } from './metrics.js';
 import { OnDemandGate } from './on-demand.js';
 import { onDemandRuleFor, type AcmeFlags, type AcmePlan, type OrderSettings } from './plan.js';
 import { describeDelay, retryDelay } from './retry.js';
+import { RenewalTimes } from './renewal-times.js';
 import { loadStored, orderLockName, renewalTime, saveIssued } from './stored.js';
 
-/** The longest wait between two looks at what needs renewing. */
+/** The longest wait between two looks at what needs renewing (or asking the CA about). */
 const CHECK_EVERY_MS = 10 * 60 * 1000;
 
 interface Held {
@@ -47,10 +49,18 @@ export class CertificateManager implements CertificateRequests {
   private readonly retries = new Map<string, Retry>();
   private readonly issuers = new Map<string, Issuer>();
   private readonly gate = new OnDemandGate();
+  private readonly renewals: RenewalTimes;
   private checkTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
-  constructor(private readonly options: ManagerOptions) {}
+  constructor(private readonly options: ManagerOptions) {
+    this.renewals = new RenewalTimes({
+      storage: options.storage,
+      caTimeoutMs: options.flags.caTimeoutMs,
+      log: options.log,
+      changed: () => this.scheduleCheck(),
+    });
+  }
 
   /**
    * Before a config serves: the certificates its names already have in storage go to the server processes,
@@ -81,6 +91,7 @@ export class CertificateManager implements CertificateRequests {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.checkTimer);
+    this.renewals.stop();
     for (const r of this.retries.values()) clearTimeout(r.timer);
     this.retries.clear();
     await Promise.allSettled([...this.running.values()]);
@@ -199,7 +210,12 @@ export class CertificateManager implements CertificateRequests {
       const challenge = this.challengeFor(settings, attempt);
       const log = this.options.log;
       log.info(
-        { subject, ca: settings.ca, challenge },
+        {
+          subject,
+          ca: settings.ca,
+          challenge,
+          ...(held && { due: this.renewals.byAri(subject, held) ? 'ARI' : 'lifetime' }),
+        },
         held ? 'renewing certificate' : 'obtaining certificate',
       );
       const started = Date.now();
@@ -257,25 +273,33 @@ export class CertificateManager implements CertificateRequests {
     await this.options.sink.putCertificate(subject, issued, issued.notAfter);
     this.held.set(subject, { settings, notBefore: issued.notBefore, notAfter: issued.notAfter });
     recordCertificate(subject, issued.notAfter);
+    this.renewals.track(subject, settings.ca, issued);
     this.scheduleCheck();
   }
 
-  /** Wakes at the next renewal time (at most CHECK_EVERY_MS away) and renews what is due. */
+  /**
+   * Wakes at the next renewal time or the next time to ask a CA about one (at most CHECK_EVERY_MS away), and
+   * does what is due.
+   */
   private scheduleCheck(): void {
     if (this.stopped) return;
     clearTimeout(this.checkTimer);
     let next = Date.now() + CHECK_EVERY_MS;
-    for (const [subject, h] of this.held)
+    for (const [subject, h] of this.held) {
       if (!this.running.has(subject) && !this.retries.get(subject)?.timer)
-        next = Math.min(next, renewalTime(h));
-    this.checkTimer = setTimeout(() => this.renewDue(), Math.max(1000, next - Date.now()));
+        next = Math.min(next, this.renewals.renewAt(subject, h));
+      next = Math.min(next, this.renewals.nextFetch(subject) ?? next);
+    }
+    this.checkTimer = setTimeout(() => this.checkDue(), Math.max(1000, next - Date.now()));
     this.checkTimer.unref();
   }
 
-  private renewDue(): void {
+  private checkDue(): void {
     const now = Date.now();
+    this.renewals.fetchDue();
     for (const [subject, h] of this.held)
-      if (renewalTime(h) <= now && this.wanted(subject)) this.startOrder(subject, h.settings);
+      if (this.renewals.renewAt(subject, h) <= now && this.wanted(subject))
+        this.startOrder(subject, h.settings);
     this.scheduleCheck();
   }
 }

@@ -54,6 +54,69 @@ export async function saveIssued(
   );
 }
 
+/** What RenewalTimes chose for a certificate from the CA's renewal information, kept in the certificate's .json. */
+export interface SavedRenewalInfo {
+  /** The certificate it is for (RFC 9773's identifier): a renewed certificate's .json has none yet. */
+  readonly certId: string;
+  readonly windowStart: number;
+  readonly windowEnd: number;
+  /** The time chosen inside the window: a restart keeps it instead of choosing again. */
+  readonly renewAt: number;
+  /** When to ask the CA again. */
+  readonly nextFetch: number;
+  readonly explanationUrl: string | undefined;
+}
+
+async function loadMeta(storage: Storage, key: string): Promise<Record<string, unknown> | undefined> {
+  const raw = await storage.load(key);
+  if (!raw) return undefined;
+  try {
+    const meta: unknown = JSON.parse(raw.toString());
+    return meta && typeof meta === 'object' ? (meta as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The renewal information saved for the subject's certificate, if any (and readable). */
+export async function loadRenewalInfo(
+  storage: Storage,
+  ca: string,
+  subject: string,
+): Promise<SavedRenewalInfo | undefined> {
+  const ari = (await loadMeta(storage, `${prefix(ca, subject)}.json`))?.ari as
+    Record<string, unknown> | undefined;
+  if (!ari || typeof ari.certId !== 'string') return undefined;
+  const times = [ari.windowStart, ari.windowEnd, ari.renewAt, ari.nextFetch].map((t) =>
+    typeof t === 'string' ? Date.parse(t) : NaN,
+  );
+  if (times.some((t) => !Number.isFinite(t))) return undefined;
+  const [windowStart, windowEnd, renewAt, nextFetch] = times;
+  const explanationUrl = typeof ari.explanationUrl === 'string' ? ari.explanationUrl : undefined;
+  return { certId: ari.certId, windowStart, windowEnd, renewAt, nextFetch, explanationUrl };
+}
+
+/** Adds the renewal information to the subject's .json (kept as it is otherwise). */
+export async function saveRenewalInfo(
+  storage: Storage,
+  ca: string,
+  subject: string,
+  info: SavedRenewalInfo,
+): Promise<void> {
+  const key = `${prefix(ca, subject)}.json`;
+  const meta = (await loadMeta(storage, key)) ?? { subject, ca };
+  const iso = (t: number) => new Date(t).toISOString();
+  meta.ari = {
+    certId: info.certId,
+    windowStart: iso(info.windowStart),
+    windowEnd: iso(info.windowEnd),
+    renewAt: iso(info.renewAt),
+    nextFetch: iso(info.nextFetch),
+    ...(info.explanationUrl !== undefined && { explanationUrl: info.explanationUrl }),
+  };
+  await storage.store(key, JSON.stringify(meta));
+}
+
 /** When a certificate is renewed: with a third of its lifetime left (certmagic's ratio). */
 export function renewalTime(issued: Pick<Issued, 'notBefore' | 'notAfter'>): number {
   return issued.notAfter - (issued.notAfter - issued.notBefore) / 3;
