@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { acmeFlags } from '../helpers/acme.js';
 import { request, waitFor } from '../helpers/http.js';
 import { pebbleSkip, startPebble, type Pebble } from '../helpers/pebble.js';
 import { freePort, runNodecaddy, startNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
@@ -39,9 +40,9 @@ after(async () => {
   cleanup();
 });
 
-/** Starts a command with its own -data folder; `listeners` counts the redirect listener too. */
-async function serve(args: string[], listeners: number, env?: Record<string, string>): Promise<Nodecaddy> {
-  const nc = await startNodecaddy([...args, '-workers', '1'], { cwd: dir, listeners, env });
+/** Starts a command in one process; `listeners` counts the redirect listener too. */
+async function serve(args: string[], listeners: number): Promise<Nodecaddy> {
+  const nc = await startNodecaddy([...args, '-workers', '1'], { cwd: dir, listeners });
   running.push(nc);
   return nc;
 }
@@ -253,14 +254,21 @@ describe('reverse-proxy -from a public name with an ACME CA', { skip: pebbleSkip
   });
 
   test('gets a certificate that verifies against the CA’s root, proxies, and redirects plain HTTP', async () => {
-    const nc = await serve(
-      ['reverse-proxy', '-from', 'proxied.example.com', '-to', `127.0.0.1:${backendPort}`, '-agree']
-        .concat(['-email', 'ops@example.com', '-ca', pebble.directoryUrl])
-        .concat(['-http-port', String(httpPort), '-https-port', String(httpsPort)])
-        .concat(['-data', path.join(dir, 'data-acme')]),
-      2,
-      { NODE_EXTRA_CA_CERTS: pebble.caFile },
+    const flags = acmeFlags({ pebble, httpPort, httpsPort, data: path.join(dir, 'data-acme') });
+    const nc = await startNodecaddy(
+      [
+        'reverse-proxy',
+        '-from',
+        'proxied.example.com',
+        '-to',
+        `127.0.0.1:${backendPort}`,
+        ...flags,
+        '-email',
+        'ops@example.com',
+      ],
+      { cwd: dir, listeners: 2, env: { NODE_EXTRA_CA_CERTS: pebble.caFile } },
     );
+    running.push(nc);
     try {
       assert.match(nc.stdout(), new RegExp(`^https://proxied\\.example\\.com:${httpsPort}$`, 'm'));
       const root = await pebble.root();
