@@ -4,13 +4,12 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { FlagSpec } from './flags.js';
 import {
-  DEFAULT_PORT,
-  noteNoHttps,
   parseCommand,
+  quickSiteAddress,
   quote,
+  schemePorts,
   SERVE_FLAGS,
   serveArgv,
-  siteAddress,
   splitHostPort,
   usageError,
   type Command,
@@ -23,9 +22,15 @@ const FLAGS: readonly FlagSpec[] = [
     name: 'listen',
     type: 'string',
     default: '',
-    usage: `Address to listen on: :port or host:port (default ":${DEFAULT_PORT}")`,
+    usage:
+      'Address to listen on: :port or host:port (default: the -https-port with -domain, else the -http-port)',
   },
-  { name: 'domain', type: 'string', default: '', usage: 'Serve only requests for this host name' },
+  {
+    name: 'domain',
+    type: 'string',
+    default: '',
+    usage: 'Serve only this host name, over HTTPS unless -listen is on the -http-port',
+  },
   { name: 'browse', type: 'bool', default: 'false', usage: 'List directories that have no index file' },
   {
     name: 'access-log',
@@ -41,10 +46,14 @@ const COMMAND: Command = {
   usage: `Usage: nodecaddy file-server [-root DIR] [-listen ADDR] [-domain HOST] [-browse] [flags]
 
 Serves the files of a directory, as Caddy 2's file-server: index files, ranges,
-validators, precompressed sidecars. Ports below 1024 (the default 80) need root
-or CAP_NET_BIND_SERVICE.
+validators, precompressed sidecars. With -domain it is HTTPS, on port 443 unless
+-listen says otherwise, and plain HTTP on port 80 redirects to it: localhost and
+internal names get a certificate from the local CA, other names one from the
+ACME CA (-agree). Ports below 1024 (80 and 443 by default) need root or
+CAP_NET_BIND_SERVICE.
 
   nodecaddy file-server -listen :8080 -browse
+  nodecaddy file-server -domain files.example.com -agree -email ops@example.com
 
 Flags:
 `,
@@ -62,14 +71,24 @@ export function fileServerMain(argv: readonly string[]): ServeRequest {
     // reported below
   }
   if (!isDir) usageError(COMMAND, `-root ${flag('root') || '.'}: no such directory`);
-  const listen = flag('listen') ? splitHostPort(flag('listen')) : { host: '', port: DEFAULT_PORT };
+  const ports = schemePorts(flags);
+  const domain = flag('domain');
+  const named = domain ? splitHostPort(domain) : undefined;
+  if (domain && (!named?.host || named.port))
+    usageError(COMMAND, `-domain must be a host name without a port (got "${domain}")`);
+  // Caddy 2: a domain moves the default listener to the HTTPS port and turns HTTPS on, unless -listen puts it
+  // on the HTTP port.
+  const listen = flag('listen')
+    ? splitHostPort(flag('listen'))
+    : { host: '', port: named ? ports.https : ports.http };
   if (!listen?.port) usageError(COMMAND, `-listen must be :port or host:port (got "${flag('listen')}")`);
-  const domain = flag('domain').toLowerCase();
-  if (domain && !splitHostPort(domain)?.host)
-    usageError(COMMAND, `-domain must be a host name (got "${domain}")`);
-  noteNoHttps(domain !== '' && listen.port !== '80', `http://${siteAddress(domain, listen.port)}`);
+  const host = named?.host ?? '';
+  const address = quickSiteAddress(
+    { https: host !== '' && listen.port !== ports.http, host, port: listen.port },
+    ports,
+  );
   const lines = [
-    `${siteAddress(domain, listen.port)} {`,
+    `${address} {`,
     `\troot ${quote(root)}`,
     ...(listen.host ? [`\tbind ${quote(listen.host)}`] : []),
     ...(flag('browse') === 'true' ? ['\tbrowse'] : []),

@@ -1,12 +1,28 @@
 // What the one-line servers (`file-server`, `reverse-proxy`) share: Go-style flag handling with their own
 // usage text, the serving flags they pass on to the normal path, addresses, and Caddyfile quoting.
-import cluster from 'node:cluster';
 import { isIP } from 'node:net';
 import { FlagError, formatUsage, parseFlags, type FlagSpec, type ParsedFlags } from './flags.js';
 import { FLAGS } from './options.js';
 
 /** Flags of the main command that also apply here, handed on to the serving path as they were given. */
-const SERVE_FLAG_NAMES: readonly string[] = ['workers', 'log', 'log-format', 'grace', 'quiet', 'pidfile'];
+const SERVE_FLAG_NAMES: readonly string[] = [
+  'workers',
+  'log',
+  'log-format',
+  'grace',
+  'quiet',
+  'pidfile',
+  // HTTPS: the ports that mean plain HTTP and HTTPS, where certificates live, and automatic HTTPS (ACME).
+  'http-port',
+  'https-port',
+  'data',
+  'agree',
+  'email',
+  'ca',
+  'catimeout',
+  'disable-http-challenge',
+  'disable-tls-alpn-challenge',
+];
 export const SERVE_FLAGS: readonly FlagSpec[] = FLAGS.filter((f) => SERVE_FLAG_NAMES.includes(f.name));
 
 export interface Command {
@@ -52,33 +68,46 @@ export function splitHostPort(addr: string): { host: string; port: string } | un
   if (!m) return undefined;
   const host = m[1] ?? m[2] ?? '';
   if (m[1] !== undefined && isIP(host) !== 6) return undefined;
-  const port = m[3] ?? '';
-  if (port !== '' && Number(port) > 65535) return undefined;
+  const port = m[3] === undefined ? '' : String(Number(m[3]));
+  if (Number(port) > 65535) return undefined;
   return { host: host.toLowerCase(), port };
 }
 
-/** The port of an address that names none: 80, as Caddy 2 for plain HTTP. */
-export const DEFAULT_PORT = '80';
+/** The ports that mean plain HTTP and HTTPS (-http-port, -https-port; the serving path checks their values). */
+export interface SchemePorts {
+  readonly http: string;
+  readonly https: string;
+}
+
+export function schemePorts(flags: ParsedFlags): SchemePorts {
+  const port = (name: string) => {
+    const v = flags.values.get(name)!;
+    return /^\d{1,5}$/.test(v) ? String(Number(v)) : v;
+  };
+  return { http: port('http-port'), https: port('https-port') };
+}
+
+/** Where a one-line server receives traffic, decided as Caddy 2 decides it. */
+export interface QuickAddress {
+  readonly https: boolean;
+  /** Empty: any host. */
+  readonly host: string;
+  readonly port: string;
+}
 
 /**
- * Where Caddy 2 would turn on HTTPS (a host name on a port other than 80, or an `https://` address), nodecaddy
- * serves plain HTTP, as it has no HTTPS yet, and says so. The one place to change once its listeners speak TLS
- * (then: port 443 by default, and the `tls` directive in the generated Caddyfile).
+ * The generated Caddyfile's site address, with the scheme and port spelled out so that the core's rules give
+ * Caddy 2's result: `https://` is HTTPS with a certificate from the local CA for localhost, IPs and internal
+ * names and from the ACME CA for the rest (core/tls/plan.ts); `http://` stays plain. A catch-all plain
+ * address is written `:port` (on the HTTPS port that is HTTPS from the local CA, as a Caddyfile `:443`).
  */
-export function noteNoHttps(wouldBeHttps: boolean, url: string): void {
-  // Workers run the same command line: only the primary speaks.
-  if (wouldBeHttps && !cluster.isWorker)
-    process.stderr.write(
-      `note: nodecaddy has no HTTPS yet; serving ${url} over plain HTTP where Caddy 2 would use HTTPS\n`,
-    );
+export function quickSiteAddress(a: QuickAddress, ports: SchemePorts): string {
+  const host = a.host.includes(':') ? `[${a.host}]` : a.host;
+  if (a.https) return a.port === ports.https ? `https://${host}` : `https://${host}:${a.port}`;
+  return host ? `http://${host}:${a.port}` : `:${a.port}`;
 }
 
 /** A Caddyfile token for any value: quoted, with `"` escaped (the lexer's only escape). */
 export function quote(value: string): string {
   return `"${value.replace(/"/g, '\\"')}"`;
-}
-
-/** The site address for a host and port: IPv6 in brackets, an empty host is a catch-all. */
-export function siteAddress(host: string, port: string): string {
-  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }

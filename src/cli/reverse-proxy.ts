@@ -3,17 +3,18 @@
 // -to are balanced at random.
 import type { FlagSpec } from './flags.js';
 import {
-  DEFAULT_PORT,
   listFlag,
-  noteNoHttps,
   parseCommand,
+  quickSiteAddress,
   quote,
+  schemePorts,
   SERVE_FLAGS,
   serveArgv,
-  siteAddress,
   splitHostPort,
   usageError,
   type Command,
+  type QuickAddress,
+  type SchemePorts,
 } from './quick.js';
 import type { ServeRequest } from './subcommands.js';
 
@@ -22,7 +23,8 @@ const FLAGS: readonly FlagSpec[] = [
     name: 'from',
     type: 'string',
     default: 'localhost',
-    usage: 'Address to receive traffic on: [http://]host[:port] or :port (port 80 by default)',
+    usage:
+      'Address to receive traffic on: [http(s)://]host[:port] or :port; a host means HTTPS, on the -https-port unless a port is given',
   },
   {
     name: 'to',
@@ -55,6 +57,12 @@ const FLAGS: readonly FlagSpec[] = [
     usage: "Do not verify an https:// upstream's certificate (insecure)",
   },
   {
+    name: 'internal-certs',
+    type: 'bool',
+    default: 'false',
+    usage: 'Get the HTTPS certificate from the local CA, even for a public name (as `tls internal`)',
+  },
+  {
     name: 'access-log',
     type: 'bool',
     default: 'false',
@@ -69,11 +77,15 @@ const COMMAND: Command = {
 
 Proxies every request received on -from to the -to upstreams, as Caddy 2's
 reverse-proxy: the client's Host header is passed on, WebSockets and streamed
-responses pass, several upstreams are balanced at random. A host name in -from
-serves only that host. Ports below 1024 (the default 80) need root or
-CAP_NET_BIND_SERVICE.
+responses pass, several upstreams are balanced at random. A host in -from serves
+only that host, over HTTPS (on port 443 unless -from gives a port, with plain
+HTTP on port 80 redirecting to it): localhost, IPs and internal names get a
+certificate from the local CA, other names one from the ACME CA (-agree).
+-from http://… or a port-only -from (:8080) stays plain HTTP. Ports below 1024
+need root or CAP_NET_BIND_SERVICE.
 
   nodecaddy reverse-proxy -from :8080 -to localhost:3000
+  nodecaddy reverse-proxy -from app.example.com -to localhost:3000 -agree
 
 Flags:
 `,
@@ -82,7 +94,8 @@ Flags:
 export function reverseProxyMain(argv: readonly string[]): ServeRequest {
   const flags = parseCommand(COMMAND, argv);
   const flag = (name: string) => flags.values.get(name)!;
-  const from = parseFrom(flag('from'));
+  const ports = schemePorts(flags);
+  const from = parseFrom(flag('from'), ports);
   const upstreams = listFlag(flags, 'to', true).map(upstream);
   if (upstreams.length === 0) usageError(COMMAND, '-to is required');
   const rules = [
@@ -92,7 +105,8 @@ export function reverseProxyMain(argv: readonly string[]): ServeRequest {
     ...(flag('insecure') === 'true' ? ['\t\tinsecure_skip_verify'] : []),
   ];
   const lines = [
-    `${siteAddress(from.host, from.port)} {`,
+    `${quickSiteAddress(from, ports)} {`,
+    ...(from.https && flag('internal-certs') === 'true' ? ['\ttls internal'] : []),
     `\tproxy / ${upstreams.map(quote).join(' ')} {`,
     '\t\twebsocket',
     ...rules,
@@ -107,23 +121,30 @@ export function reverseProxyMain(argv: readonly string[]): ServeRequest {
   };
 }
 
-/** Caddy 2's -from: a scheme is optional, a path is not allowed; the port defaults to 80. */
-function parseFrom(value: string): { host: string; port: string } {
+/**
+ * Caddy 2's -from: a scheme is optional, a path is not allowed. Without a scheme, a host means HTTPS unless the
+ * port is the HTTP port, and no host means plain HTTP; the port defaults to the scheme's.
+ */
+function parseFrom(value: string, ports: SchemePorts): QuickAddress {
   let rest = value;
-  const scheme = /^([a-z]+):\/\//i.exec(rest);
-  if (scheme) {
-    if (scheme[1].toLowerCase() === 'https')
-      usageError(COMMAND, `-from ${value}: HTTPS is not supported yet; use http:// or a plain address`);
-    if (scheme[1].toLowerCase() !== 'http')
-      usageError(COMMAND, `-from ${value}: unknown scheme ${scheme[1]}`);
-    rest = rest.slice(scheme[0].length);
+  let scheme = '';
+  const given = /^([a-z]+):\/\//i.exec(rest);
+  if (given) {
+    scheme = given[1].toLowerCase();
+    if (scheme !== 'http' && scheme !== 'https')
+      usageError(COMMAND, `-from ${value}: unknown scheme ${given[1]}`);
+    rest = rest.slice(given[0].length);
   }
   if (rest.includes('/')) usageError(COMMAND, `-from ${value}: paths are not allowed`);
   const addr = splitHostPort(rest);
-  if (!addr) usageError(COMMAND, `-from must be [http://]host[:port] or :port (got "${value}")`);
-  const port = addr.port || DEFAULT_PORT;
-  noteNoHttps(!scheme && addr.host !== '' && port !== '80', `http://${siteAddress(addr.host, port)}`);
-  return { host: addr.host, port };
+  if (!addr) usageError(COMMAND, `-from must be [http(s)://]host[:port] or :port (got "${value}")`);
+  const https = scheme ? scheme === 'https' : addr.host !== '' && addr.port !== ports.http;
+  const port = addr.port || (https ? ports.https : ports.http);
+  // The ports keep their meaning, as in a Caddyfile (core/address.ts): no http:// on the HTTPS port, nor https://
+  // on the HTTP port.
+  if (scheme && port === (https ? ports.http : ports.https))
+    usageError(COMMAND, `-from ${value}: ${scheme}:// on the ${https ? 'HTTP' : 'HTTPS'} port ${port}`);
+  return { https, host: addr.host, port };
 }
 
 /** `3000` and `:3000` mean localhost, as Caddy 2 dials them; anything else goes to the proxy as it is. */

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import { SUBCOMMANDS } from '../../src/cli/subcommands.js';
 import { request } from '../helpers/http.js';
-import { runNodecaddy, startNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
+import { freePort, runNodecaddy, startNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
 
 let dir: string;
 let cleanup: () => void;
@@ -43,13 +43,22 @@ describe('help', () => {
     const fs = await runNodecaddy(['help', 'file-server']);
     assert.equal(fs.code, 0);
     assert.match(fs.stdout, /^Usage: nodecaddy file-server /);
-    for (const flag of ['root', 'listen', 'browse', 'domain', 'workers']) {
+    // Their own flags, then the serving flags they pass on (HTTPS and ACME among them).
+    const serving = ['workers', 'agree', 'email', 'ca', 'catimeout', 'disable-http-challenge'].concat([
+      'disable-tls-alpn-challenge',
+      'data',
+      'http-port',
+      'https-port',
+    ]);
+    for (const flag of ['root', 'listen', 'browse', 'domain', ...serving]) {
       assert.match(fs.stdout, new RegExp(`^  -${flag}\\b`, 'm'), flag);
     }
     assert.equal((await runNodecaddy(['file-server', '-h'])).stdout, fs.stdout);
     const rp = await runNodecaddy(['help', 'reverse-proxy']);
     assert.match(rp.stdout, /^ {2}-from string$/m);
     assert.match(rp.stdout, /^ {2}-to string$/m);
+    for (const flag of ['internal-certs', ...serving])
+      assert.match(rp.stdout, new RegExp(`^  -${flag}\\b`, 'm'), flag);
     const tunnel = await runNodecaddy(['help', 'tunnel']);
     assert.equal(tunnel.code, 0);
     assert.match(tunnel.stdout, /^Usage: nodecaddy tunnel /);
@@ -94,20 +103,28 @@ describe('file-server', () => {
   });
 
   test('defaults: the working directory, no listing; -domain serves only that host', async () => {
+    // On the -http-port a domain is plain HTTP, as in Caddy 2 (elsewhere it is HTTPS: commands-https.test.ts).
+    const port = await freePort();
     const nc = await startNodecaddy(
-      ['file-server', '-listen', '127.0.0.1:0', '-domain', 'files.test', '-workers', '1'],
+      [
+        'file-server',
+        '-listen',
+        `127.0.0.1:${port}`,
+        '-http-port',
+        String(port),
+        '-domain',
+        'files.test',
+      ].concat(['-workers', '1']),
       { cwd: dir },
     );
     try {
-      const port = nc.ports[0];
+      assert.match(nc.stdout(), new RegExp(`^Serving HTTP on 127\\.0\\.0\\.1:${port}$`, 'm'));
       const file = await request(port, '/cwd.txt', { headers: { Host: 'files.test' } });
       assert.equal(file.body, 'from the working directory');
       assert.equal((await request(port, '/site/', { headers: { Host: 'files.test' } })).status, 404);
       const other = await request(port, '/cwd.txt', { headers: { Host: 'other.test' } });
       assert.equal(other.status, 404);
       assert.match(other.body, /Site other\.test is not served/);
-      // Caddy 2 would turn on HTTPS for a domain: we say that we serve plain HTTP instead.
-      assert.match(nc.stderr(), /nodecaddy has no HTTPS yet; serving http:\/\/files\.test:0 over plain HTTP/);
     } finally {
       await stopped(nc);
     }
@@ -121,6 +138,9 @@ describe('file-server', () => {
     const listen = await runNodecaddy(['file-server', '-listen', 'nowhere']);
     assert.equal(listen.code, 2);
     assert.match(listen.stderr, /-listen must be :port or host:port/);
+    const domain = await runNodecaddy(['file-server', '-domain', 'a.test:8080']);
+    assert.equal(domain.code, 2);
+    assert.match(domain.stderr, /-domain must be a host name without a port/);
     const extra = await runNodecaddy(['file-server', 'browse']);
     assert.equal(extra.code, 2);
     assert.match(extra.stderr, /unexpected argument: browse/);
@@ -216,7 +236,7 @@ describe('reverse-proxy', () => {
       assert.equal(r.status, 200);
       assert.equal((JSON.parse(r.body) as { host: string }).host, `localhost:${ports[0]}`);
       assert.equal((await request(port, '/', { headers: { Host: 'other.test' } })).status, 404);
-      assert.doesNotMatch(nc.stderr(), /no HTTPS yet/, 'http:// asked for plain HTTP');
+      assert.match(nc.stdout(), /^Serving HTTP on port \d+$/m, 'http:// asked for plain HTTP');
     } finally {
       await stopped(nc);
     }
@@ -226,9 +246,16 @@ describe('reverse-proxy', () => {
     const noTo = await runNodecaddy(['reverse-proxy', '-from', ':0']);
     assert.equal(noTo.code, 2);
     assert.match(noTo.stderr, /-to is required/);
-    const https = await runNodecaddy(['reverse-proxy', '-from', 'https://a.test', '-to', '9']);
-    assert.equal(https.code, 2);
-    assert.match(https.stderr, /HTTPS is not supported yet/);
+    const scheme = await runNodecaddy(['reverse-proxy', '-from', 'ftp://a.test', '-to', '9']);
+    assert.equal(scheme.code, 2);
+    assert.match(scheme.stderr, /-from ftp:\/\/a\.test: unknown scheme ftp/);
+    // The ports keep their meaning, as in a Caddyfile: no plain HTTP on the HTTPS port, nor HTTPS on the HTTP one.
+    const plainOn443 = await runNodecaddy(['reverse-proxy', '-from', 'http://a.test:443', '-to', '9']);
+    assert.equal(plainOn443.code, 2);
+    assert.match(plainOn443.stderr, /-from http:\/\/a\.test:443: http:\/\/ on the HTTPS port 443/);
+    const tlsOn80 = await runNodecaddy(['reverse-proxy', '-from', 'https://a.test:80', '-to', '9']);
+    assert.equal(tlsOn80.code, 2);
+    assert.match(tlsOn80.stderr, /https:\/\/ on the HTTP port 80/);
     const header = await runNodecaddy(['reverse-proxy', '-to', '9', '-header-up', 'no colon']);
     assert.equal(header.code, 2);
     assert.match(header.stderr, /-header-up must be "Field: value"/);
