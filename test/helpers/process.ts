@@ -102,15 +102,25 @@ export function tempDir(prefix = 'nodecaddy-test-'): { dir: string; cleanup: () 
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** A port that was free a moment ago (for configs that need a known port, e.g. adding a listener). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * A port that was free a moment ago (for configs that need a known port, e.g. adding a listener, or the ports
+ * an ACME CA validates on). Picked below Linux's ephemeral range (32768-60999): a port the kernel hands out for
+ * `listen(0)` or an outgoing connection could be taken by another test, or a load test, between this check and
+ * the bind that wants it. Tried on every interface, as nodecaddy binds.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * 10_000);
+    if (await canListen(port)) return port;
+  }
+  throw new Error('no free port found between 10000 and 20000');
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen({ port, exclusive: true }, () => srv.close(() => resolve(true)));
   });
 }
