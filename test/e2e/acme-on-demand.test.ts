@@ -11,9 +11,9 @@ import { after, before, describe, test } from 'node:test';
 import { waitFor } from '../helpers/http.js';
 import { pebbleSkip, startPebble, type Pebble } from '../helpers/pebble.js';
 import { startWithAcme } from '../helpers/acme.js';
-import { freePort, spawnNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
+import { freePort, tempDir, type Nodecaddy } from '../helpers/process.js';
 import { tlsRequest } from '../helpers/tls.js';
-import { SECRET, startTarget, type Target } from '../helpers/tunnel.js';
+import { SECRET, startClient, startTarget, type Target } from '../helpers/tunnel.js';
 
 const skip = pebbleSkip(true);
 
@@ -111,26 +111,11 @@ describe('on-demand TLS', { skip }, () => {
       `tunnel.example.com, *.tunnel.example.com {\n\ttunnel {\n\t\tsecret ${SECRET}\n\t}\n}\n`,
     );
     const orders = pebble.orderCount();
-    const client = spawnNodecaddy(
-      [
-        'tunnel',
-        '-server',
-        `https://tunnel.example.com:${httpsPort}`,
-        '-dial',
-        `127.0.0.1:${httpsPort}`,
-        '-secret',
-        SECRET,
-        '-name',
-        'alice',
-        '-to',
-        `127.0.0.1:${target.port}`,
-        '-max-backoff',
-        '1s',
-        '-inspect',
-        'off',
-      ],
-      { env: { NODE_EXTRA_CA_CERTS: path.join(dir, 'root.pem') } },
-    );
+    const client = await startClient(httpsPort, 'alice', target.port, {
+      server: 'https://tunnel.example.com',
+      env: { NODE_EXTRA_CA_CERTS: path.join(dir, 'root.pem') },
+      wait: false,
+    });
     running.push(client);
     // The client's Forwarding line is true: a visitor that checks the certificate reaches the laptop.
     await waitFor(

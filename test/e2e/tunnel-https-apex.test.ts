@@ -7,34 +7,19 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { signedBy, testCa } from '../helpers/certs.js';
 import { waitFor } from '../helpers/http.js';
-import { freePort, spawnNodecaddy, startNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
+import { freePort, startNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
 import { tlsRequest } from '../helpers/tls.js';
-import { SECRET, startTarget } from '../helpers/tunnel.js';
+import { SECRET, startClient, startTarget } from '../helpers/tunnel.js';
 
 const tunnelSite = (port: number, cert: string) =>
   `https://*.tunnel.test:${port} {\n\ttls ${cert}.pem ${cert}.key\n\ttunnel {\n\t\tsecret ${SECRET}\n\t}\n}\n`;
 
-function startTunnelClient(port: number, ca: string): Nodecaddy {
-  return spawnNodecaddy(
-    [
-      'tunnel',
-      '-server',
-      `https://tunnel.test:${port}`,
-      '-dial',
-      `127.0.0.1:${port}`,
-      '-secret',
-      SECRET,
-      '-name',
-      'alice',
-      '-to',
-      `127.0.0.1:${targetPort}`,
-      '-max-backoff',
-      '1s',
-      '-inspect',
-      'off',
-    ],
-    { env: { NODE_EXTRA_CA_CERTS: ca } },
-  );
+function startTunnelClient(port: number, ca: string): Promise<Nodecaddy> {
+  return startClient(port, 'alice', targetPort, {
+    server: 'https://tunnel.test',
+    env: { NODE_EXTRA_CA_CERTS: ca },
+    wait: false,
+  });
 }
 
 let targetPort = 0;
@@ -67,7 +52,7 @@ test('with a certificate for the apex only, the client connects on its first att
       ['-conf', 'Caddyfile', '-workers', '2', '-http-port', String(await freePort())],
       { cwd: dir },
     );
-    client = startTunnelClient(port, ca.certFile);
+    client = await startTunnelClient(port, ca.certFile);
     await forwarding(client, `Forwarding https://alice.tunnel.test:${port} ->`);
     assert.doesNotMatch(client.stdout(), /reconnecting/);
     // The claim routes by Host: a visitor (who trusts what the server shows) reaches the laptop.
@@ -103,7 +88,7 @@ test('with only a wildcard certificate, the client falls back to its own name an
     const start = () => startNodecaddy(['-conf', 'Caddyfile', '-http-port', String(httpPort)], { cwd: dir });
     const httpPort = await freePort();
     server = await start();
-    client = startTunnelClient(port, ca.certFile);
+    client = await startTunnelClient(port, ca.certFile);
     await forwarding(client, `Forwarding https://alice.tunnel.test:${port} ->`);
     const apexFailures = () => client!.stdout().match(/TLS server name tunnel\.test\)/g)?.length ?? 0;
     assert.equal(apexFailures(), 1, client.stdout());

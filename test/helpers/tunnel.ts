@@ -156,29 +156,39 @@ export async function startClient(
   port: number,
   name: string,
   targetPort: number,
-  opts: { secret?: string; wait?: boolean; args?: string[] } = {},
+  opts: {
+    secret?: string;
+    wait?: boolean;
+    args?: string[];
+    /** The -server URL without the port (default http://tunnel.localhost). */
+    server?: string;
+    env?: Record<string, string>;
+  } = {},
 ): Promise<Nodecaddy> {
-  const nc = spawnNodecaddy([
-    'tunnel',
-    '-server',
-    `http://tunnel.localhost:${port}`,
-    '-dial',
-    `127.0.0.1:${port}`,
-    '-secret',
-    opts.secret ?? SECRET,
-    '-name',
-    name,
-    // A TCP tunnel given as -tcp takes no -to.
-    ...(opts.args?.includes('-tcp') ? [] : ['-to', `127.0.0.1:${targetPort}`]),
-    '-ping',
-    '2s',
-    '-max-backoff',
-    '1s',
-    // Tests run side by side (and beside other worktrees' tests): no one gets 127.0.0.1:4040 by chance.
-    '-inspect',
-    'off',
-    ...(opts.args ?? []),
-  ]);
+  const nc = spawnNodecaddy(
+    [
+      'tunnel',
+      '-server',
+      `${opts.server ?? 'http://tunnel.localhost'}:${port}`,
+      '-dial',
+      `127.0.0.1:${port}`,
+      '-secret',
+      opts.secret ?? SECRET,
+      '-name',
+      name,
+      // A TCP tunnel given as -tcp takes no -to.
+      ...(opts.args?.includes('-tcp') ? [] : ['-to', `127.0.0.1:${targetPort}`]),
+      '-ping',
+      '2s',
+      '-max-backoff',
+      '1s',
+      // Tests run side by side (and beside other worktrees' tests): no one gets 127.0.0.1:4040 by chance.
+      '-inspect',
+      'off',
+      ...(opts.args ?? []),
+    ],
+    { env: opts.env },
+  );
   if (opts.wait !== false) {
     await waitFor(() => nc.stdout().includes('Forwarding'), 15_000, `tunnel client ${name}`).catch(
       (err: unknown) => {

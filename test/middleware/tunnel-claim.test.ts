@@ -10,8 +10,8 @@ import { setCertificateRequests } from '../../src/core/tls/managed.js';
 import { signedBy, testCa, type KeyPair } from '../helpers/certs.js';
 import { waitFor } from '../helpers/http.js';
 import { startInProcess, type InProcess } from '../helpers/inprocess.js';
-import { freePort, spawnNodecaddy, tempDir, type Nodecaddy } from '../helpers/process.js';
-import { SECRET, startTarget, type Target } from '../helpers/tunnel.js';
+import { freePort, tempDir, type Nodecaddy } from '../helpers/process.js';
+import { SECRET, startClient, startTarget, type Target } from '../helpers/tunnel.js';
 
 let tmp: { dir: string; cleanup: () => void };
 let server: InProcess;
@@ -50,25 +50,12 @@ after(async () => {
   tmp?.cleanup();
 });
 
-function client(server: string, port: number): Nodecaddy {
-  return spawnNodecaddy(
-    [
-      'tunnel',
-      '-server',
-      `${server}:${port}`,
-      '-dial',
-      `127.0.0.1:${port}`,
-      '-secret',
-      SECRET,
-      '-name',
-      'alice',
-      '-to',
-      `127.0.0.1:${target.port}`,
-      '-inspect',
-      'off',
-    ],
-    { env: { NODE_EXTRA_CA_CERTS: ca.certFile } },
-  );
+function client(server: string, port: number): Promise<Nodecaddy> {
+  return startClient(port, 'alice', target.port, {
+    server,
+    env: { NODE_EXTRA_CA_CERTS: ca.certFile },
+    wait: false,
+  });
 }
 
 async function connected(c: Nodecaddy): Promise<void> {
@@ -101,7 +88,7 @@ test('the tunnel directive lets its claimed names have certificates on demand', 
 });
 
 test('a claim over TLS is reported (a failing report does not fail it); one over plain HTTP is not', async () => {
-  const secure = client('https://tunnel.test', httpsPort);
+  const secure = await client('https://tunnel.test', httpsPort);
   try {
     await connected(secure);
     assert.match(secure.stdout(), /Forwarding https:\/\/alice\.tunnel\.test:\d+ ->/);
@@ -109,7 +96,7 @@ test('a claim over TLS is reported (a failing report does not fail it); one over
   } finally {
     await secure.stop('SIGINT');
   }
-  const plain = client('http://plain.test', httpPort);
+  const plain = await client('http://plain.test', httpPort);
   try {
     await connected(plain);
     assert.match(plain.stdout(), /Forwarding http:\/\/alice\.plain\.test:\d+ ->/);
