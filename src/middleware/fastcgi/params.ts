@@ -106,7 +106,7 @@ export function buildParams(
   const address = ctx.site.config.address;
   const prefix = address.path && address.path !== '/' ? address.path : '';
   const method = (req.method ?? 'GET').toUpperCase();
-  let contentType = header(ctx, 'content-type');
+  let contentType = knownHeader(ctx, 'content-type');
   if (contentType === '' && method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS')
     contentType = 'application/x-www-form-urlencoded';
 
@@ -130,7 +130,7 @@ export function buildParams(
   p.add('SERVER_SOFTWARE', rule.software);
   p.add('DOCUMENT_ROOT', rule.root);
   p.add('DOCUMENT_URI', docUri);
-  p.add('HTTP_HOST', header(ctx, 'host'));
+  p.add('HTTP_HOST', knownHeader(ctx, 'host'));
   p.add('REQUEST_URI', ctx.originalUri);
   p.add('SCRIPT_FILENAME', path.join(rule.root, scriptName));
   p.add('SCRIPT_NAME', prefix ? path.posix.join(prefix, scriptName) : scriptName);
@@ -161,17 +161,19 @@ export function buildParams(
 /**
  * A request header's value, repeated values joined with `, ` (as Caddy). The name comes from the raw
  * header list, so it may be one that Node leaves out of `req.headers` (`__proto__`): it is looked up as
- * the header's own entry, never as something the object inherits. `headersDistinct` is only read for such
- * a name: Node builds it on first use, for every header of the request.
+ * the header's own entry, never as something the object inherits. `headersDistinct` is read only for such
+ * a name: Node builds it on first use, from every header of the request.
  */
 function header(ctx: RequestContext, name: string): string {
-  const headers = ctx.req.headers;
-  if (!Object.hasOwn(headers, name)) {
-    // An HTTP/2 request has no headersDistinct.
-    const distinct = ctx.req.headersDistinct as NodeJS.Dict<string[]> | undefined;
-    return distinct?.[name]?.join(', ') ?? '';
-  }
-  const v = headers[name];
+  if (Object.hasOwn(ctx.req.headers, name)) return knownHeader(ctx, name);
+  // An HTTP/2 request has no headersDistinct.
+  const distinct = ctx.req.headersDistinct as NodeJS.Dict<string[]> | undefined;
+  return distinct?.[name]?.join(', ') ?? '';
+}
+
+/** The value of a header that Node keeps in `req.headers` when present (a lower-case name we chose). */
+function knownHeader(ctx: RequestContext, name: string): string {
+  const v = Object.hasOwn(ctx.req.headers, name) ? ctx.req.headers[name] : undefined;
   if (v === undefined) return '';
   return Array.isArray(v) ? v.join(', ') : v;
 }
