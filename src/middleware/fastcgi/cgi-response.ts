@@ -5,10 +5,11 @@ import type { HttpResponse } from '../../core/response.js';
 /** Header blocks larger than this are a broken application, not a response (→ 502). */
 export const MAX_HEADER_BYTES = 1024 * 1024;
 
+/** A parsed head: shared by every response with the same header block, so never changed once made. */
 export interface CgiHead {
-  status: number;
+  readonly status: number;
   /** By lower-cased name: the name as the application spelled it, and every value in order. */
-  headers: Map<string, { name: string; values: string[] }>;
+  readonly headers: ReadonlyMap<string, { readonly name: string; readonly values: readonly string[] }>;
 }
 
 /** Where the header block ends: the index just after the blank line, and the blank line's own index. */
@@ -24,8 +25,24 @@ export function findHeaderEnd(buf: Buffer): number {
 /** Headers hop-by-hop or managed by our own HTTP layer: an application's value for them is dropped. */
 const DROPPED = new Set(['status', 'connection', 'keep-alive', 'transfer-encoding', 'trailer', 'upgrade']);
 
+/** The last header block parsed, and its head: a script sends the same few headers time after time. */
+let lastText = '';
+let lastHead: CgiHead | undefined;
+const MAX_CACHED_HEAD = 2048;
+
 /** Parses the header block (without the blank line). Throws on a malformed status. */
 export function parseCgiHead(text: string): CgiHead {
+  if (text === lastText && lastHead) return lastHead;
+  const head = parseHead(text);
+  // A large block (a script's many cookies) is unlikely to repeat and is not worth keeping.
+  if (text.length <= MAX_CACHED_HEAD) {
+    lastText = text;
+    lastHead = head;
+  }
+  return head;
+}
+
+function parseHead(text: string): CgiHead {
   const headers = new Map<string, { name: string; values: string[] }>();
   let status = 0;
   let last: string[] | undefined;
@@ -71,7 +88,7 @@ export function applyCgiHead(res: HttpResponse, head: CgiHead): void {
       const prior = res.getHeader(lower);
       const list = Array.isArray(prior) ? prior : [String(prior)];
       res.setHeader(name, [...list, ...values]);
-    } else res.setHeader(name, values.length === 1 ? values[0] : values);
+    } else res.setHeader(name, values.length === 1 ? values[0] : [...values]);
   }
   res.statusCode = head.status;
 }

@@ -43,6 +43,51 @@ function remote(ctx: RequestContext): { ip: string; port: string } {
 }
 
 /**
+ * A request's name-value pairs in order, kept as two arrays (a Map of tuples, then iterated into tuples
+ * again, cost more than encoding them). A name set again keeps its place and takes the new value, as in a
+ * Map: user variables override the built-ins, request headers override both.
+ */
+export class ParamList {
+  readonly names: string[] = [];
+  readonly values: string[] = [];
+  /** Where each HTTP_* name is, made when the first request header is set (see setHeader). */
+  private httpIndex: Map<string, number> | undefined;
+
+  /** Appends a pair whose name is not in the list (the built-ins, which are distinct). */
+  add(name: string, value: string): void {
+    this.names.push(name);
+    this.values.push(value);
+  }
+
+  /** Sets a user variable: few, so a scan finds one that overrides a built-in. */
+  set(name: string, value: string): void {
+    const i = this.names.indexOf(name);
+    if (i >= 0) this.values[i] = value;
+    else this.add(name, value);
+  }
+
+  /**
+   * Sets a request header's HTTP_* parameter. Only names starting with HTTP_ can be overridden by one:
+   * HTTP_HOST, user variables named so, and earlier headers (`X-A` and `X_A` are both HTTP_X_A).
+   */
+  setHeader(name: string, value: string): void {
+    let index = this.httpIndex;
+    if (!index) {
+      index = this.httpIndex = new Map();
+      for (let i = 0; i < this.names.length; i++)
+        if (this.names[i].startsWith('HTTP_')) index.set(this.names[i], i);
+    }
+    const i = index.get(name);
+    if (i !== undefined) {
+      this.values[i] = value;
+      return;
+    }
+    index.set(name, this.names.length);
+    this.add(name, value);
+  }
+}
+
+/**
  * The parameters for one request. `fpath` is the script path (the current, possibly rewritten, path, or
  * the index file a directory resolved to); `end` is splitEnd(fpath).
  */
@@ -52,7 +97,7 @@ export function buildParams(
   fpath: string,
   end: number,
   bodyLength: string,
-): Map<string, string> {
+): ParamList {
   const req = ctx.req;
   const { ip, port } = remote(ctx);
   const docUri = fpath.slice(0, end);
@@ -61,43 +106,42 @@ export function buildParams(
   const address = ctx.site.config.address;
   const prefix = address.path && address.path !== '/' ? address.path : '';
   const method = (req.method ?? 'GET').toUpperCase();
-  let contentType = header(ctx, 'content-type');
+  let contentType = knownHeader(ctx, 'content-type');
   if (contentType === '' && method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS')
     contentType = 'application/x-www-form-urlencoded';
 
-  const p = new Map<string, string>([
-    ['AUTH_TYPE', ''],
-    ['CONTENT_LENGTH', bodyLength],
-    ['CONTENT_TYPE', contentType],
-    ['GATEWAY_INTERFACE', 'CGI/1.1'],
-    ['PATH_INFO', pathInfo],
-    ['QUERY_STRING', ctx.query],
-    ['REMOTE_ADDR', ip],
-    ['REMOTE_HOST', ip],
-    ['REMOTE_PORT', port],
-    ['REMOTE_IDENT', ''],
-    ['REMOTE_USER', ctx.user],
-    ['REQUEST_METHOD', method],
-    ['REQUEST_SCHEME', ctx.isTls ? 'https' : 'http'],
-    ['SERVER_NAME', address.host],
-    ['SERVER_PORT', address.port],
-    ['SERVER_PROTOCOL', `HTTP/${req.httpVersion}`],
-    ['SERVER_SOFTWARE', rule.software],
-    ['DOCUMENT_ROOT', rule.root],
-    ['DOCUMENT_URI', docUri],
-    ['HTTP_HOST', header(ctx, 'host')],
-    ['REQUEST_URI', ctx.originalUri],
-    ['SCRIPT_FILENAME', path.join(rule.root, scriptName)],
-    ['SCRIPT_NAME', prefix ? path.posix.join(prefix, scriptName) : scriptName],
-  ]);
-  if (pathInfo !== '') p.set('PATH_TRANSLATED', path.join(rule.root, pathInfo));
+  const p = new ParamList();
+  p.add('AUTH_TYPE', '');
+  p.add('CONTENT_LENGTH', bodyLength);
+  p.add('CONTENT_TYPE', contentType);
+  p.add('GATEWAY_INTERFACE', 'CGI/1.1');
+  p.add('PATH_INFO', pathInfo);
+  p.add('QUERY_STRING', ctx.query);
+  p.add('REMOTE_ADDR', ip);
+  p.add('REMOTE_HOST', ip);
+  p.add('REMOTE_PORT', port);
+  p.add('REMOTE_IDENT', '');
+  p.add('REMOTE_USER', ctx.user);
+  p.add('REQUEST_METHOD', method);
+  p.add('REQUEST_SCHEME', ctx.isTls ? 'https' : 'http');
+  p.add('SERVER_NAME', address.host);
+  p.add('SERVER_PORT', address.port);
+  p.add('SERVER_PROTOCOL', `HTTP/${req.httpVersion}`);
+  p.add('SERVER_SOFTWARE', rule.software);
+  p.add('DOCUMENT_ROOT', rule.root);
+  p.add('DOCUMENT_URI', docUri);
+  p.add('HTTP_HOST', knownHeader(ctx, 'host'));
+  p.add('REQUEST_URI', ctx.originalUri);
+  p.add('SCRIPT_FILENAME', path.join(rule.root, scriptName));
+  p.add('SCRIPT_NAME', prefix ? path.posix.join(prefix, scriptName) : scriptName);
+  if (pathInfo !== '') p.add('PATH_TRANSLATED', path.join(rule.root, pathInfo));
   if (ctx.isTls) {
     const tls = req.socket as TLSSocket;
-    p.set('HTTPS', 'on');
+    p.add('HTTPS', 'on');
     const protocol = tls.getProtocol();
-    if (protocol) p.set('SSL_PROTOCOL', protocol);
+    if (protocol) p.add('SSL_PROTOCOL', protocol);
     const cipher = tls.getCipher();
-    if (cipher) p.set('SSL_CIPHER', cipher.name);
+    if (cipher) p.add('SSL_CIPHER', cipher.name);
   }
   // User variables override the built-ins, and request headers override them (Caddy's order).
   for (const [name, value] of rule.env) p.set(name, value.render(ctx));
@@ -109,7 +153,7 @@ export function buildParams(
     // (`:authority`, …) are not headers; HTTP_HOST comes from Host, which the listener sets from :authority.
     if (lower === 'proxy' || lower.charCodeAt(0) === 0x3a || seen.has(lower)) continue;
     seen.add(lower);
-    p.set(cgiHeaderName(lower), header(ctx, lower));
+    p.setHeader(cgiHeaderName(lower), header(ctx, lower));
   }
   return p;
 }
@@ -117,14 +161,19 @@ export function buildParams(
 /**
  * A request header's value, repeated values joined with `, ` (as Caddy). The name comes from the raw
  * header list, so it may be one that Node leaves out of `req.headers` (`__proto__`): it is looked up as
- * the header's own entry, never as something the object inherits.
+ * the header's own entry, never as something the object inherits. `headersDistinct` is read only for such
+ * a name: Node builds it on first use, from every header of the request.
  */
 function header(ctx: RequestContext, name: string): string {
-  const headers = ctx.req.headers;
+  if (Object.hasOwn(ctx.req.headers, name)) return knownHeader(ctx, name);
   // An HTTP/2 request has no headersDistinct.
   const distinct = ctx.req.headersDistinct as NodeJS.Dict<string[]> | undefined;
-  if (!Object.hasOwn(headers, name)) return distinct?.[name]?.join(', ') ?? '';
-  const v = headers[name];
+  return distinct?.[name]?.join(', ') ?? '';
+}
+
+/** The value of a header that Node keeps in `req.headers` when present (a lower-case name we chose). */
+function knownHeader(ctx: RequestContext, name: string): string {
+  const v = Object.hasOwn(ctx.req.headers, name) ? ctx.req.headers[name] : undefined;
   if (v === undefined) return '';
   return Array.isArray(v) ? v.join(', ') : v;
 }

@@ -141,16 +141,36 @@ function closeRecord(type: RecordType, requestId: number, start: number, end: nu
   return end + padding;
 }
 
+/** Name-value pairs as two arrays of the same length (what params.ts builds). */
+export interface Pairs {
+  readonly names: readonly string[];
+  readonly values: readonly string[];
+}
+
+function pairsOf(params: Pairs | Iterable<readonly [string, string]>): Pairs {
+  if ('names' in params) return params;
+  const names: string[] = [];
+  const values: string[] = [];
+  for (const [name, value] of params) {
+    names.push(name);
+    values.push(value);
+  }
+  return { names, values };
+}
+
 /**
  * Writes the PARAMS stream into the scratch buffer from `at`: every name-value pair, then the empty record
  * that ends it; returns where it ends. A pair never straddles two records, because php-fpm parses each
  * PARAMS record on its own; a value too long for one record is cut (as Caddy v1 does).
  */
-function writeParams(requestId: number, params: Iterable<readonly [string, string]>, at: number): number {
+function writeParams(requestId: number, params: Pairs, at: number): number {
+  const { names, values } = params;
   // `record` is where the open record's header goes; a pair that would not fit it closes it first.
   let record = at;
   at += HEADER_LEN;
-  for (const [name, value] of params) {
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i];
+    const value = values[i];
     if (name.length + value.length <= SHORT_PAIR) {
       const size = lengthSize(name.length) + lengthSize(value.length) + name.length + value.length;
       if (at - record - HEADER_LEN + size > MAX_CONTENT) {
@@ -198,8 +218,8 @@ function writeParams(requestId: number, params: Iterable<readonly [string, strin
  * records, because php-fpm parses each PARAMS record on its own; a value too long for one record is cut
  * (as Caddy v1 does).
  */
-export function encodeParams(requestId: number, params: Iterable<readonly [string, string]>): Buffer {
-  const end = writeParams(requestId, params, 0);
+export function encodeParams(requestId: number, params: Pairs | Iterable<readonly [string, string]>): Buffer {
+  const end = writeParams(requestId, pairsOf(params), 0);
   return Buffer.from(scratch.subarray(0, end));
 }
 
@@ -209,7 +229,7 @@ export function encodeParams(requestId: number, params: Iterable<readonly [strin
  */
 export function encodeRequest(
   requestId: number,
-  params: Iterable<readonly [string, string]>,
+  params: Pairs | Iterable<readonly [string, string]>,
   endStdin: boolean,
 ): Buffer {
   const out = reserve(0, 2 * HEADER_LEN);
@@ -217,7 +237,7 @@ export function encodeRequest(
   out.writeUInt16BE(ROLE_RESPONDER, HEADER_LEN);
   out[HEADER_LEN + 2] = FLAG_KEEP_CONN;
   out.fill(0, HEADER_LEN + 3, 2 * HEADER_LEN);
-  let end = writeParams(requestId, params, 2 * HEADER_LEN);
+  let end = writeParams(requestId, pairsOf(params), 2 * HEADER_LEN);
   if (endStdin) {
     writeHeader(reserve(end, HEADER_LEN), end, RecordType.Stdin, requestId, 0, 0);
     end += HEADER_LEN;

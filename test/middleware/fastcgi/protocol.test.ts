@@ -1,9 +1,11 @@
 // The FastCGI record layer, the CGI response head, and the directive's parsing, without php-fpm.
 import assert from 'node:assert/strict';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { loadConfig } from '../../../src/app.js';
 import { Dispenser, parse } from '../../../src/caddyfile/index.js';
-import { parseCgiHead, findHeaderEnd } from '../../../src/middleware/fastcgi/cgi-response.js';
+import { applyCgiHead, parseCgiHead, findHeaderEnd } from '../../../src/middleware/fastcgi/cgi-response.js';
 import {
   decodePairs,
   encodeParams,
@@ -134,6 +136,25 @@ describe('CGI response head', () => {
     assert.equal(parseCgiHead('Content-Type: text/plain\n').status, 200);
     assert.throws(() => parseCgiHead('Status: abc\n'), /malformed CGI Status/);
     assert.throws(() => parseCgiHead('no colon here\n'), /malformed CGI header/);
+  });
+
+  test('a block seen before gives the same head, a changed one its own, a bad one throws every time', () => {
+    const a = 'Content-Type: text/plain\r\nX-A: 1\r\nX-A: 2\r\n';
+    const b = 'Status: 404 Not Found\r\nContent-Type: text/html\r\n';
+    for (let i = 0; i < 2; i++) {
+      assert.deepEqual(parseCgiHead(a).headers.get('x-a')?.values, ['1', '2']);
+      assert.equal(parseCgiHead(a).status, 200);
+      assert.equal(parseCgiHead(b).status, 404);
+      assert.equal(parseCgiHead(b).headers.has('x-a'), false);
+      assert.throws(() => parseCgiHead('Status: 20x\n'), /malformed CGI Status/);
+    }
+    // A response gets its own list of values: changing it does not change the next response's.
+    const first = new ServerResponse(new IncomingMessage(new Socket()));
+    applyCgiHead(first, parseCgiHead(a));
+    (first.getHeader('x-a') as string[]).push('3');
+    const second = new ServerResponse(new IncomingMessage(new Socket()));
+    applyCgiHead(second, parseCgiHead(a));
+    assert.deepEqual(second.getHeader('x-a'), ['1', '2']);
   });
 });
 
