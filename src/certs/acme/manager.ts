@@ -49,6 +49,10 @@ export class CertificateManager implements CertificateRequests {
   private readonly retries = new Map<string, Retry>();
   private readonly issuers = new Map<string, Issuer>();
   private readonly gate = new OnDemandGate();
+  /** On-demand decisions running now, by name. */
+  private readonly needs = new Map<string, Promise<boolean>>();
+  /** The last failure of each subject's order (a rate-limit answer sets a longer wait). */
+  private readonly lastError = new Map<string, unknown>();
   private readonly renewals: RenewalTimes;
   private checkTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -97,9 +101,21 @@ export class CertificateManager implements CertificateRequests {
     await Promise.allSettled([...this.running.values()]);
   }
 
-  /** A handshake found no certificate for a name of an on-demand site. */
-  async need(name: string): Promise<boolean> {
+  /**
+   * A handshake found no certificate for a name of an on-demand site. Handshakes for one name (from every
+   * worker) share one decision: `ask` is asked once, and one order runs.
+   */
+  need(name: string): Promise<boolean> {
     const lower = name.toLowerCase().replace(/\.$/, '');
+    let pending = this.needs.get(lower);
+    if (!pending) {
+      pending = this.decideAndOrder(lower).finally(() => this.needs.delete(lower));
+      this.needs.set(lower, pending);
+    }
+    return pending;
+  }
+
+  private async decideAndOrder(lower: string): Promise<boolean> {
     if (this.held.has(lower)) return true;
     const rule = onDemandRuleFor(this.plan, lower);
     if (!rule || this.stopped) return false;
@@ -158,8 +174,6 @@ export class CertificateManager implements CertificateRequests {
       retry.timer.unref();
     });
   }
-
-  private readonly lastError = new Map<string, unknown>();
 
   /** Still in the config (a subject), or held on demand under a rule that still exists. */
   private wanted(subject: string): boolean {
