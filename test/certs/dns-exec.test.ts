@@ -138,6 +138,9 @@ describe('with pebble-challtestsrv', { skip: pebbleSkip(true) }, () => {
       backoffMax: 1000,
     });
     const [, csr] = await acme.crypto.createCsr({ altNames: ['*.tunnel.example.com', 'tunnel.example.com'] });
+    // Both names are proven at the same TXT name, in parallel, and challtestsrv's clear-txt removes every value
+    // of a name: the cleanups run after the order, or one would remove the other's record before it is checked.
+    const cleanups: (() => Promise<void>)[] = [];
     const chain = await client.auto({
       csr,
       email: 'test@example.com',
@@ -146,8 +149,11 @@ describe('with pebble-challtestsrv', { skip: pebbleSkip(true) }, () => {
       // acme-client's own check asks the system resolver, which does not know challtestsrv's records.
       skipChallengeVerification: true,
       challengeCreateFn: (authz, _challenge, value) => hook.present(dns01Fqdn(authz.identifier.value), value),
-      challengeRemoveFn: (authz, _challenge, value) => hook.cleanup(dns01Fqdn(authz.identifier.value), value),
+      challengeRemoveFn: async (authz, _challenge, value) => {
+        cleanups.push(() => hook.cleanup(dns01Fqdn(authz.identifier.value), value));
+      },
     });
+    for (const cleanup of cleanups) await cleanup();
     const leaf = new X509Certificate(acme.crypto.splitPemChain(chain)[0] ?? '');
     assert.equal(leaf.subjectAltName, 'DNS:*.tunnel.example.com, DNS:tunnel.example.com');
   });
