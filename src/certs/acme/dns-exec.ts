@@ -3,7 +3,12 @@
 // `cleanup <fqdn> <value>` after, where fqdn is `_acme-challenge.<domain>.` (trailing dot) and value the TXT
 // record's content. A command that fails or hangs fails the challenge with a message that says why.
 import { spawn } from 'node:child_process';
-import type { DnsHook } from './issuer.js';
+
+/** DNS-01: puts and removes the TXT record `value` at `fqdn` (`_acme-challenge.example.com.`). */
+export interface DnsHook {
+  present(fqdn: string, value: string): Promise<void>;
+  cleanup(fqdn: string, value: string): Promise<void>;
+}
 
 export interface DnsExecOptions {
   /** The command is killed (with everything it started) after this long; default 60 s. */

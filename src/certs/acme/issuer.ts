@@ -7,17 +7,7 @@ import type { KeyType } from '../../core/tls/config.js';
 import type { AcmeChallenge, PemPair } from '../../core/tls/managed.js';
 import type { CertificateSink } from '../sink.js';
 import { safeKeyPart, type Storage } from '../storage.js';
-
-/** DNS-01: puts and removes the TXT record `value` at `fqdn` (`_acme-challenge.example.com.`). */
-export interface DnsHook {
-  present(fqdn: string, value: string): Promise<void>;
-  cleanup(fqdn: string, value: string): Promise<void>;
-}
-
-/** Where DNS-01 looks for a name's TXT record (a wildcard's too: `*.example.com` is proven at example.com). */
-function dns01Name(name: string): string {
-  return `_acme-challenge.${name.replace(/^\*\./, '')}.`;
-}
+import { dns01Fqdn, type DnsHook } from './dns-exec.js';
 
 export type ChallengeType = 'http-01' | 'tls-alpn-01' | 'dns-01';
 
@@ -132,7 +122,7 @@ export class Issuer {
   ): Promise<void> {
     if (challenge.type === 'dns-01') {
       if (!request.dns) throw new Error('dns-01 needs a DNS hook');
-      await request.dns.present(dns01Name(name), keyAuthorization);
+      await request.dns.present(dns01Fqdn(name), keyAuthorization);
       return;
     }
     const answer = await this.challengeOf(name, challenge, keyAuthorization);
@@ -153,7 +143,7 @@ export class Issuer {
     keyAuthorization: string,
   ): Promise<void> {
     if (challenge.type === 'dns-01') {
-      await request.dns?.cleanup(dns01Name(name), keyAuthorization);
+      await request.dns?.cleanup(dns01Fqdn(name), keyAuthorization);
       return;
     }
     await this.sink.dropChallenge(await this.challengeOf(name, challenge, keyAuthorization));
