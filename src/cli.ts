@@ -26,6 +26,9 @@ import type { AcmeFlags } from './certs/acme/plan.js';
 import { FileStorage } from './certs/file-storage.js';
 import { localSink } from './certs/sink.js';
 import { setCertificateRequests } from './core/tls/managed.js';
+import { clusterSettings, type ClusterSettings } from './cluster/settings.js';
+import { setClusterInfo } from './cluster/metrics.js';
+import { redactUrl } from './cluster/redis.js';
 
 /** All of standard input, for `-conf stdin`: a terminal would wait for a Caddyfile nobody is typing. */
 function readStdin(): string {
@@ -73,6 +76,8 @@ async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
     disableHttpChallenge: bool('disable-http-challenge'),
     disableTlsAlpnChallenge: bool('disable-tls-alpn-challenge'),
   };
+  const dataDir = flag('data') ? path.resolve(cwd, flag('data')) : defaultDataDir(process.env);
+  const clusterConfig = clusterFlagsOrExit(flags.set, flag, dataDir, cwd);
   const loadOptions = {
     root: flag('root'),
     host: flag('host'),
@@ -80,7 +85,7 @@ async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
     httpPort: portFlag('http-port', flag('http-port')),
     httpsPort: portFlag('https-port', flag('https-port')),
     http2: bool('http2'),
-    dataDir: flag('data') ? path.resolve(cwd, flag('data')) : defaultDataDir(process.env),
+    dataDir,
     cwd,
     env: process.env,
     log,
@@ -146,7 +151,8 @@ async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
   const serveAdmin = observePrimary(admin, log);
   // Automatic HTTPS: this process is the only ACME client; the server processes get what it obtains.
   const manager = new CertificateManager({
-    storage: new FileStorage(loadOptions.dataDir),
+    // The redis storage comes with the RedisStorage (issue 20, in progress).
+    storage: new FileStorage(clusterConfig.storage.kind === 'file' ? clusterConfig.storage.dir : dataDir),
     sink: engine?.certificates ?? localSink,
     flags: acme,
     log,
@@ -197,6 +203,39 @@ function durationFlagOrExit(name: string, value: string): number {
   } catch (err) {
     fatal((err as Error).message, 2);
   }
+}
+
+/**
+ * -storage, -cluster-*, -instance-id, with their environment defaults. The primary fixes the instance id for
+ * its workers (they parse the same flags) in $NODECADDY_INSTANCE_ID.
+ */
+function clusterFlagsOrExit(
+  set: ReadonlySet<string>,
+  flag: (name: string) => string,
+  dataDir: string,
+  cwd: string,
+): ClusterSettings {
+  const env = process.env;
+  const given = (name: string, envName: string) => (set.has(name) ? flag(name) : env[envName] || flag(name));
+  let settings: ClusterSettings;
+  try {
+    settings = clusterSettings(
+      {
+        storage: given('storage', 'NODECADDY_STORAGE'),
+        clusterListen: flag('cluster-listen'),
+        clusterAdvertise: flag('cluster-advertise'),
+        clusterSecret: given('cluster-secret', 'NODECADDY_CLUSTER_SECRET'),
+        instanceId: given('instance-id', 'NODECADDY_INSTANCE_ID'),
+      },
+      dataDir,
+      cwd,
+    );
+  } catch (err) {
+    fatal((err as Error).message, 2);
+  }
+  env.NODECADDY_INSTANCE_ID = settings.instanceId;
+  if (settings.storage.kind === 'redis') setClusterInfo(settings.instanceId, redactUrl(settings.storage.url));
+  return settings;
 }
 
 /** -ca: an ACME directory URL. */

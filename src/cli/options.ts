@@ -66,6 +66,37 @@ export const FLAGS: readonly FlagSpec[] = [
       'Folder for certificates and the local CA (default $NODECADDY_DATA, else ~/.local/share/nodecaddy)',
   },
   {
+    name: 'storage',
+    type: 'string',
+    default: '',
+    usage:
+      'Where certificates and cluster state live: file:///folder (default: -data) or redis://[user:password@]host:6379/0; instances sharing one form a cluster ($NODECADDY_STORAGE)',
+  },
+  {
+    name: 'cluster-listen',
+    type: 'string',
+    default: '',
+    usage: 'host:port of the relay listener other instances dial to reach tunnels held here (needs redis storage)',
+  },
+  {
+    name: 'cluster-advertise',
+    type: 'string',
+    default: '',
+    usage: 'host:port the other instances dial, when it is not the -cluster-listen address',
+  },
+  {
+    name: 'cluster-secret',
+    type: 'string',
+    default: '',
+    usage: 'Shared secret that authenticates instances to each other ($NODECADDY_CLUSTER_SECRET keeps it out of ps)',
+  },
+  {
+    name: 'instance-id',
+    type: 'string',
+    default: '',
+    usage: 'This instance in the cluster registry, logs and metrics (default: host name plus a random part)',
+  },
+  {
     name: 'grace',
     type: 'string',
     default: '5s',
