@@ -11,7 +11,15 @@ import { startRelayServer } from '../../src/cluster/relay/server.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { collectFamilies } from '../../src/core/metrics/registry.js';
 import { request, waitFor } from '../helpers/http.js';
-import { CLUSTER_SECRET, Front, HOST, startCluster, targetHandler, type Cluster } from '../helpers/relay.js';
+import {
+  CLUSTER_SECRET,
+  Front,
+  HOST,
+  startCluster,
+  targetHandler,
+  within,
+  type Cluster,
+} from '../helpers/relay.js';
 
 interface Echo {
   method: string;
@@ -186,7 +194,7 @@ for (const tls of [false, true]) {
         // The target closes: the visitor sees it.
         const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
         ws.send('close-please');
-        assert.equal(await closed, 4001);
+        assert.equal(await within(closed, 10_000, 'the visitor to see the close'), 4001);
 
         // The visitor closes (drops the connection): the target's socket closes.
         const ws2 = new WebSocket(`ws://127.0.0.1:${c.front.port}/chat`, { headers: { host: HOST } });
@@ -194,7 +202,7 @@ for (const tls of [false, true]) {
         await waitFor(() => targetSockets.length === 2, 5000, 'the second socket at the target');
         const targetClosed = new Promise((resolve) => targetSockets[1].once('close', resolve));
         ws2.terminate();
-        await targetClosed;
+        await within(targetClosed, 10_000, "the target's socket to close");
       } finally {
         c.target.off('ws', onWs);
       }
@@ -237,7 +245,7 @@ for (const tls of [false, true]) {
       const targetRes = await atTarget;
       const cancelled = new Promise((resolve) => targetRes.once('close', resolve));
       req.destroy();
-      await cancelled;
+      await within(cancelled, 10_000, 'the request to be cancelled at the target');
       assert.equal(targetRes.writableEnded, false);
     });
 
@@ -261,7 +269,12 @@ test('a holder slower than the response timeout is 504, and the target sees the 
     assert.equal(res.status, 504);
     assert.equal(res.headers['x-test-code'], 'timeout');
     const targetRes = await atTarget;
-    if (!targetRes.destroyed) await new Promise((resolve) => targetRes.once('close', resolve));
+    if (!targetRes.destroyed)
+      await within(
+        new Promise((resolve) => targetRes.once('close', resolve)),
+        10_000,
+        'the cancel at the target',
+      );
   } finally {
     await c.close();
   }

@@ -142,7 +142,8 @@ export class Front {
     readonly client: RelayClient,
     private readonly address: () => string,
     private readonly site = SITE,
-    private readonly timeoutMs = 30_000,
+    // Longer than any wait of a test: a missing cancel must fail the test, not be cured by this timeout.
+    private readonly timeoutMs = 120_000,
   ) {
     this.server = http.createServer({ ServerResponse: HookedResponse }, (req, res) => {
       const body = req.headers['content-length'] || req.headers['transfer-encoding'] ? req : null;
@@ -192,6 +193,15 @@ export class Front {
       res.writeHead(err.status, { ...err.headers, 'x-test-code': err.code, 'content-length': 0 }).end();
     });
   }
+}
+
+/** The promise, or a failure naming `what` after `ms` (a test waiting on an event that never comes). */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
 /** Holds `HOST` of `SITE` (served by the target); any other name is not here. Evicts for token `tok-1`. */
