@@ -120,11 +120,15 @@ for (const tls of [false, true]) {
         path: `/big?n=${total}`,
         headers: { host: HOST },
       });
-      const res = await new Promise<IncomingMessage>((resolve, reject) => {
-        req.on('response', resolve);
-        req.on('error', reject);
-        req.end();
-      });
+      const res = await within(
+        new Promise<IncomingMessage>((resolve, reject) => {
+          req.on('response', resolve);
+          req.on('error', reject);
+          req.end();
+        }),
+        30_000,
+        'the response head',
+      );
       assert.equal(res.statusCode, 200);
       assert.equal(res.headers['content-length'], String(total));
       res.pause();
@@ -145,7 +149,7 @@ for (const tls of [false, true]) {
       let received = 0;
       res.on('data', (d: Buffer) => (received += d.length));
       res.resume();
-      await new Promise((resolve) => res.on('end', resolve));
+      await within(new Promise((resolve) => res.on('end', resolve)), 60_000, 'the end of the body');
       assert.equal(received, total);
     });
 
@@ -156,11 +160,15 @@ for (const tls of [false, true]) {
         path: '/sse',
         headers: { host: HOST },
       });
-      const res = await new Promise<IncomingMessage>((resolve, reject) => {
-        req.on('response', resolve);
-        req.on('error', reject);
-        req.end();
-      });
+      const res = await within(
+        new Promise<IncomingMessage>((resolve, reject) => {
+          req.on('response', resolve);
+          req.on('error', reject);
+          req.end();
+        }),
+        30_000,
+        'the response head',
+      );
       assert.equal(res.headers['content-type'], 'text/event-stream');
       res.setEncoding('utf8');
       const events: string[] = [];
@@ -169,7 +177,7 @@ for (const tls of [false, true]) {
         // The target sends its next event only once the visitor has the last one.
         c.target.nextEvent?.();
       });
-      await new Promise((resolve) => res.on('end', resolve));
+      await within(new Promise((resolve) => res.on('end', resolve)), 60_000, 'the end of the body');
       assert.deepEqual(events, ['data: event 1', 'data: event 2', 'data: event 3']);
     });
 
