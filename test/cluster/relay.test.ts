@@ -187,15 +187,19 @@ for (const tls of [false, true]) {
       c.target.on('ws', onWs);
       try {
         const ws = new WebSocket(`ws://127.0.0.1:${c.front.port}/chat?room=1`, { headers: { host: HOST } });
-        await new Promise((resolve, reject) => {
-          ws.once('open', resolve);
-          ws.once('error', reject);
-        });
+        await within(
+          new Promise((resolve, reject) => {
+            ws.once('open', resolve);
+            ws.once('error', reject);
+          }),
+          10_000,
+          'the WebSocket to open',
+        );
         const echoed = new Promise<string>((resolve) =>
           ws.once('message', (d: Buffer) => resolve(d.toString())),
         );
         ws.send('ping over h2');
-        assert.equal(await echoed, 'ping over h2');
+        assert.equal(await within(echoed, 10_000, 'the echo'), 'ping over h2');
         const binary = new Promise<Buffer>((resolve) => ws.once('message', (d) => resolve(d as Buffer)));
         ws.send(Buffer.alloc(200_000, 9));
         assert.equal((await binary).length, 200_000);
@@ -206,7 +210,7 @@ for (const tls of [false, true]) {
 
         // The visitor closes (drops the connection): the target's socket closes.
         const ws2 = new WebSocket(`ws://127.0.0.1:${c.front.port}/chat`, { headers: { host: HOST } });
-        await new Promise((resolve) => ws2.once('open', resolve));
+        await within(new Promise((resolve) => ws2.once('open', resolve)), 10_000, 'the second WebSocket');
         await waitFor(() => targetSockets.length === 2, 5000, 'the second socket at the target');
         const targetClosed = new Promise((resolve) => targetSockets[1].once('close', resolve));
         ws2.terminate();
