@@ -324,7 +324,10 @@ test('a peer that is down or does not answer is 502 peer-unreachable, not a wait
 test('a holder that restarts on the same port is reconnected to', async () => {
   const c = await startCluster();
   try {
-    assert.equal((await request(c.front.port, '/echo', { headers: { host: HOST } })).status, 201);
+    // Both sessions of the pool are open.
+    for (let i = 0; i < 4; i++) {
+      assert.equal((await request(c.front.port, '/echo', { headers: { host: HOST } })).status, 201);
+    }
     // The holder goes away (its sessions are cut) and comes back on the same port.
     const port = c.relayPort;
     await c.closeHolder();
@@ -346,6 +349,10 @@ test('a holder that restarts on the same port is reconnected to', async () => {
         'a relayed answer after the restart',
       );
       assert.equal(res.status, 201);
+      // Every session of the pool was replaced, not only the one that answered first.
+      for (let i = 0; i < 4; i++) {
+        assert.equal((await request(c.front.port, '/echo', { headers: { host: HOST } })).status, 201);
+      }
     } finally {
       await again.close();
     }
