@@ -63,6 +63,8 @@ export interface RelayServerOptions {
 
 /** A session that has not proved the secret by then is closed (authenticated ones may idle in a pool). */
 const PROVE_WITHIN_MS = 10_000;
+/** How long answers in flight may take to finish when the listener closes. */
+const CLOSE_GRACE_MS = 1000;
 /** The throwaway certificate is never checked (the proofs are): its dates only have to parse. */
 const CERT_VALID_MS = 10 * 365 * 24 * 3600 * 1000;
 /** Peers refused so far, each logged once (bounded: a scan from many addresses must not grow memory). */
@@ -167,7 +169,14 @@ export async function startRelayServer(
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        for (const session of sessions) session.destroy();
+        // GOAWAY: the relaying instances open no new stream here and the answers in flight may finish, for a
+        // moment (an open WebSocket or event stream would keep the session forever).
+        for (const session of sessions) session.close();
+        const cut = setTimeout(() => {
+          for (const session of sessions) session.destroy();
+        }, CLOSE_GRACE_MS);
+        cut.unref();
+        server.once('close', () => clearTimeout(cut));
       }),
   };
 }
