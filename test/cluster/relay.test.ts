@@ -81,6 +81,14 @@ for (const tls of [false, true]) {
       });
     });
 
+    test('HEAD gets the length and no body', async () => {
+      const res = await request(c.front.port, '/big?n=100', { method: 'HEAD', headers: { host: HOST } });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers['content-length'], '100');
+      assert.equal(res.body, '');
+      c.target.produced = 0;
+    });
+
     test('a big upload streams through', async () => {
       const size = 48 * 1024 * 1024;
       const res = await new Promise<Echo>((resolve, reject) => {

@@ -232,13 +232,13 @@ async function relayIn(
   countRelayed('in');
   const { fwd, siteKey } = forwardedOf(head);
   const host = hostOnly(fwd.authority);
-  // The relaying instance has done X-Forwarded-* (with the visitor's address); nothing is added here.
-  const upstream = handler.upstream(siteKey, host);
   // The stream stands for the visitor: the relaying instance resets it when the visitor leaves.
   // Visitor is typed after the response of a visitor's HTTP request; the relay only listens for its 'close' and
   // reads `destroyed`, which the stream has with the same meaning.
   const visitor = stream as unknown as Visitor;
   try {
+    // The relaying instance has done X-Forwarded-* (with the visitor's address); nothing is added here.
+    const upstream = handler.upstream(siteKey, host);
     if (!upstream) throw new TunnelError(502, NOT_HERE, `${host} is not held by this instance`);
     if (fwd.protocol) {
       const answer = await upstream.upgrade(fwd, visitor);
