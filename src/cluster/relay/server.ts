@@ -117,7 +117,15 @@ export async function startRelayServer(
     session.setLocalWindowSize(SESSION_WINDOW);
     const socket = session.socket;
     const state: SessionState = { proven: false, remote: socket.remoteAddress ?? '' };
-    if (options.tls) state.proofs = proofsFor(key, tlsBinding(socket as TLSSocket));
+    if (options.tls) {
+      try {
+        state.proofs = proofsFor(key, tlsBinding(socket as TLSSocket));
+      } catch {
+        // No keying material (the connection is already gone): nothing to bind proofs to.
+        session.destroy();
+        return;
+      }
+    }
     states.set(session, state);
     const unproven = setTimeout(() => {
       if (!state.proven) session.destroy();
