@@ -44,6 +44,11 @@ export interface ClusterFlags {
 export function clusterSettings(flags: ClusterFlags, dataDir: string, cwd: string): ClusterSettings {
   const storage = storageSetting(flags.storage, dataDir, cwd);
   const settings: ClusterSettings = { storage, instanceId: instanceIdOf(flags.instanceId) };
+  if (storage.kind === 'redis' && !flags.clusterSecret) {
+    throw new Error(
+      `-storage ${redactUrl(flags.storage)} needs -cluster-secret (or $NODECADDY_CLUSTER_SECRET), at least ${MIN_CLUSTER_SECRET} characters, the same on every instance: private keys in Redis are encrypted with a key derived from it`,
+    );
+  }
   if (flags.clusterListen === '') {
     if (flags.clusterAdvertise) throw new Error('-cluster-advertise needs -cluster-listen');
     if (flags.clusterSecret) settings.secret = secretOf(flags.clusterSecret);
