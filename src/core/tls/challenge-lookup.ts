@@ -2,8 +2,9 @@
 // scale.md §6.3): with several instances behind a load balancer, the CA's validation of an order placed by
 // instance A may reach instance B. B then asks the shared storage (a worker through its primary). Only
 // requests shaped like validations are looked up (an HTTP-01 path with a token of ACME's form; a TLS handshake
-// offering only acme-tls/1), a miss is remembered briefly, concurrent lookups of one key share one answer, and
-// at most a few lookups run at a time: visitors cannot turn requests into a storage round trip each.
+// offering acme-tls/1), a miss is remembered briefly, concurrent lookups of one key share one answer, and at
+// most a few lookups run at a time and start per second: visitors cannot turn requests into a storage round
+// trip each (a flood of made-up tokens may make a real validation miss; the manager's retry orders again).
 import tls, { type SecureContext } from 'node:tls';
 import { HTTP01_PREFIX, type PemPair } from './managed.js';
 
@@ -22,12 +23,20 @@ const MISS_KEPT_MS = 3_000;
 const MAX_MISSES_KEPT = 10_000;
 /** Lookups running at once in this process; more are answered as misses. */
 const MAX_LOOKUPS = 8;
+/**
+ * Lookups started per second in this process; more are answered as misses. A CA validates a challenge from a
+ * few places at once (Let's Encrypt: about five), so this leaves room for several orders in the same second,
+ * while a flood of made-up tokens costs Redis at most this much per process.
+ */
+const MAX_LOOKUPS_PER_SECOND = 20;
 /** RFC 8555 §8.1: a token is base64url with at least 128 bits of entropy (22 characters). */
 const TOKEN = /^[A-Za-z0-9_-]{22,256}$/;
 const NAME = /^[a-z0-9*]([a-z0-9.-]{0,252})$/;
 
 let source: ChallengeSource | undefined;
 const misses = new Map<string, number>();
+let second = 0;
+let startedThisSecond = 0;
 const running = new Map<string, Promise<unknown>>();
 
 /** Installed by a process that serves in a cluster with a shared storage; undefined turns lookups off. */
@@ -67,6 +76,9 @@ function lookup<T>(key: string, find: () => Promise<T | undefined>): Promise<T |
   const pending = running.get(key) as Promise<T | undefined> | undefined;
   if (pending) return pending;
   if (running.size >= MAX_LOOKUPS) return Promise.resolve(undefined);
+  const now = Math.floor(Date.now() / 1000);
+  if (now !== second) [second, startedThisSecond] = [now, 0];
+  if (++startedThisSecond > MAX_LOOKUPS_PER_SECOND) return Promise.resolve(undefined);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => resolve(undefined), LOOKUP_TIMEOUT_MS);
