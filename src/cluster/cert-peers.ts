@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { CertificatePeers } from '../certs/acme/peers.js';
 import type { OnDemandCounters } from '../certs/acme/on-demand.js';
 import type { Logger } from '../core/logger.js';
-import type { RedisLink } from './redis.js';
+import { RedisUnavailable, type RedisLink } from './redis.js';
 
 const CERT_CHANNEL = 'cert';
 
@@ -61,6 +61,10 @@ export class RedisCertificatePeers implements CertificatePeers {
 
   onResync(listener: () => void): void {
     this.link.onReady(listener);
+  }
+
+  isOutage(err: unknown): boolean {
+    return err instanceof RedisUnavailable;
   }
 }
 

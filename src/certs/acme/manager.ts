@@ -71,8 +71,19 @@ export class CertificateManager implements CertificateRequests {
     options.peers?.onAnnounce((ca, subject) => void this.reload(ca, subject));
     options.peers?.onResync(() => {
       for (const subject of new Set([...this.plan.subjects.map((s) => s.subject), ...this.held.keys()]))
-        void this.reload(undefined, subject);
+        void this.reload(undefined, subject).then(() => this.retryAfterOutage(subject));
     });
+  }
+
+  /** An order that failed only because the shared storage was away goes again now, not after its backoff. */
+  private retryAfterOutage(subject: string): void {
+    const retry = this.retries.get(subject);
+    const settings =
+      this.held.get(subject)?.settings ?? this.plan.subjects.find((s) => s.subject === subject);
+    if (!retry?.timer || !settings || !this.options.peers?.isOutage(this.lastError.get(subject))) return;
+    clearTimeout(retry.timer);
+    retry.timer = undefined;
+    this.startOrder(subject, settings);
   }
 
   /**

@@ -11,6 +11,8 @@ export interface CertificatePeers {
   onAnnounce(listener: (ca: string, subject: string) => void): void;
   /** Announcements may have been missed (the link came back): look at storage again. */
   onResync(listener: () => void): void;
+  /** Whether an order failed because the shared storage was unreachable (retried as soon as it is back). */
+  isOutage(err: unknown): boolean;
   /** max_certs and the order throttle counted for the whole cluster. */
   readonly onDemand: OnDemandCounters | undefined;
 }
