@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { X509Certificate } from 'node:crypto';
@@ -130,6 +132,32 @@ describe('automatic HTTPS on two instances sharing a Redis storage', { skip }, (
       await Promise.all([ncA.stop(), ncB.stop()]);
     });
   }
+
+  test('on demand: the first handshakes for a name on both instances at once make one order', async () => {
+    const prefix = `p${randomBytes(4).toString('hex')}`;
+    const ask = http.createServer((_req, res) => res.end());
+    await new Promise<void>((resolve) => ask.listen(0, '127.0.0.1', resolve));
+    try {
+      const askUrl = `http://127.0.0.1:${(ask.address() as AddressInfo).port}/ask`;
+      const conf = path.join(dir, 'on-demand.Caddyfile');
+      writeFileSync(conf, `*.od.example.com {\n\troot ${dir}\n\ttls {\n\t\task ${askUrl}\n\t}\n}\n`);
+      const [ncA, ncB] = await Promise.all([a, b].map((i) => start(i, conf, prefix, 1, [])));
+      const orders = pebble.orderCount();
+      const name = 'first.od.example.com';
+      const prints = await Promise.all(
+        [a, b, a, b, a, b].map((i) =>
+          tlsRequest(i.httpsPort, { servername: name, ca: root }).then((r) => r.peer.fingerprint256),
+        ),
+      );
+      assert.equal(new Set(prints).size, 1, 'one certificate');
+      assert.equal(pebble.orderCount(), orders + 1, 'exactly one order');
+      const logs = ncA.stderr() + ncB.stderr();
+      assert.equal(logs.match(/certificate obtained/g)?.length, 1, logs);
+      await Promise.all([ncA.stop(), ncB.stop()]);
+    } finally {
+      ask.close();
+    }
+  });
 
   test('a certificate another instance stores is served at once (its message), or after a reconnect (rescan)', async () => {
     const name = 'renewed.shared.example.com';
