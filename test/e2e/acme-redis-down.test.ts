@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, describe, test } from 'node:test';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
 import { startWithAcme } from '../helpers/acme.js';
 import { request, waitFor } from '../helpers/http.js';
 import { pebbleSkip, startPebble, type Pebble } from '../helpers/pebble.js';
@@ -22,25 +24,36 @@ describe('automatic HTTPS on a Redis storage while Redis is down', { skip }, () 
   let pebble: Pebble | undefined;
   let nc: Nodecaddy | undefined;
   let httpPort: number;
+  let httpsPort: number;
+  let root: string;
+  const ask = http.createServer((_req, res) => res.end());
+  let askUrl: string;
+
+  before(async () => {
+    await new Promise<void>((resolve) => ask.listen(0, '127.0.0.1', resolve));
+    askUrl = `http://127.0.0.1:${(ask.address() as AddressInfo).port}/ask`;
+  });
 
   after(async () => {
     await nc?.stop('SIGKILL');
     await pebble?.stop();
     await redis?.stop();
+    ask.close();
     cleanup();
   });
 
   test('serves plain sites, orders nothing, then obtains the certificate once Redis is up', async () => {
     httpPort = await freePort();
-    const httpsPort = await freePort();
+    httpsPort = await freePort();
     const redisPort = await freePort();
     pebble = await startPebble({ httpPort, tlsPort: httpsPort, dns: true });
-    const root = await pebble.root();
+    root = await pebble.root();
     writeFileSync(path.join(dir, 'index.html'), 'up\n');
     const conf = path.join(dir, 'Caddyfile');
     writeFileSync(
       conf,
-      `down.example.com {\n\troot ${dir}\n}\nhttp://plain.example.com {\n\troot ${dir}\n}\n`,
+      `down.example.com {\n\troot ${dir}\n}\nhttp://plain.example.com {\n\troot ${dir}\n}\n` +
+        `*.od.example.com {\n\troot ${dir}\n\ttls {\n\t\task ${askUrl}\n\t}\n}\n`,
     );
     nc = await startWithAcme(
       conf,
@@ -97,5 +110,23 @@ describe('automatic HTTPS on a Redis storage while Redis is down', { skip }, () 
     const looked = (await loads()) - before;
     // Each worker remembers its miss for 3 s: at most one lookup per worker, two if a slow run outlasts it.
     assert.ok(looked >= 1 && looked <= 4, `${looked} lookups`);
+  });
+
+  test('Redis down again: held certificates serve, a new name on demand is refused at once and ordered once it is back', async () => {
+    assert.ok(redis && nc && pebble, 'the first test ran');
+    await redis.stop();
+    const held = await tlsRequest(httpsPort, { servername: 'down.example.com', ca: root });
+    assert.equal(held.status, 200);
+    await assert.rejects(tlsRequest(httpsPort, { servername: 'new.od.example.com', ca: root }));
+    assert.equal(pebble.orderCount(), 1);
+    redis = await startRedis(dir, redis.port);
+    // Not held back by the 5 minutes a name waits after the CA refused it: Redis was away, not the CA.
+    const res = await waitFor(
+      () => tlsRequest(httpsPort, { servername: 'new.od.example.com', ca: root }),
+      10_000,
+      'the name on demand once Redis is back',
+    );
+    assert.equal(res.status, 200);
+    assert.equal(pebble.orderCount(), 2);
   });
 });

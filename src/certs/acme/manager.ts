@@ -178,7 +178,8 @@ export class CertificateManager implements CertificateRequests {
     // Both challenges before giving up: a name on demand waits 5 minutes after a failure.
     const ok = (await this.order(lower, rule, 0)) || (!rule.dns && (await this.order(lower, rule, 1)));
     if (ok) this.gate.issuedFor(lower, rule);
-    else this.gate.failed(lower);
+    // The 5-minute wait is for names the CA refused, not for a shared storage that was away a moment.
+    else if (!this.options.peers?.isOutage(this.lastError.get(lower))) this.gate.failed(lower);
     return ok;
   }
 
