@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { X509Certificate } from 'node:crypto';
@@ -15,7 +15,7 @@ import { RedisStorage } from '../../src/certs/redis-storage.js';
 import { rootCa, signedLeaf } from '../../src/certs/x509.js';
 import { RedisLink } from '../../src/cluster/redis.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { safeKeyPart } from '../../src/certs/storage.js';
+import { LOCK_STALE_MS, safeKeyPart } from '../../src/certs/storage.js';
 import { startWithAcme } from '../helpers/acme.js';
 import { haproxySkip, startHaproxy, type Haproxy } from '../helpers/haproxy.js';
 import { waitFor } from '../helpers/http.js';
@@ -43,25 +43,34 @@ describe('automatic HTTPS on two instances sharing a Redis storage', { skip }, (
   const a: Instance = { name: 'a', httpPort: 0, httpsPort: 0 };
   const b: Instance = { name: 'b', httpPort: 0, httpsPort: 0 };
   const running: Nodecaddy[] = [];
+  /** A server that accepts connections and never answers: a validation sent there hangs. */
+  const hole = { port: 0, server: undefined as net.Server | undefined, sockets: new Set<net.Socket>() };
 
   before(async () => {
     writeFileSync(path.join(dir, 'index.html'), 'shared\n');
     for (const i of [a, b]) Object.assign(i, { httpPort: await freePort(), httpsPort: await freePort() });
     const [lbHttp, lbHttps] = [await freePort(), await freePort()];
     redis = await startRedis(dir);
+    hole.server = net.createServer((socket) => hole.sockets.add(socket));
+    await new Promise<void>((resolve) => hole.server!.listen(0, '127.0.0.1', resolve));
+    hole.port = (hole.server.address() as AddressInfo).port;
     haproxy = await startHaproxy(dir, [
-      { name: 'http', port: lbHttp, servers: { a: a.httpPort, b: b.httpPort } },
+      { name: 'http', port: lbHttp, servers: { a: a.httpPort, b: b.httpPort, hole: hole.port } },
       { name: 'https', port: lbHttps, servers: { a: a.httpsPort, b: b.httpsPort } },
     ]);
     // Pebble validates on the balancer; no authorization reused, so every order is validated.
     pebble = await startPebble({ httpPort: lbHttp, tlsPort: lbHttps, dns: true, authzReusePercent: 0 });
     root = await pebble.root();
+    // Only the test that needs an order to hang sends validations there.
+    await haproxy.setState('http', 'hole', 'maint');
   });
   after(async () => {
     await Promise.all(running.map((nc) => nc.stop('SIGKILL')));
     await haproxy?.stop();
     await pebble?.stop();
     await redis?.stop();
+    for (const socket of hole.sockets) socket.destroy();
+    hole.server?.close();
     cleanup();
   });
 
@@ -156,6 +165,34 @@ describe('automatic HTTPS on two instances sharing a Redis storage', { skip }, (
       await Promise.all([ncA.stop(), ncB.stop()]);
     } finally {
       ask.close();
+    }
+  });
+
+  test('an instance killed while it orders: the other takes the order over within the lock TTL', async () => {
+    const name = 'takeover.shared.example.com';
+    const prefix = `p${randomBytes(4).toString('hex')}`;
+    const conf = path.join(dir, 'takeover.Caddyfile');
+    writeFileSync(conf, `${name} {\n\troot ${dir}\n}\n`);
+    const flag = '-disable-tls-alpn-challenge';
+    // A's validations hang: A holds the order lock until it dies.
+    for (const s of ['a', 'b'] as const) await haproxy.setState('http', s, 'maint');
+    await haproxy.setState('http', 'hole', 'ready');
+    try {
+      const orders = pebble.orderCount();
+      const ncA = await start(a, conf, prefix, 1, [flag]);
+      await waitFor(() => /obtaining certificate/.test(ncA.stderr()), 20_000, 'A ordering');
+      const ncB = await start(b, conf, prefix, 1, [flag]);
+      await ncA.stop('SIGKILL');
+      await haproxy.setState('http', 'hole', 'maint');
+      await haproxy.setState('http', 'b', 'ready');
+      // The lock of the killed holder expires (10 s); B, waiting for it, orders and serves.
+      await waitFor(() => fingerprint(b, name), LOCK_STALE_MS + 20_000, `${name} served by b`);
+      assert.match(ncB.stderr(), /certificate obtained/);
+      assert.equal(pebble.orderCount(), orders + 2, "A's order and B's");
+      await ncB.stop();
+    } finally {
+      await haproxy.setState('http', 'hole', 'maint');
+      for (const s of ['a', 'b'] as const) await haproxy.setState('http', s, 'ready');
     }
   });
 

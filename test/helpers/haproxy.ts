@@ -21,6 +21,8 @@ export interface Frontend {
 export interface Haproxy {
   /** Connections each server of the frontend's backend got so far. */
   sessions(frontend: string): Promise<Record<string, number>>;
+  /** Takes a server out of the rotation (`maint`) or puts it back (`ready`). */
+  setState(frontend: string, server: string, state: 'ready' | 'maint'): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -79,6 +81,10 @@ export async function startHaproxy(dir: string, frontends: readonly Frontend[]):
         if (cells[0] === `be_${frontend}` && cells[1] !== 'BACKEND') out[cells[1]] = Number(cells[stot]);
       }
       return out;
+    },
+    async setState(frontend, server, state) {
+      const answer = await command(`set server be_${frontend}/${server} state ${state}`);
+      if (answer.trim() !== '') throw new Error(`haproxy: ${answer.trim()}`);
     },
     async stop() {
       if (child.exitCode === null) child.kill('SIGKILL');
