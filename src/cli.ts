@@ -28,7 +28,10 @@ import { localSink } from './certs/sink.js';
 import { setCertificateRequests } from './core/tls/managed.js';
 import { clusterSettings, type ClusterSettings } from './cluster/settings.js';
 import { setClusterInfo } from './cluster/metrics.js';
-import { redactUrl } from './cluster/redis.js';
+import { RedisLink, redactUrl } from './cluster/redis.js';
+import { sharedCertificates } from './cluster/shared-certs.js';
+import { ChallengesFromPrimary } from './cluster/challenge-relay.js';
+import { setChallengeSource } from './core/tls/challenge-lookup.js';
 
 /** All of standard input, for `-conf stdin`: a terminal would wait for a Caddyfile nobody is typing. */
 function readStdin(): string {
@@ -97,6 +100,8 @@ async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
   // A worker was forked by a primary that already did everything below (the env file is in its env).
   if (cluster.isWorker) {
     observeWorker(admin);
+    // Challenges of orders another instance placed are in the shared storage: the primary looks for them.
+    if (clusterConfig.storage.kind === 'redis') setChallengeSource(new ChallengesFromPrimary());
     return runWorker(loadOptions, log, graceMs);
   }
 
@@ -149,11 +154,20 @@ async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
   // fails here, once), and the workers serve it. SCHED_NONE: see bench/README.md for the measurement.
   const engine = workers > 1 ? new ClusterEngine({ workers, log, scheduling: 'none' }) : undefined;
   const serveAdmin = observePrimary(admin, log);
+  // The one connection to a shared storage of this process (workers have none of their own for certificates).
+  const redis =
+    clusterConfig.storage.kind === 'redis'
+      ? new RedisLink({ url: clusterConfig.storage.url, prefix: clusterConfig.storage.prefix, log })
+      : undefined;
   // Automatic HTTPS: this process is the only ACME client; the server processes get what it obtains.
+  const sink = engine?.certificates ?? localSink;
+  const shared = redis && sharedCertificates(redis, clusterConfig.secret!, sink, !!engine, log);
   const manager = new CertificateManager({
-    // The redis storage comes with the RedisStorage (issue 20, in progress).
-    storage: new FileStorage(clusterConfig.storage.kind === 'file' ? clusterConfig.storage.dir : dataDir),
-    sink: engine?.certificates ?? localSink,
+    storage:
+      shared?.storage ??
+      new FileStorage(clusterConfig.storage.kind === 'file' ? clusterConfig.storage.dir : dataDir),
+    sink: shared?.sink ?? sink,
+    peers: shared?.peers,
     flags: acme,
     log,
   });

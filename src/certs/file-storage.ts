@@ -82,7 +82,7 @@ function pause(ms: number, name: string, signal: AbortSignal | undefined): Promi
 }
 
 /** Why a key is refused, or undefined for a good key. */
-function keyProblem(key: string): string | undefined {
+export function keyProblem(key: string): string | undefined {
   if (key === '') return 'empty';
   if (key.startsWith('/')) return 'an absolute path';
   if (key.includes('\\')) return 'contains a backslash';

@@ -90,7 +90,7 @@ export const FLAGS: readonly FlagSpec[] = [
     type: 'string',
     default: '',
     usage:
-      'Shared secret that authenticates instances to each other ($NODECADDY_CLUSTER_SECRET keeps it out of ps)',
+      'Shared secret that authenticates instances to each other and encrypts what a redis storage holds (needed with one; $NODECADDY_CLUSTER_SECRET keeps it out of ps)',
   },
   {
     name: 'instance-id',

@@ -27,7 +27,9 @@ export type ToWorker =
   /** Everything a new worker must have before it serves (sent before its first prepare; no answer). */
   | { nc: 'certsSnapshot'; certificates: CertificateEntry[]; challenges: AcmeChallenge[] }
   /** The primary's answer to a worker's 'certNeed'. */
-  | { nc: 'certNeedAnswer'; id: number; ok: boolean };
+  | { nc: 'certNeedAnswer'; id: number; ok: boolean }
+  /** The primary's answer to a worker's 'challengeFind' (null: the cluster has no such challenge). */
+  | { nc: 'challengeFound'; id: number; answer: string | PemPair | null };
 
 /** Worker → primary. */
 export type ToPrimary =
@@ -40,7 +42,9 @@ export type ToPrimary =
   /** A handshake wants a certificate on demand for `name` (CertificateRequests.need); answered by id. */
   | { nc: 'certNeed'; id: number; name: string }
   /** An authenticated tunnel client claimed `name` (CertificateRequests.claimed); no answer. */
-  | { nc: 'certClaimed'; name: string };
+  | { nc: 'certClaimed'; name: string }
+  /** A validation for a challenge this worker does not hold: the primary looks in the shared storage. */
+  | { nc: 'challengeFind'; id: number; kind: 'http-01' | 'tls-alpn-01'; key: string };
 
 /** Only our own messages count (cluster uses the same channel for its internal ones). */
 export function isOurs<T extends { nc: string }>(msg: unknown): msg is T {

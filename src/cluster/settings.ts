@@ -1,7 +1,8 @@
 // Several nodecaddy instances as one cluster (certmagic's rule: instances that share a storage are a cluster).
 // -storage names the storage; -cluster-listen is the relay listener the other instances dial to reach a tunnel
 // held here (-cluster-advertise when they must dial another address); -cluster-secret authenticates instances
-// to each other. With the file storage and no -cluster-listen nothing changes.
+// to each other and encrypts what a Redis storage holds (so a Redis storage requires it). With the file
+// storage and no -cluster-listen nothing changes.
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,7 +24,7 @@ export interface ClusterSettings {
   listen?: { host: string; port: number };
   /** host:port the other instances dial to reach this one (default: the listen address). */
   advertise?: string;
-  /** Shared by every instance; never sent over the wire (a key derived from it is). */
+  /** Shared by every instance; never sent over the wire (a key derived from it is). Set with a redis storage. */
   secret?: string;
   /** This instance's name in the registry, the logs and the metrics (default: host name plus a random part). */
   instanceId: string;
@@ -44,6 +45,11 @@ export interface ClusterFlags {
 export function clusterSettings(flags: ClusterFlags, dataDir: string, cwd: string): ClusterSettings {
   const storage = storageSetting(flags.storage, dataDir, cwd);
   const settings: ClusterSettings = { storage, instanceId: instanceIdOf(flags.instanceId) };
+  if (storage.kind === 'redis' && !flags.clusterSecret) {
+    throw new Error(
+      `-storage ${redactUrl(flags.storage)} needs -cluster-secret (or $NODECADDY_CLUSTER_SECRET), at least ${MIN_CLUSTER_SECRET} characters, the same on every instance: private keys in Redis are encrypted with a key derived from it`,
+    );
+  }
   if (flags.clusterListen === '') {
     if (flags.clusterAdvertise) throw new Error('-cluster-advertise needs -cluster-listen');
     if (flags.clusterSecret) settings.secret = secretOf(flags.clusterSecret);

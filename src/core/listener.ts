@@ -23,6 +23,7 @@ import { applyListenerSettings, type ListenerSettings } from './listener-setting
 import { RequestGate, checkRequestHead } from './request-gate.js';
 import { HookedResponse, type HttpResponse } from './response.js';
 import type { TlsPolicy } from './tls/config.js';
+import { findHttp01 } from './tls/challenge-lookup.js';
 import { http01Answer } from './tls/managed.js';
 import { createSecureServer, updateSecureServer } from './tls/secure-server.js';
 import type { CertificateIndex } from './tls/sni.js';
@@ -164,11 +165,19 @@ export class Listener {
     // ACME HTTP-01 is answered before any site is chosen, for any Host (Caddy v1): a redirect site or a
     // site's directives never get in the way of a validation.
     const acme = this.secure ? undefined : http01Answer(req.url ?? '');
-    if (acme !== undefined) {
-      res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(acme) });
-      res.end(acme);
+    if (acme !== undefined) return answerHttp01(res, acme);
+    // A validation of an order another instance (or this one's primary) placed: the cluster has the token.
+    const shared = this.secure ? undefined : findHttp01(req.url ?? '');
+    if (shared) {
+      void shared.then((found) =>
+        found === undefined ? this.admitAndRoute(req, res, h2) : answerHttp01(res, found),
+      );
       return;
     }
+    this.admitAndRoute(req, res, h2);
+  }
+
+  private admitAndRoute(req: HttpRequest, res: HttpResponse, h2: boolean): void {
     if (!h2 && !this.gate.admit(req, res, () => this.route(req, res))) return;
     this.route(req, res);
   }
@@ -345,4 +354,12 @@ export function listenError(host: string, port: number, err: NodeJS.ErrnoExcepti
           ? 'cannot assign requested address'
           : err.message;
   return new Error(`listen tcp ${where}: ${why}`, { cause: err });
+}
+
+function answerHttp01(res: HttpResponse, keyAuthorization: string): void {
+  res.writeHead(200, {
+    'Content-Type': 'text/plain',
+    'Content-Length': Buffer.byteLength(keyAuthorization),
+  });
+  res.end(keyAuthorization);
 }

@@ -1,5 +1,6 @@
-// The cluster flags: what -storage accepts, what -cluster-listen needs, and which addresses count as private
-// (the relay goes without TLS only there).
+// The cluster flags: what -storage accepts (a Redis storage holds private keys, so it needs the secret they are
+// encrypted with), what -cluster-listen needs, and which addresses count as private (the relay goes without TLS
+// only there).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { clusterSettings, isPrivateAddress, type ClusterFlags } from '../../src/cluster/settings.js';
@@ -87,4 +88,31 @@ test('private addresses', () => {
     assert.equal(isPrivateAddress(h), true, h);
   for (const h of ['172.32.0.1', '8.8.8.8', '2001:db8::1', 'example.com'])
     assert.equal(isPrivateAddress(h), false, h);
+});
+
+test('a redis storage needs -cluster-secret, and says where it can come from', () => {
+  assert.throws(
+    () => clusterSettings({ ...none, storage: 'redis://:pw@10.0.0.5:6379/0' }, '/data', '/'),
+    (err: Error) =>
+      /^-storage redis:\/\/:\*\*\*@10\.0\.0\.5:6379\/0 needs -cluster-secret \(or \$NODECADDY_CLUSTER_SECRET\)/.test(
+        err.message,
+      ) && !err.message.includes('pw'),
+  );
+  assert.throws(
+    () => clusterSettings({ ...none, storage: 'redis://h:6379', clusterSecret: 'short' }, '/data', '/'),
+    /-cluster-secret must be at least 16 characters/,
+  );
+  const ok = clusterSettings(
+    { ...none, storage: 'unix:///run/redis.sock?prefix=site1', clusterSecret: 'sixteen characters' },
+    '/data',
+    '/',
+  );
+  assert.deepEqual(ok.storage, {
+    kind: 'redis',
+    url: 'unix:///run/redis.sock?prefix=site1',
+    prefix: 'site1',
+  });
+  assert.equal(ok.secret, 'sixteen characters');
+  // A file storage needs no secret, as before.
+  assert.deepEqual(clusterSettings(none, '/data', '/').storage, { kind: 'file', dir: '/data' });
 });

@@ -12,7 +12,7 @@ export interface Redis {
 export const REDIS_SERVER = '/usr/bin/redis-server';
 export const REDIS_CLI = '/usr/bin/redis-cli';
 
-/** Starts redis-server (on `port`, to restart one that was stopped, else on a free port). */
+/** `port`: the port of a Redis that was stopped, to bring it back where its clients reconnect. */
 export async function startRedis(dir: string, port?: number): Promise<Redis> {
   port ??= await freePort();
   const child = spawn(

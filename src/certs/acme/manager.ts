@@ -14,6 +14,7 @@ import { dnsExecHook } from './dns-exec.js';
 import { Issuer, type ChallengeType, type Issued } from './issuer.js';
 import { recordCertificate, recordOrder } from './metrics.js';
 import { OnDemandGate } from './on-demand.js';
+import type { CertificatePeers } from './peers.js';
 import { onDemandRuleFor, type AcmeFlags, type AcmePlan, type OrderSettings } from './plan.js';
 import { describeDelay, retryDelay } from './retry.js';
 import { RenewalTimes } from './renewal-times.js';
@@ -38,6 +39,8 @@ export interface ManagerOptions {
   readonly sink: CertificateSink;
   readonly flags: AcmeFlags;
   readonly log: Logger;
+  /** The other instances sharing the storage (a cluster); undefined with a storage of one's own. */
+  readonly peers?: CertificatePeers;
 }
 
 export class CertificateManager implements CertificateRequests {
@@ -48,7 +51,7 @@ export class CertificateManager implements CertificateRequests {
   private readonly running = new Map<string, Promise<boolean>>();
   private readonly retries = new Map<string, Retry>();
   private readonly issuers = new Map<string, Issuer>();
-  private readonly gate = new OnDemandGate();
+  private readonly gate: OnDemandGate;
   /** On-demand decisions running now, by name. */
   private readonly needs = new Map<string, Promise<boolean>>();
   /** The last failure of each subject's order (a rate-limit answer sets a longer wait). */
@@ -64,6 +67,46 @@ export class CertificateManager implements CertificateRequests {
       log: options.log,
       changed: () => this.scheduleCheck(),
     });
+    this.gate = new OnDemandGate(options.peers?.onDemand);
+    options.peers?.onAnnounce((ca, subject) => void this.reload(ca, subject));
+    options.peers?.onResync(() => {
+      for (const subject of new Set([...this.plan.subjects.map((s) => s.subject), ...this.held.keys()]))
+        void this.reload(undefined, subject).then(() => this.retryAfterOutage(subject));
+    });
+  }
+
+  /** An order that failed only because the shared storage was away goes again now, not after its backoff. */
+  private retryAfterOutage(subject: string): void {
+    const retry = this.retries.get(subject);
+    const settings =
+      this.held.get(subject)?.settings ?? this.plan.subjects.find((s) => s.subject === subject);
+    if (!retry?.timer || !settings || !this.options.peers?.isOutage(this.lastError.get(subject))) return;
+    clearTimeout(retry.timer);
+    retry.timer = undefined;
+    this.startOrder(subject, settings);
+  }
+
+  /**
+   * Another instance stored the subject's certificate (or may have: `ca` undefined after a reconnect): serve
+   * it here too when it is newer than what is served, and drop a retry that has nothing left to do.
+   */
+  private async reload(ca: string | undefined, subject: string): Promise<void> {
+    const held = this.held.get(subject);
+    const settings = held?.settings ?? this.plan.subjects.find((s) => s.subject === subject);
+    if (this.stopped || !settings || (ca !== undefined && settings.ca !== ca)) return;
+    const stored = await this.loadValid(settings, subject).catch((err: unknown) => {
+      this.options.log.warn({ err, subject }, 'reading a certificate another instance stored failed');
+      return undefined;
+    });
+    const current = this.held.get(subject);
+    if (!stored || (current?.settings.ca === settings.ca && stored.notAfter <= current.notAfter)) return;
+    await this.publish(subject, settings, stored);
+    this.options.log.info({ subject }, 'certificate from another instance loaded');
+    const retry = this.retries.get(subject);
+    if (retry?.timer && Date.now() < renewalTime(stored)) {
+      clearTimeout(retry.timer);
+      this.retries.delete(subject);
+    }
   }
 
   /**
@@ -135,7 +178,8 @@ export class CertificateManager implements CertificateRequests {
     // Both challenges before giving up: a name on demand waits 5 minutes after a failure.
     const ok = (await this.order(lower, rule, 0)) || (!rule.dns && (await this.order(lower, rule, 1)));
     if (ok) this.gate.issuedFor(lower, rule);
-    else this.gate.failed(lower);
+    // The 5-minute wait is for names the CA refused, not for a shared storage that was away a moment.
+    else if (!this.options.peers?.isOutage(this.lastError.get(lower))) this.gate.failed(lower);
     return ok;
   }
 
@@ -210,11 +254,12 @@ export class CertificateManager implements CertificateRequests {
   }
 
   private async orderLocked(subject: string, settings: OrderSettings, attempt: number): Promise<void> {
+    // What was served before the wait: another instance's certificate may be served by now (reload).
+    const held = this.held.get(subject);
     const release = await this.options.storage.lock(orderLockName(settings.ca, subject));
     try {
       // Another process or instance may have obtained (or renewed) it while we waited for the lock.
       const stored = await this.loadValid(settings, subject);
-      const held = this.held.get(subject);
       const newer = (c: Issued) => !held || held.settings.ca !== settings.ca || c.notAfter > held.notAfter;
       if (stored && Date.now() < renewalTime(stored) && newer(stored)) {
         await this.publish(subject, settings, stored);
@@ -241,6 +286,7 @@ export class CertificateManager implements CertificateRequests {
       });
       recordOrder(true);
       await saveIssued(this.options.storage, settings.ca, subject, issued);
+      this.options.peers?.announce(settings.ca, subject);
       await this.publish(subject, settings, issued);
       log.info(
         { subject, notAfter: new Date(issued.notAfter).toISOString(), ms: Date.now() - started },

@@ -2,7 +2,8 @@
 // order certificates for any name it likes (Caddy 1's open `max_certs`, tls.md §1.9): the site's `ask` URL
 // must answer 2xx, or (tunnel sites) an authenticated tunnel client must hold the name; names that are no
 // public host names never qualify; `max_certs` caps a site; a name that failed waits before another try; and
-// at most 10 orders a minute go out for the whole process (certmagic's throttle).
+// at most 10 orders a minute go out for the whole process (certmagic's throttle). With a shared storage,
+// max_certs and the throttle count for the whole cluster (OnDemandCounters).
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
@@ -26,7 +27,21 @@ export function qualifiesForPublicCert(name: string): boolean {
   return name.split('.').every((label) => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(label));
 }
 
+/**
+ * The limits counted for the whole cluster (instances sharing a storage). Any failure (the shared store is
+ * unreachable) falls back to this process's own counts.
+ */
+export interface OnDemandCounters {
+  /** How many names of the site have certificates on demand, and whether `name` is one of them. */
+  issued(site: string, name: string): Promise<{ count: number; has: boolean }>;
+  markIssued(site: string, name: string): Promise<void>;
+  /** Takes one of `max` order slots of the last `windowMs`; false when all are taken. */
+  takeOrderSlot(windowMs: number, max: number): Promise<boolean>;
+}
+
 export class OnDemandGate {
+  constructor(private readonly shared?: OnDemandCounters) {}
+
   private readonly claims = new Map<string, number>();
   private readonly failedAt = new Map<string, number>();
   private readonly recentOrders: number[] = [];
@@ -49,16 +64,23 @@ export class OnDemandGate {
     const failed = this.failedAt.get(name);
     if (failed !== undefined && Date.now() - failed < FAILURE_BACKOFF_MS)
       return 'an order for it failed less than 5 minutes ago';
-    const count = this.issued.get(rule.site)?.size ?? 0;
-    if (rule.maxCerts !== undefined && count >= rule.maxCerts && !this.issued.get(rule.site)?.has(name))
-      return `max_certs ${rule.maxCerts} reached for ${rule.site}`;
+    if (rule.maxCerts !== undefined) {
+      const local = this.issued.get(rule.site);
+      const { count, has } = (await this.shared?.issued(rule.site, name).catch(() => undefined)) ?? {
+        count: local?.size ?? 0,
+        has: local?.has(name) ?? false,
+      };
+      if (count >= rule.maxCerts && !has) return `max_certs ${rule.maxCerts} reached for ${rule.site}`;
+    }
     const allowed =
       (rule.byClaim && this.claimedRecently(name)) || (rule.ask && (await askAllows(rule.ask, name)));
     if (!allowed) return rule.ask ? `${rule.ask} did not allow it` : 'no tunnel client has claimed it';
     const now = Date.now();
     while (this.recentOrders.length > 0 && now - this.recentOrders[0] > THROTTLE_WINDOW_MS)
       this.recentOrders.shift();
-    if (this.recentOrders.length >= THROTTLE_MAX) return 'throttled: 10 orders in the last minute';
+    const slot = await this.shared?.takeOrderSlot(THROTTLE_WINDOW_MS, THROTTLE_MAX).catch(() => undefined);
+    if (slot === false || (slot === undefined && this.recentOrders.length >= THROTTLE_MAX))
+      return `throttled: ${THROTTLE_MAX} orders in the last minute`;
     this.recentOrders.push(now);
     return undefined;
   }
@@ -69,6 +91,7 @@ export class OnDemandGate {
     let set = this.issued.get(rule.site);
     if (!set) this.issued.set(rule.site, (set = new Set()));
     set.add(name);
+    this.shared?.markIssued(rule.site, name).catch(() => undefined);
   }
 
   failed(name: string): void {

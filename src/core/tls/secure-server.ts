@@ -8,6 +8,7 @@ import type { ListenerSettings } from '../listener-settings.js';
 import { createSecureContext as tlsCreateSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import { HookedHttp2Response, HookedResponse } from '../response.js';
 import { contextOptionsOf, type TlsPolicy } from './config.js';
+import { findAlpnChallenge, hasChallengeSource } from './challenge-lookup.js';
 import { alpnChallenges, certificateRequests } from './managed.js';
 import type { CertificateIndex } from './sni.js';
 
@@ -53,10 +54,10 @@ export function createSecureServer(
     ALPNCallback(this: TLSSocket, { servername, protocols }) {
       // An ACME CA validating a name we have a TLS-ALPN-01 challenge for: it gets the challenge certificate
       // (SNICallback runs after this one) and the connection ends after the handshake.
+      // With a shared storage the challenge may be another instance's: looked up in SNICallback.
       if (
-        alpnChallenges.size > 0 &&
         protocols.includes(ACME_TLS_ALPN) &&
-        alpnChallenges.has(servername?.toLowerCase() ?? '')
+        (alpnChallenges.has(servername?.toLowerCase() ?? '') || hasChallengeSource())
       ) {
         acmeSockets.add(this);
         return ACME_TLS_ALPN;
@@ -70,7 +71,12 @@ export function createSecureServer(
       try {
         const socket = this as unknown as TLSSocket;
         if (acmeSockets.has(socket)) {
-          cb(null, alpnChallenges.get(servername.toLowerCase()));
+          const held = alpnChallenges.get(servername.toLowerCase());
+          if (held || !hasChallengeSource()) cb(null, held);
+          else
+            void findAlpnChallenge(servername).then((found) =>
+              cb(null, found ?? emptyContext(hooks.current().policy)),
+            );
           return;
         }
         const { certs, policy } = hooks.current();
