@@ -76,7 +76,8 @@ export const FLAGS: readonly FlagSpec[] = [
     name: 'cluster-listen',
     type: 'string',
     default: '',
-    usage: 'host:port of the relay listener other instances dial to reach tunnels held here (needs redis storage)',
+    usage:
+      'host:port of the relay listener other instances dial to reach tunnels held here (needs redis storage)',
   },
   {
     name: 'cluster-advertise',
@@ -88,7 +89,8 @@ export const FLAGS: readonly FlagSpec[] = [
     name: 'cluster-secret',
     type: 'string',
     default: '',
-    usage: 'Shared secret that authenticates instances to each other ($NODECADDY_CLUSTER_SECRET keeps it out of ps)',
+    usage:
+      'Shared secret that authenticates instances to each other ($NODECADDY_CLUSTER_SECRET keeps it out of ps)',
   },
   {
     name: 'instance-id',
