@@ -110,7 +110,7 @@ async function serve(handler: PeerHandler, req: IncomingMessage, res: ServerResp
 }
 
 /** The request as the relaying process prepared it (hop-by-hop gone, X-Forwarded-* set). */
-function incoming(req: IncomingMessage): Forwarded {
+export function incoming(req: IncomingMessage): Forwarded {
   const protocol = req.headers.upgrade ? String(req.headers.upgrade).toLowerCase() : undefined;
   return {
     method: req.method ?? 'GET',
@@ -122,7 +122,7 @@ function incoming(req: IncomingMessage): Forwarded {
 }
 
 /** A failure, told to the relaying process in headers it turns back into a TunnelError. */
-function refuse(res: ServerResponse, err: unknown): void {
+export function refuse(res: ServerResponse, err: unknown): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -162,10 +162,13 @@ export function askEvict(file: string, token: string, timeoutMs: number): Promis
 
 const peerAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 64 });
 
+/** Where a PeerUpstream sends: a worker's unix socket, or a TCP address with headers of its own. */
+export type PeerTarget = string | { host: string; port: number; headers: Record<string, string> };
+
 /** The tunnel as held by another process: requests go to its socket. */
 export class PeerUpstream implements Upstream {
   constructor(
-    private readonly file: string,
+    private readonly target: PeerTarget,
     private readonly host: string,
     private readonly timeoutMs: number,
   ) {}
@@ -183,11 +186,12 @@ export class PeerUpstream implements Upstream {
    * connection; the holder sees its own visitor (this request) go and cancels the stream to the client.
    */
   private send(fwd: Forwarded, body: Readable | null, visitor: Visitor): Promise<Upgraded | Exchange> {
-    const headers = { ...fwd.headers, host: fwd.authority };
+    const t = this.target;
+    const headers = { ...fwd.headers, ...(typeof t !== 'string' && t.headers), host: fwd.authority };
     if (fwd.protocol) Object.assign(headers, { connection: 'Upgrade', upgrade: fwd.protocol });
     return new Promise((resolve, reject) => {
       const req = http.request({
-        socketPath: this.file,
+        ...(typeof t === 'string' ? { socketPath: t } : { host: t.host, port: t.port }),
         method: fwd.method,
         path: fwd.path,
         headers,
