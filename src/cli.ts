@@ -29,6 +29,7 @@ import { setCertificateRequests } from './core/tls/managed.js';
 import { clusterSettings, type ClusterSettings } from './cluster/settings.js';
 import { setClusterInfo } from './cluster/metrics.js';
 import { redactUrl } from './cluster/redis.js';
+import { startClusterTunnels, stopClusterTunnels } from './cluster/tunnels/index.js';
 
 /** All of standard input, for `-conf stdin`: a terminal would wait for a Caddyfile nobody is typing. */
 function readStdin(): string {
@@ -97,6 +98,7 @@ async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
   // A worker was forked by a primary that already did everything below (the env file is in its env).
   if (cluster.isWorker) {
     observeWorker(admin);
+    joinClusterTunnels(clusterConfig, log);
     return runWorker(loadOptions, log, graceMs);
   }
 
@@ -170,6 +172,8 @@ async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
     },
     engine,
   );
+  // The serving process joins the cluster's tunnels (with workers, each worker does).
+  if (!engine) joinClusterTunnels(clusterConfig, log);
   try {
     await runtime.start(config);
   } catch (err) {
@@ -238,6 +242,14 @@ function clusterFlagsOrExit(
   return settings;
 }
 
+/** The tunnel registry and relay listener of -cluster-listen; a relay address that cannot be bound is fatal. */
+function joinClusterTunnels(settings: ClusterSettings, log: Logger): void {
+  startClusterTunnels(settings, log).catch((err: Error) => {
+    log.error(`-cluster-listen: ${err.message}`);
+    fatal(`-cluster-listen: ${err.message}`);
+  });
+}
+
 /** -ca: an ACME directory URL. */
 function caFlag(value: string): string {
   if (!/^https?:\/\/[^/]/i.test(value))
@@ -290,18 +302,21 @@ function installSignals(
     }
     stopping = true;
     log.info({ signal, graceMs }, 'shutting down gracefully');
-    runtime.stop(graceMs).then(
-      () => {
-        cleanupPidfile(pidfile);
-        log.info('shutdown complete');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        cleanupPidfile(pidfile);
-        process.exit(3);
-      },
-    );
+    runtime
+      .stop(graceMs)
+      .then(() => stopClusterTunnels())
+      .then(
+        () => {
+          cleanupPidfile(pidfile);
+          log.info('shutdown complete');
+          process.exit(0);
+        },
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          cleanupPidfile(pidfile);
+          process.exit(3);
+        },
+      );
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
