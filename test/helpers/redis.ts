@@ -12,8 +12,9 @@ export interface Redis {
 export const REDIS_SERVER = '/usr/bin/redis-server';
 export const REDIS_CLI = '/usr/bin/redis-cli';
 
-export async function startRedis(dir: string): Promise<Redis> {
-  const port = await freePort();
+/** `port`: a given one (to start Redis again where the clients expect it), else a free one. */
+export async function startRedis(dir: string, port?: number): Promise<Redis> {
+  port ??= await freePort();
   const child = spawn(
     REDIS_SERVER,
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
