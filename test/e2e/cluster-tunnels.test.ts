@@ -3,6 +3,7 @@
 // HAProxy. Visitors at every instance reach the client (HTTP, WebSocket, SSE), names and max_sessions hold
 // across instances, the relay refuses strangers, and a killed holder's client is served again elsewhere.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import http2 from 'node:http2';
 import { after, before, describe, test } from 'node:test';
@@ -18,7 +19,7 @@ import {
 import { waitFor } from '../helpers/http.js';
 import { tempDir, type Nodecaddy } from '../helpers/process.js';
 import { startRedis, type Redis } from '../helpers/redis.js';
-import { startClient, startTarget, viaTunnel, type Target } from '../helpers/tunnel.js';
+import { SECRET, startClient, startTarget, viaTunnel, type Target } from '../helpers/tunnel.js';
 
 const PREFIX = 'nct';
 
@@ -109,7 +110,10 @@ describe('tunnels across instances', () => {
       const path = `/echo?forged=${i.id}`;
       const headers = {
         host: 'alice.tunnel.localhost',
-        'x-nodecaddy-tunnel-relay-site': encodeURIComponent('*.tunnel.localhost#x'),
+        // The real site key (host pattern # secret ids): a stranger who knows the Caddyfile knows it.
+        'x-nodecaddy-tunnel-relay-site': encodeURIComponent(
+          `*.tunnel.localhost#${createHash('sha256').update(SECRET).digest('hex').slice(0, 16)}`,
+        ),
         'x-nodecaddy-tunnel-relay-auth': 'not-the-key',
       };
       assert.notEqual(await http1(i.relayPort, path, headers), 200);

@@ -30,6 +30,7 @@ export async function startInstance(
   id: string,
   redisPort: number,
   prefix: string,
+  /** workers: 1 unless given (a cached route lives in one process). */
   opts: { workers?: number; maxSessions?: number; port?: number; relayPort?: number } = {},
 ): Promise<Instance> {
   const port = opts.port ?? (await freePort());
@@ -59,7 +60,8 @@ export async function startInstance(
       CLUSTER_SECRET,
       '-instance-id',
       id,
-      ...(opts.workers ? ['-workers', String(opts.workers)] : []),
+      '-workers',
+      String(opts.workers ?? 1),
     ],
     { cwd: home, env: { NODECADDY_RUN_DIR: path.join(home, 'run') } },
   );
@@ -157,9 +159,14 @@ function showStat(socket: string): Promise<string> {
 }
 
 /** A GET with the given Host to `port`: status and body ('' and status 0 when the connection failed). */
-export function get(port: number, host: string, urlPath = '/'): Promise<{ status: number; body: string }> {
+export function get(
+  port: number,
+  host: string,
+  urlPath = '/',
+  agent: http.Agent | false = false,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve) => {
-    const req = http.request({ host: '127.0.0.1', port, path: urlPath, headers: { host }, agent: false });
+    const req = http.request({ host: '127.0.0.1', port, path: urlPath, headers: { host }, agent });
     req.setTimeout(5_000, () => req.destroy());
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
