@@ -16,6 +16,7 @@ import {
   type Haproxy,
   type Instance,
 } from '../helpers/cluster.js';
+import { admin, adminPort, sample, scrape } from '../helpers/admin.js';
 import { waitFor } from '../helpers/http.js';
 import { tempDir, type Nodecaddy } from '../helpers/process.js';
 import { startRedis, type Redis } from '../helpers/redis.js';
@@ -40,7 +41,7 @@ describe('tunnels across instances', () => {
     instances = await Promise.all([
       startInstance(tmp.dir, 'a', redis.port, PREFIX),
       startInstance(tmp.dir, 'b', redis.port, PREFIX),
-      startInstance(tmp.dir, 'c', redis.port, PREFIX, { workers: 2 }),
+      startInstance(tmp.dir, 'c', redis.port, PREFIX, { workers: 2, admin: true }),
     ]);
     lb = await startHaproxy(tmp.dir, instances);
   });
@@ -77,6 +78,15 @@ describe('tunnels across instances', () => {
       const res = await get(i.port, `dora.tunnel.localhost:${i.port}`, '/echo');
       assert.equal(res.status, 200, `via ${i.id}: ${res.body}`);
     }
+    // c's admin endpoint says which instance holds its tunnels; its metrics count the claim.
+    const at = await adminPort(c.nc);
+    const rows = JSON.parse((await admin(at, '/tunnels')).body) as { tunnel: string; instance?: string }[];
+    assert.deepEqual(
+      rows.map((r) => [r.tunnel, r.instance]),
+      [['dora.tunnel.localhost', 'c']],
+    );
+    const claims = (await scrape(at)).get(sample('nodecaddy_tunnel_registry_claims_total', { result: 'ok' }));
+    assert.ok(claims !== undefined && claims >= 1, `claims ${claims}`);
     await dora.stop();
     await waitFor(async () => !(await registryEntry(redis.port, PREFIX, 'dora')), 5000, 'dora released');
   });

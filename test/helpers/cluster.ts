@@ -31,7 +31,7 @@ export async function startInstance(
   redisPort: number,
   prefix: string,
   /** workers: 1 unless given (a cached route lives in one process). */
-  opts: { workers?: number; maxSessions?: number; port?: number; relayPort?: number } = {},
+  opts: { workers?: number; maxSessions?: number; port?: number; relayPort?: number; admin?: boolean } = {},
 ): Promise<Instance> {
   const port = opts.port ?? (await freePort());
   const relayPort = opts.relayPort ?? (await freePort());
@@ -63,7 +63,13 @@ export async function startInstance(
       '-workers',
       String(opts.workers ?? 1),
     ],
-    { cwd: home, env: { NODECADDY_RUN_DIR: path.join(home, 'run') } },
+    {
+      cwd: home,
+      env: {
+        NODECADDY_RUN_DIR: path.join(home, 'run'),
+        ...(opts.admin && { NODECADDY_ADMIN: '127.0.0.1:0' }),
+      },
+    },
   );
   return { id, port, relayPort, nc };
 }

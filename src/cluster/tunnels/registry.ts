@@ -38,6 +38,7 @@ export interface TunnelRegistryOptions {
 }
 
 export class TunnelRegistry implements TunnelCluster {
+  readonly instanceId: string;
   private readonly redis: RedisLink;
   private readonly log: Logger;
   /** This process among the instance's workers: a sibling's late release never deletes our entry. */
@@ -53,6 +54,7 @@ export class TunnelRegistry implements TunnelCluster {
   private ticks = 0;
 
   constructor(private readonly o: TunnelRegistryOptions) {
+    this.instanceId = o.instanceId;
     this.redis = o.redis;
     this.log = o.log;
     this.instPrefix = this.redis.key('inst', '');

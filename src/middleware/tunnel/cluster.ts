@@ -24,6 +24,8 @@ export interface ClusterName {
 export type ClusterClaim = 'ok' | 'taken' | 'too-many-sessions' | 'unavailable';
 
 export interface TunnelCluster {
+  /** This instance's id in the registry (shown beside the tunnels it holds). */
+  readonly instanceId: string;
   /**
    * Registers the name for this instance across the cluster (the same client's stale session elsewhere is
    * closed first). `reclaim`: this process held it for the same client a moment ago, so it may keep it while
