@@ -19,7 +19,7 @@ import {
 import { admin, adminPort, sample, scrape } from '../helpers/admin.js';
 import { waitFor } from '../helpers/http.js';
 import { tempDir, type Nodecaddy } from '../helpers/process.js';
-import { startRedis, type Redis } from '../helpers/redis.js';
+import { redisCli, startRedis, type Redis } from '../helpers/redis.js';
 import { SECRET, startClient, startTarget, viaTunnel, type Target } from '../helpers/tunnel.js';
 
 const PREFIX = 'nct';
@@ -158,6 +158,16 @@ describe('tunnels across instances', () => {
       survivors.some((i) => i.id === now.i),
       `the registry names ${now.i}`,
     );
+  });
+
+  test('a graceful stop gives the names back and removes the instance from the registry', async () => {
+    const holder = (await registryEntry(redis.port, PREFIX, 'alice'))!;
+    const stopping = instances.find((i) => i.id === holder.i)!;
+    assert.equal(await stopping.nc.stop('SIGTERM'), 0);
+    const instKey = `{${PREFIX}}/inst/${stopping.id}`;
+    assert.equal((await redisCli(redis.port, ['exists', instKey])).toString().trim(), '0');
+    // The client comes back through HAProxy on the instance left, or has not yet: never the stopped one.
+    assert.notEqual((await registryEntry(redis.port, PREFIX, 'alice'))?.i, stopping.id);
   });
 
   async function websocketEchoes(port: number): Promise<void> {

@@ -155,10 +155,15 @@ export class TunnelRegistry implements TunnelCluster {
     return new ClusterRoute(context, entryKey, siteKey, host, responseTimeoutMs, sibling);
   }
 
-  /** Stops renewing and waits for the releases under way (the sessions were closed before). */
+  /**
+   * Stops renewing, waits for the releases under way (the sessions were closed before) and removes the
+   * instance key: a stale entry naming this instance is a 502 at once elsewhere, and its client's reconnect
+   * takes the name without trying to evict here.
+   */
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await Promise.allSettled([...this.inflight]);
+    await this.redis.run('tunnel stop', (c) => c.del(this.instKey)).catch(() => undefined);
   }
 
   private keysOf(name: ClusterName): { entry: string; set: string } {
