@@ -78,6 +78,7 @@ describe('tunnels across instances', () => {
       const res = await get(i.port, `dora.tunnel.localhost:${i.port}`, '/echo');
       assert.equal(res.status, 200, `via ${i.id}: ${res.body}`);
     }
+    for (const i of instances.slice(0, 2)) for (let n = 0; n < 3; n++) await websocketEchoes(i.port, 'dora');
     // c's admin endpoint says which instance holds its tunnels; its metrics count the claim.
     const at = await adminPort(c.nc);
     const rows = JSON.parse((await admin(at, '/tunnels')).body) as { tunnel: string; instance?: string }[];
@@ -170,9 +171,9 @@ describe('tunnels across instances', () => {
     assert.notEqual((await registryEntry(redis.port, PREFIX, 'alice'))?.i, stopping.id);
   });
 
-  async function websocketEchoes(port: number): Promise<void> {
+  async function websocketEchoes(port: number, name = 'alice'): Promise<void> {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, {
-      headers: { host: `alice.tunnel.localhost:${port}` },
+      headers: { host: `${name}.tunnel.localhost:${port}` },
     });
     const messages: string[] = [];
     ws.on('message', (d: Buffer) => messages.push(d.toString('utf8')));
