@@ -20,7 +20,7 @@ import { admin, adminPort, sample, scrape } from '../helpers/admin.js';
 import { waitFor } from '../helpers/http.js';
 import { tempDir, type Nodecaddy } from '../helpers/process.js';
 import { redisCli, startRedis, type Redis } from '../helpers/redis.js';
-import { SECRET, startClient, startTarget, viaTunnel, type Target } from '../helpers/tunnel.js';
+import { SECRET, startClient, startTarget, text, viaTunnel, type Target } from '../helpers/tunnel.js';
 
 const PREFIX = 'nct';
 
@@ -59,9 +59,13 @@ describe('tunnels across instances', () => {
     const holder = await waitFor(() => registryEntry(redis.port, PREFIX, 'alice'), 5000, 'registry entry');
     assert.ok(instances.some((i) => i.id === holder.i && holder.a === `127.0.0.1:${i.relayPort}`));
     for (const i of instances) {
-      const res = await get(i.port, `alice.tunnel.localhost:${i.port}`, `/echo?via=${i.id}`);
-      assert.equal(res.status, 200, `via ${i.id}: ${res.body}`);
+      const res = await viaTunnel(i.port, 'alice', `/echo?via=${i.id}`);
+      assert.equal(res.statusCode, 200, `via ${i.id}: ${await text(res)}`);
+      await text(res);
       assert.ok(target.seen.includes(`/echo?via=${i.id}`));
+      // The visitor's address, once: the holder does not append the relaying instance's.
+      assert.equal(res.headers['x-seen-xff'], '127.0.0.1');
+      assert.equal(res.headers['x-seen-xfh'], `alice.tunnel.localhost:${i.port}`);
       await websocketEchoes(i.port);
       await sseStreams(i.port);
     }
