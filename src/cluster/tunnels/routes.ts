@@ -122,8 +122,8 @@ export class ClusterRoute implements Upstream {
       try {
         return await send(this.c.relay.upstream(holder.a, this.siteKey, this.host, this.timeoutMs));
       } catch (err) {
-        if (!(err instanceof TunnelError) || (err.code !== 'not-here' && err.code !== 'no-tunnel')) throw err;
-        // The holder lost the name, or cannot be reached: ask the registry next time.
+        if (!(err instanceof TunnelError) || err.code === 'visitor-gone') throw err;
+        // The holder lost the name, cannot be reached or failed: ask the registry next time.
         this.c.routes.drop(this.entryKey);
         if (err.code !== 'not-here') throw err;
         if (attempt > 0 || !again)
