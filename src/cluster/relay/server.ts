@@ -8,8 +8,9 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../../core/logger.js';
 import { HookedResponse } from '../../core/response.js';
 import { upgradeResponse } from '../../core/upgrade.js';
-import { incoming, refuse } from '../../middleware/tunnel/peer.js';
-import { relay, TunnelError, type Upstream } from '../../middleware/tunnel/relay.js';
+import { withoutHopByHop } from '../../core/forwarded.js';
+import { relay, TunnelError, type Forwarded, type Upstream } from '../../middleware/tunnel/relay.js';
+import { H_DETAIL, H_ERROR } from '../../tunnel/protocol.js';
 
 export const H_RELAY_AUTH = 'x-nodecaddy-tunnel-relay-auth';
 export const H_RELAY_SITE = 'x-nodecaddy-tunnel-relay-site';
@@ -99,4 +100,28 @@ export function startRelayServer(options: {
       });
     });
   });
+}
+
+/** The request as the relaying instance prepared it (hop-by-hop gone, X-Forwarded-* set). */
+function incoming(req: IncomingMessage): Forwarded {
+  const protocol = req.headers.upgrade ? String(req.headers.upgrade).toLowerCase() : undefined;
+  return {
+    method: req.method ?? 'GET',
+    path: req.url ?? '/',
+    authority: String(req.headers.host ?? ''),
+    headers: withoutHopByHop(req.headers),
+    protocol,
+  };
+}
+
+/** A failure, told to the relaying instance in headers it turns back into a TunnelError. */
+function refuse(res: ServerResponse, err: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const e = err instanceof TunnelError ? err : new TunnelError(502, 'no-tunnel', 'tunnel failed');
+  res
+    .writeHead(e.status, { ...e.headers, [H_ERROR]: e.code, [H_DETAIL]: e.message, 'content-length': 0 })
+    .end();
 }

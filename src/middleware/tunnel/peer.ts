@@ -110,7 +110,7 @@ async function serve(handler: PeerHandler, req: IncomingMessage, res: ServerResp
 }
 
 /** The request as the relaying process prepared it (hop-by-hop gone, X-Forwarded-* set). */
-export function incoming(req: IncomingMessage): Forwarded {
+function incoming(req: IncomingMessage): Forwarded {
   const protocol = req.headers.upgrade ? String(req.headers.upgrade).toLowerCase() : undefined;
   return {
     method: req.method ?? 'GET',
@@ -122,7 +122,7 @@ export function incoming(req: IncomingMessage): Forwarded {
 }
 
 /** A failure, told to the relaying process in headers it turns back into a TunnelError. */
-export function refuse(res: ServerResponse, err: unknown): void {
+function refuse(res: ServerResponse, err: unknown): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -162,13 +162,10 @@ export function askEvict(file: string, token: string, timeoutMs: number): Promis
 
 const peerAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 64 });
 
-/** Where a PeerUpstream sends: a worker's unix socket, or a TCP address with headers of its own. */
-export type PeerTarget = string | { host: string; port: number; headers: Record<string, string> };
-
 /** The tunnel as held by another process: requests go to its socket. */
 export class PeerUpstream implements Upstream {
   constructor(
-    private readonly target: PeerTarget,
+    private readonly file: string,
     private readonly host: string,
     private readonly timeoutMs: number,
   ) {}
@@ -186,12 +183,11 @@ export class PeerUpstream implements Upstream {
    * connection; the holder sees its own visitor (this request) go and cancels the stream to the client.
    */
   private send(fwd: Forwarded, body: Readable | null, visitor: Visitor): Promise<Upgraded | Exchange> {
-    const t = this.target;
-    const headers = { ...fwd.headers, ...(typeof t !== 'string' && t.headers), host: fwd.authority };
+    const headers = { ...fwd.headers, host: fwd.authority };
     if (fwd.protocol) Object.assign(headers, { connection: 'Upgrade', upgrade: fwd.protocol });
     return new Promise((resolve, reject) => {
       const req = http.request({
-        ...(typeof t === 'string' ? { socketPath: t } : { host: t.host, port: t.port }),
+        socketPath: this.file,
         method: fwd.method,
         path: fwd.path,
         headers,
