@@ -32,6 +32,7 @@ import { RedisLink, redactUrl } from './cluster/redis.js';
 import { sharedCertificates } from './cluster/shared-certs.js';
 import { ChallengesFromPrimary } from './cluster/challenge-relay.js';
 import { setChallengeSource } from './core/tls/challenge-lookup.js';
+import { startClusterTunnels, stopClusterTunnels } from './cluster/tunnels/index.js';
 
 /** All of standard input, for `-conf stdin`: a terminal would wait for a Caddyfile nobody is typing. */
 function readStdin(): string {
@@ -102,6 +103,7 @@ async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
     observeWorker(admin);
     // Challenges of orders another instance placed are in the shared storage: the primary looks for them.
     if (clusterConfig.storage.kind === 'redis') setChallengeSource(new ChallengesFromPrimary());
+    joinClusterTunnels(clusterConfig, log);
     return runWorker(loadOptions, log, graceMs);
   }
 
@@ -184,6 +186,8 @@ async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
     },
     engine,
   );
+  // The serving process joins the cluster's tunnels (with workers, each worker does).
+  if (!engine) joinClusterTunnels(clusterConfig, log, redis);
   try {
     await runtime.start(config);
   } catch (err) {
@@ -252,6 +256,20 @@ function clusterFlagsOrExit(
   return settings;
 }
 
+/** The tunnel registry and relay listener of -cluster-listen; a relay address that cannot be bound is fatal. */
+function joinClusterTunnels(settings: ClusterSettings, log: Logger, redis?: RedisLink): void {
+  startClusterTunnels(settings, log, redis).catch((err: Error) => {
+    log.error(`-cluster-listen: ${err.message}`);
+    fatal(`-cluster-listen: ${err.message}`);
+  });
+}
+
+/** Stops serving, then the cluster's tunnels (the sites gave their names back as they closed). */
+async function stopServing(runtime: Runtime, graceMs: number): Promise<void> {
+  await runtime.stop(graceMs);
+  await stopClusterTunnels();
+}
+
 /** -ca: an ACME directory URL. */
 function caFlag(value: string): string {
   if (!/^https?:\/\/[^/]/i.test(value))
@@ -304,7 +322,7 @@ function installSignals(
     }
     stopping = true;
     log.info({ signal, graceMs }, 'shutting down gracefully');
-    runtime.stop(graceMs).then(
+    stopServing(runtime, graceMs).then(
       () => {
         cleanupPidfile(pidfile);
         log.info('shutdown complete');

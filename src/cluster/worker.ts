@@ -5,6 +5,7 @@ import type { Logger } from '../core/logger.js';
 import { handleProcessFaults } from '../crash.js';
 import { LocalEngine, type Prepared } from '../engine.js';
 import { setCertificateRequests } from '../core/tls/managed.js';
+import { stopClusterTunnels } from './tunnels/index.js';
 import { isOurs, type ToPrimary, type ToWorker } from './messages.js';
 import {
   applyCertificateSnapshot,
@@ -59,6 +60,7 @@ export function runWorker(options: LoadOptions, log: Logger, graceMs: number): v
       case 'stop':
         await Promise.all([...pending.values()].map((p) => p.abort()));
         await engine.stop(msg.graceMs);
+        await stopClusterTunnels().catch(() => undefined);
         process.exit(0);
     }
   };

@@ -154,9 +154,22 @@ export async function acceptTunnel(
     log.warn({ host, remote }, 'tunnel refused: too many sessions for this secret');
     throw refuse(429, 'too-many-sessions', `this secret already holds ${settings.maxSessions} tunnels`);
   }
-  if ((await site.claim(host, token, sid)) === 'taken') {
+  const claimed = await site.claim(host, token, sid);
+  if (claimed === 'taken') {
     log.warn({ host, remote }, 'tunnel refused: name held by another client');
     throw refuse(409, 'name-taken', `${host} is in use by another tunnel client`);
+  }
+  if (claimed === 'too-many-sessions') {
+    log.warn({ host, remote }, 'tunnel refused: too many sessions for this secret across the cluster');
+    throw refuse(
+      429,
+      'too-many-sessions',
+      `this secret already holds ${settings.maxSessions} tunnels across the cluster`,
+    );
+  }
+  if (claimed === 'unavailable') {
+    log.warn({ host, remote }, 'tunnel refused: the tunnel registry (redis) is unreachable');
+    throw refuse(503, 'unavailable', 'the tunnel registry is unreachable for now; retry shortly');
   }
   if (ctx.isTls) reportClaim(host, log);
   // Everything from here on gives the name (and the port) back when it fails.

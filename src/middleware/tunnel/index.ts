@@ -70,7 +70,8 @@ export const tunnel = defineDirective<TunnelSettings>({
  * a client or target failing is worth a warning; a visitor who left is the access log's business.
  */
 function logRefusal(settings: TunnelSettings, ctx: RequestContext, err: TunnelError): void {
-  if (err.code === 'visitor-gone' || err.status < 500) return;
+  // A registry outage is logged once where it is noticed (the Redis link), not once per visitor.
+  if (err.code === 'visitor-gone' || err.code === 'registry-unavailable' || err.status < 500) return;
   const fields = { host: ctx.req.headers.host, method: ctx.req.method, uri: ctx.originalUri, code: err.code };
   if (err.code === 'no-tunnel') settings.log.info(fields, err.message);
   else settings.log.warn(fields, err.message);

@@ -6,6 +6,7 @@ import { PeerUpstream, bindPeer, askEvict, socketPath, releaseRuntimeDir } from 
 import type { TunnelSession, TunnelTraffic } from './session.js';
 import type { TunnelSettings } from './options.js';
 import { TunnelError, type Upstream } from './relay.js';
+import { tunnelCluster, type ClusterClaim, type ClusterName } from './cluster.js';
 
 /** A name being claimed or held in this process: its socket (the lock) and, once connected, its session. */
 interface Slot {
@@ -13,6 +14,8 @@ interface Slot {
   secretId: string;
   server: net.Server;
   session?: TunnelSession;
+  /** Registered in the cluster's registry (dropping the slot releases it there). */
+  registered?: ClusterName;
 }
 
 export class SiteTunnels {
@@ -29,15 +32,45 @@ export class SiteTunnels {
     return this.holders[this.holders.length - 1];
   }
 
-  /** Where requests for `host` go: the session held here, or the process that holds it. */
+  /** Where requests for `host` go: the session held here, the worker that holds it, or the instance. */
   upstream(host: string): Upstream {
     const session = this.slots.get(host)?.session;
     if (session && !session.closed) return session;
-    return new PeerUpstream(
-      socketPath(this.settings.runDir, this.key, host),
-      host,
-      this.settings.responseTimeoutMs,
-    );
+    const timeout = this.settings.responseTimeoutMs;
+    const sibling = new PeerUpstream(socketPath(this.settings.runDir, this.key, host), host, timeout);
+    return tunnelCluster()?.route(this.key, host, timeout, sibling) ?? sibling;
+  }
+
+  /**
+   * For a request relayed from another instance: the session of this process, the worker of this instance
+   * that holds it ('not-here' if none does), or undefined when this process does not serve the site.
+   */
+  held(host: string): Upstream {
+    const session = this.slots.get(host)?.session;
+    if (session && !session.closed) return session;
+    const file = socketPath(this.settings.runDir, this.key, host);
+    const sibling = new PeerUpstream(file, host, this.settings.responseTimeoutMs);
+    const notHere = (err: unknown) => {
+      if (err instanceof TunnelError && err.code === 'no-tunnel')
+        throw new TunnelError(502, 'not-here', `no worker of this instance holds ${host}`);
+      throw err;
+    };
+    return {
+      request: (...a) => sibling.request(...a).catch(notHere),
+      upgrade: (...a) => sibling.upgrade(...a).catch(notHere),
+    };
+  }
+
+  /** For another instance taking the name over for the same client: closes the session here or in a sibling. */
+  async evict(host: string, token: string): Promise<boolean> {
+    const slot = this.slots.get(host);
+    if (slot) {
+      if (slot.token !== token) return false;
+      await this.drop(host, slot, 'replaced by a reconnect of the same client');
+      return true;
+    }
+    const file = socketPath(this.settings.runDir, this.key, host);
+    return askEvict(file, token, this.settings.handshakeTimeoutMs);
   }
 
   /** Live (or pending) sessions of this process that came with the given secret. */
@@ -49,9 +82,11 @@ export class SiteTunnels {
 
   /**
    * Claims `host` for a client: 'ok' with the slot reserved, or 'taken' when another client (another token)
-   * holds it in this or another process. The same client's stale session is closed and replaced at once.
+   * holds it in this or another process (or instance). The same client's stale session is closed and replaced
+   * at once. In a cluster the registry may also say 'too-many-sessions' (counted across instances) or
+   * 'unavailable'.
    */
-  async claim(host: string, token: string, secretId: string): Promise<'ok' | 'taken'> {
+  async claim(host: string, token: string, secretId: string): Promise<ClusterClaim> {
     const held = this.slots.get(host);
     if (held) {
       if (held.token !== token) return 'taken';
@@ -81,7 +116,21 @@ export class SiteTunnels {
       server.close();
       return 'taken';
     }
-    this.slots.set(host, { token, secretId, server });
+    const slot: Slot = { token, secretId, server };
+    this.slots.set(host, slot);
+    const cluster = tunnelCluster();
+    if (!cluster) return 'ok';
+    const name: ClusterName = { siteKey: this.key, host, token, secretId };
+    const lost = (reason: string) => {
+      if (this.slots.get(host) === slot) void this.drop(host, slot, reason);
+    };
+    const result = await cluster.claim(name, this.settings.maxSessions, held !== undefined, lost);
+    if (result === 'ok') slot.registered = name;
+    if (result !== 'ok' || this.slots.get(host) !== slot) {
+      // Refused, or the slot went (the site closed) while the registry answered.
+      await this.drop(host, slot, 'claim refused');
+      return result === 'ok' ? 'taken' : result;
+    }
     return 'ok';
   }
 
@@ -116,6 +165,8 @@ export class SiteTunnels {
 
   private async drop(host: string, slot: Slot, reason: string): Promise<void> {
     if (this.slots.get(host) === slot) this.slots.delete(host);
+    if (slot.registered) tunnelCluster()?.release(slot.registered);
+    slot.registered = undefined;
     slot.session?.close(reason);
     // Done only once the TCP port is free too: a reconnect binds it again right after.
     await Promise.all([
@@ -163,6 +214,16 @@ export async function releaseSite(site: SiteTunnels, settings: TunnelSettings): 
   sites.delete(site.key);
   await site.closeAll('server stopped or site removed');
   if (sites.size === 0) releaseRuntimeDir();
+}
+
+/** A name of a site this process serves, for a request relayed from another instance (undefined: no such site). */
+export function heldTunnel(siteKey: string, host: string): Upstream | undefined {
+  return sites.get(siteKey)?.held(host);
+}
+
+/** Closes the same client's session of a name for another instance that takes it over. */
+export function evictTunnel(siteKey: string, host: string, token: string): Promise<boolean> {
+  return sites.get(siteKey)?.evict(host, token) ?? Promise.resolve(false);
 }
 
 /**

@@ -2,6 +2,7 @@
 // and a session's totals when it ends. Every counter of a session is read in sessionCounters() alone.
 import { registerCollector, registerStatus, type Family, type Series } from '../../core/metrics/registry.js';
 import type { TunnelSession } from './session.js';
+import { tunnelCluster } from './cluster.js';
 
 export interface SessionCounters {
   /** Bytes sent into the tunnel, to the client (the visitors' requests), on the wire. */
@@ -46,11 +47,14 @@ export function trackSession(session: TunnelSession): void {
   });
 }
 
-registerStatus('tunnels', () =>
-  [...live].map((s) => {
+registerStatus('tunnels', () => {
+  // In a cluster, which instance holds them (each instance lists its own).
+  const instance = tunnelCluster()?.instanceId;
+  return [...live].map((s) => {
     const t = s.traffic();
     return {
       tunnel: s.host,
+      ...(instance && { instance }),
       proto: t.proto,
       ...(t.port !== undefined && { port: t.port }),
       remote: s.remote,
@@ -61,8 +65,8 @@ registerStatus('tunnels', () =>
       bytes_in: t.bytesIn,
       bytes_out: t.bytesOut,
     };
-  }),
-);
+  });
+});
 
 registerCollector((): Family[] => {
   const bytes = new Map<string, { in: number; out: number }>();
