@@ -8,7 +8,7 @@
 // file left behind (Caddy v1's two-hour rule, caddy#2561).
 import { randomBytes } from 'node:crypto';
 import { readFileSync, unlinkSync } from 'node:fs';
-import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { LOCK_REFRESH_MS, LOCK_STALE_MS, safeKeyPart, type Storage, type StorageKey } from './storage.js';
@@ -229,31 +229,40 @@ export class FileStorage implements Storage {
 
   /**
    * Removes a stale lock file so that the next exclusive create can win; true when the file is gone (taken
-   * over, or released meanwhile). Two waiters may judge the same file stale at once: each renames it to a
-   * name of its own first, so only one gets the stale file; one that finds it has moved a live lock instead
-   * (another waiter took the stale one over and created a new one in between) links it back.
+   * over, or released meanwhile). Two waiters may judge the same file stale at once, and the second must not
+   * remove the live lock the first has created meanwhile: the removal happens under a second lock
+   * (`<lock>.takeover`, created exclusively), and the file is judged again once that is held. A takeover lock
+   * left by a process that died in those few milliseconds is itself removed when older than LOCK_STALE_MS.
    */
   private async takeOverIfStale(file: string): Promise<boolean> {
     const stale = await this.isStale(file);
     if (stale === undefined) return true;
     if (!stale) return false;
-    const aside = `${file}.${randomBytes(8).toString('hex')}.stale`;
+    const takeover = `${file}.takeover`;
+    let fh;
     try {
-      await rename(file, aside);
+      fh = await open(takeover, 'wx', 0o600);
     } catch (err) {
-      if (errno(err) === 'ENOENT') return true;
-      throw err;
-    }
-    if ((await this.isStale(aside)) === false) {
-      // A live lock: put it back unless a new one exists already (then that one's creator holds it).
-      await link(aside, file).catch((err: unknown) => {
-        if (errno(err) !== 'EEXIST') throw err;
-      });
-      await unlink(aside).catch(() => {});
+      if (errno(err) !== 'EEXIST') throw err;
+      const age = await stat(takeover).then(
+        (st) => Date.now() - st.mtimeMs,
+        () => 0,
+      );
+      if (age > LOCK_STALE_MS) await unlink(takeover).catch(() => {});
       return false;
     }
-    await unlink(aside).catch(() => {});
-    return true;
+    try {
+      await fh.close();
+      const still = await this.isStale(file);
+      if (still === undefined) return true;
+      if (!still) return false;
+      await unlink(file).catch((err: unknown) => {
+        if (errno(err) !== 'ENOENT') throw err;
+      });
+      return true;
+    } finally {
+      await unlink(takeover).catch(() => {});
+    }
   }
 
   /** Keeps the lock alive until released; the release function removes the file only if it is still ours. */
