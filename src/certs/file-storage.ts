@@ -11,7 +11,7 @@ import { readFileSync, unlinkSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { LOCK_REFRESH_MS, LOCK_STALE_MS, safeKeyPart, type Storage, type StorageKey } from './storage.js';
+import { keepAlive, LOCK_STALE_MS, safeKeyPart, type Storage, type StorageKey } from './storage.js';
 
 /** How often a waiter looks at a lock it wants (a little jitter keeps waiters from moving in step). */
 const LOCK_POLL_MS = 250;
@@ -272,23 +272,17 @@ export class FileStorage implements Storage {
       exitCleanupRegistered = true;
       process.on('exit', removeHeldLocksAtExit);
     }
-    let refreshing: Promise<void> = Promise.resolve();
-    const timer = setInterval(() => {
-      refreshing = refreshing.then(() => refreshLock(file, id)).catch(() => {});
-    }, LOCK_REFRESH_MS);
-    timer.unref();
-    let released: Promise<void> | undefined;
-    return () =>
-      (released ??= (async () => {
-        clearInterval(timer);
-        await refreshing;
+    return keepAlive(
+      () => refreshLock(file, id),
+      async () => {
         heldLocks.delete(file);
         try {
           if (parseLock(await readFile(file, 'utf8'))?.id === id) await unlink(file);
         } catch (err) {
           if (errno(err) !== 'ENOENT') throw err;
         }
-      })());
+      },
+    );
   }
 }
 

@@ -12,7 +12,7 @@ import type { Logger } from '../core/logger.js';
 import type { RedisLink } from '../cluster/redis.js';
 import { keyProblem } from './file-storage.js';
 import { Sealer } from './sealed.js';
-import { LOCK_REFRESH_MS, LOCK_STALE_MS, safeKeyPart, type Storage, type StorageKey } from './storage.js';
+import { keepAlive, LOCK_STALE_MS, safeKeyPart, type Storage, type StorageKey } from './storage.js';
 
 /** A waiter looks at a lock it wants at least this often (the unlock message usually wakes it sooner). */
 const LOCK_POLL_MS = 1_000;
@@ -194,22 +194,13 @@ export class RedisStorage implements Storage {
         this.log.warn({ lock: name }, 'lock taken over by another instance (it expired while held)');
       }
     };
-    let renewing: Promise<void> = Promise.resolve();
-    const timer = setInterval(() => {
-      renewing = renewing.then(renew).catch(() => undefined);
-    }, LOCK_REFRESH_MS);
-    timer.unref();
-    let released: Promise<void> | undefined;
-    return () =>
-      (released ??= (async () => {
-        clearInterval(timer);
-        await renewing;
-        try {
-          await this.link.run('unlock', (c) => c.eval(RELEASE_SCRIPT, { keys: [key], arguments: [token] }));
-          await this.link.publish(UNLOCK_CHANNEL, key);
-        } catch {
-          // Redis away: the lock expires within LOCK_STALE_MS, and the work it guarded is done.
-        }
-      })());
+    return keepAlive(renew, async () => {
+      try {
+        await this.link.run('unlock', (c) => c.eval(RELEASE_SCRIPT, { keys: [key], arguments: [token] }));
+        await this.link.publish(UNLOCK_CHANNEL, key);
+      } catch {
+        // Redis away: the lock expires within LOCK_STALE_MS, and the work it guarded is done.
+      }
+    });
   }
 }

@@ -42,3 +42,23 @@ export function safeKeyPart(name: string): string {
     .replace(/[^a-z0-9._@-]/g, '_')
     .replace(/\.\.+/g, '.');
 }
+
+/**
+ * A held lock: `renew` runs every LOCK_REFRESH_MS (one at a time; a failure waits for the next tick) until the
+ * returned function is called, which stops renewing, lets a running renewal finish, then runs `release`,
+ * once however often it is called.
+ */
+export function keepAlive(renew: () => Promise<void>, release: () => Promise<void>): () => Promise<void> {
+  let renewing: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    renewing = renewing.then(renew).catch(() => undefined);
+  }, LOCK_REFRESH_MS);
+  timer.unref();
+  let released: Promise<void> | undefined;
+  return () =>
+    (released ??= (async () => {
+      clearInterval(timer);
+      await renewing;
+      await release();
+    })());
+}

@@ -203,7 +203,7 @@ function makeWriteHead(base: BaseMethods) {
  * Connection-specific fields have no meaning in HTTP/2 (RFC 9113 §8.2.2) and Node throws on them
  * (ERR_HTTP2_INVALID_CONNECTION_HEADERS): a proxied or FastCGI answer may well carry them.
  */
-const H2_FORBIDDEN = [
+export const H2_FORBIDDEN: readonly string[] = [
   'connection',
   'keep-alive',
   'proxy-connection',

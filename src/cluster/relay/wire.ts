@@ -5,6 +5,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { IncomingHttpHeaders, IncomingHttpStatusHeader } from 'node:http2';
 import { withoutHopByHop } from '../../core/forwarded.js';
+import { H2_FORBIDDEN } from '../../core/response.js';
 import { TunnelError, type Forwarded } from '../../middleware/tunnel/relay.js';
 import { H_DETAIL, H_ERROR } from '../../tunnel/protocol.js';
 
@@ -32,17 +33,11 @@ export const SESSION_WINDOW = 64 * 1024 * 1024;
 /** The error code of a holder that does not hold the tunnel (any more): the caller looks the route up again. */
 export const NOT_HERE = 'not-here';
 
-/** Fields HTTP/2 forbids (RFC 9113 §8.2.2); Node throws on them, so they never reach a stream's head. */
-const CONNECTION_SPECIFIC = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'http2-settings',
-  'te',
-  'host',
-]);
+/**
+ * Fields HTTP/2 forbids (RFC 9113 §8.2.2; Node throws on them, so they never reach a stream's head), `te`
+ * (only `trailers` would be allowed, and nothing here sends trailers) and `host` (the authority carries it).
+ */
+const CONNECTION_SPECIFIC = new Set([...H2_FORBIDDEN, 'te', 'host']);
 
 /** A copy of `headers` fit for an HTTP/2 head: no pseudo, connection-specific or relay fields. */
 function plainFields(headers: OutgoingHttpHeaders, into: OutgoingHttpHeaders, keepHost: boolean): void {
