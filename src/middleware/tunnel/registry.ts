@@ -1,6 +1,7 @@
 // The tunnels of each site, process-wide and outside any config generation: a reload that keeps the site
 // keeps its sessions. A site's entry is reference-counted by the generations using it (start acquires,
 // close releases); its sessions close when the last one lets go (the site was removed, or the server stops).
+import cluster from 'node:cluster';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { PeerUpstream, bindPeer, askEvict, socketPath, releaseRuntimeDir } from './peer.js';
@@ -77,7 +78,11 @@ export class SiteTunnels {
     if (session && !session.closed)
       return session.tcp?.port === port ? session.openTcp.bind(session) : undefined;
     const range = this.settings.tcpPorts;
-    if (!range || port < range.from || port > range.to || this.slots.has(host)) return undefined;
+    // Only a worker has siblings; a single process without the session says not-here (never connecting to a
+    // port it may be mirroring itself, which would send the connection round between instances).
+    if (!cluster.isWorker || !range || port < range.from || port > range.to || this.slots.has(host)) {
+      return undefined;
+    }
     const to =
       this.bindHost && this.bindHost !== '0.0.0.0' && this.bindHost !== '::' ? this.bindHost : '127.0.0.1';
     return (stream) => {
