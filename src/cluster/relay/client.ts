@@ -156,7 +156,10 @@ export class RelayClient {
     }
     stream.on('error', ignoreError);
     return new Promise((resolve, reject) => {
+      let settled = false;
       const fail = (err: TunnelError) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         countFailure('out', err.code);
         if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
@@ -166,9 +169,9 @@ export class RelayClient {
         () => fail(new TunnelError(504, 'timeout', `the instance holding ${host} did not answer in time`)),
         this.connectTimeoutMs,
       );
-      stream.once('close', () =>
-        fail(new TunnelError(502, 'peer-failed', `the relay to ${address} closed before ${host} answered`)),
-      );
+      const closed = () =>
+        fail(new TunnelError(502, 'peer-failed', `the relay to ${address} closed before ${host} answered`));
+      stream.once('close', closed);
       stream.once('response', (head) => {
         if (!proofMatches(head[H_PROOF], s.proofs.server)) {
           this.pool.distrust(s, address);
@@ -188,8 +191,9 @@ export class RelayClient {
           );
           return;
         }
+        settled = true;
         clearTimeout(timer);
-        stream.removeAllListeners('close');
+        stream.off('close', closed);
         resolve(stream);
       });
     });
