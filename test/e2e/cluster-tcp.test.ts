@@ -24,14 +24,18 @@ interface Node {
 }
 
 /** A TCP echo that answers the visitor's FIN with its own (half-close passes both ways). */
-async function startEcho(): Promise<{ port: number; close(): Promise<void> }> {
+async function startEcho(): Promise<{ port: number; open: Set<net.Socket>; close(): Promise<void> }> {
+  const open = new Set<net.Socket>();
   const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
     socket.on('error', () => undefined);
     socket.pipe(socket);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
+    open,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
@@ -85,7 +89,7 @@ async function portEntries(redisPort: number): Promise<{ p: number; i: string; h
 describe('TCP tunnels across instances', () => {
   let tmp: { dir: string; cleanup: () => void };
   let redis: Redis;
-  let echo: { port: number; close(): Promise<void> };
+  let echo: Awaited<ReturnType<typeof startEcho>>;
   let nodes: Node[] = [];
   let range: { from: number; to: number };
   const clients: Nodecaddy[] = [];
@@ -161,6 +165,18 @@ describe('TCP tunnels across instances', () => {
     }
     const big = 'x'.repeat(3 * 1024 * 1024);
     assert.equal((await echoVia(nodes[1].host, port, big)).length, big.length);
+    // A visitor who leaves without a FIN (reset) is gone at the holder's client too.
+    await waitFor(() => (echo.open.size === 0 ? true : undefined), 5000, 'no open echo connection');
+    const visitor = net.connect({ host: nodes[1].host, port });
+    visitor.on('error', () => undefined);
+    visitor.write('held open');
+    await waitFor(
+      () => (echo.open.size === 1 ? true : undefined),
+      5000,
+      'the relayed connection at the echo',
+    );
+    visitor.resetAndDestroy();
+    await waitFor(() => (echo.open.size === 0 ? true : undefined), 5000, 'the echo connection closed');
 
     // A second client at another instance (two workers) gets another port of the range. Relayed connections
     // land on either worker there; the one without the session passes them on through the port itself.
