@@ -128,6 +128,32 @@ describe('tunnel registry in Redis', () => {
     await waitFor(async () => (await entry('hana'))?.i === 'h', 5000, 'hana restored');
   });
 
+  test('a TCP port is held by one instance at a time, renewed with its name and free again once released', async () => {
+    const p = await instance('p');
+    const q = await instance('q');
+    const pat = name('pat', 'token-p');
+    const quin = name('quin', 'token-q');
+    const port = async (n: number) => {
+      const raw = await cli('get', `{${PREFIX}}/tp/${SITE}/${n}`);
+      return raw ? (JSON.parse(raw) as { i: string; h: string; p: number }) : undefined;
+    };
+    assert.equal(await p.claimPort(pat, 40001), 'ok');
+    const held = await port(40001);
+    assert.deepEqual([held?.i, held?.h, held?.p], ['p', 'pat.tunnel.localhost', 40001]);
+    assert.equal(await q.claimPort(quin, 40001), 'taken');
+    assert.equal(await q.claimPort(quin, 40002), 'ok');
+    // Lost by Redis (a restart): written again at the renewal on reconnect.
+    await cli('del', `{${PREFIX}}/tp/${SITE}/40001`);
+    await reconnectAll();
+    await waitFor(async () => (await port(40001))?.i === 'p', 8000, 'port 40001 registered again');
+    p.releasePort(pat, 40001);
+    await waitFor(async () => ((await port(40001)) ? undefined : true), 5000, 'port 40001 released');
+    assert.equal(await q.claimPort(quin, 40001), 'ok');
+    // A release by someone else's name does not delete q's port.
+    p.releasePort(pat, 40002);
+    assert.equal((await port(40002))?.i, 'q');
+  });
+
   test('while Redis is away a new claim is unavailable; the same client back on the same process keeps its name', async () => {
     const k = await instance('k');
     assert.equal(await k.claim(name('kim', 'token-k'), 5, false, () => undefined), 'ok');

@@ -4,7 +4,7 @@
 // backpressure (HTTP/2 flow control), the holder's errors come back as the same TunnelError, and a visitor who
 // leaves resets the stream, which the holder sees as its own visitor leaving.
 import http2, { type ClientHttp2Stream } from 'node:http2';
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { Logger } from '../../core/logger.js';
 import {
   TunnelError,
@@ -25,10 +25,13 @@ import {
   errorOf,
   H_EVICT_TOKEN,
   H_OP,
+  H_PORT,
   H_PROOF,
+  H_REMOTE,
   H_SITE,
   H_UPGRADED,
   requestHead,
+  TCP_PROTOCOL,
 } from './wire.js';
 
 export interface RelayClientOptions {
@@ -48,8 +51,10 @@ const EMPTY = Buffer.alloc(0);
 
 export class RelayClient {
   private readonly pool: SessionPool;
+  private readonly connectTimeoutMs: number;
 
   constructor(options: RelayClientOptions) {
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 2000;
     this.pool = new SessionPool({
       key: relayKey(options.secret),
       log: options.log,
@@ -108,6 +113,88 @@ export class RelayClient {
           return;
         }
         resolve(head[':status'] === 204);
+      });
+    });
+  }
+
+  /**
+   * A TCP connection accepted on public port `port` of tunnel `host`, relayed to the instance at `address`
+   * that holds it: the stream once the holder accepted it (half-close and resets pass both ways), or a
+   * TunnelError (not-here when the holder does not hold it any more).
+   */
+  async connectTcp(
+    address: string,
+    siteKey: string,
+    host: string,
+    port: number,
+    remote: string,
+  ): Promise<Duplex> {
+    countRelayed('out');
+    let s: RelaySession;
+    try {
+      s = await this.pool.session(address);
+    } catch (err) {
+      if (err instanceof TunnelError) countFailure('out', err.code);
+      throw err;
+    }
+    let stream: ClientHttp2Stream;
+    try {
+      stream = s.h2.request({
+        ':method': 'CONNECT',
+        ':protocol': TCP_PROTOCOL,
+        ':scheme': s.tls ? 'https' : 'http',
+        ':path': '/',
+        ':authority': host,
+        [H_SITE]: encodeURIComponent(siteKey),
+        [H_PORT]: String(port),
+        [H_REMOTE]: remote,
+        [H_PROOF]: s.proofs.client,
+      });
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      throw new TunnelError(502, 'peer-failed', `relay to ${address} for ${host} failed: ${why}`);
+    }
+    stream.on('error', ignoreError);
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const fail = (err: TunnelError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        countFailure('out', err.code);
+        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+        reject(err);
+      };
+      const timer = setTimeout(
+        () => fail(new TunnelError(504, 'timeout', `the instance holding ${host} did not answer in time`)),
+        this.connectTimeoutMs,
+      );
+      const closed = () =>
+        fail(new TunnelError(502, 'peer-failed', `the relay to ${address} closed before ${host} answered`));
+      stream.once('close', closed);
+      stream.once('response', (head) => {
+        if (!proofMatches(head[H_PROOF], s.proofs.server)) {
+          this.pool.distrust(s, address);
+          fail(
+            new TunnelError(
+              502,
+              'peer-unauthenticated',
+              `the instance at ${address} did not prove the cluster secret`,
+            ),
+          );
+          return;
+        }
+        const err = errorOf(head);
+        if (err || head[':status'] !== 200) {
+          fail(
+            err ?? new TunnelError(502, 'peer-failed', `the instance at ${address} refused the connection`),
+          );
+          return;
+        }
+        settled = true;
+        clearTimeout(timer);
+        stream.off('close', closed);
+        resolve(stream);
       });
     });
   }

@@ -9,6 +9,7 @@ import http2, {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { selfSignedLeaf } from '../../certs/x509.js';
 import type { Logger } from '../../core/logger.js';
@@ -37,18 +38,26 @@ import {
   H_EVICT_TOKEN,
   H_NONCE,
   H_OP,
+  H_PORT,
   H_PROOF,
+  H_REMOTE,
   H_SITE,
   NOT_HERE,
   responseHead,
   SESSION_WINDOW,
   STREAM_WINDOW,
+  TCP_PROTOCOL,
 } from './wire.js';
 
 export interface RelayHandler {
   /** The upstream of a tunnel this instance holds (its local session or the worker holding it), or undefined: not here. */
   upstream(siteKey: string, host: string): Upstream | undefined;
   evict(siteKey: string, host: string, token: string): Promise<boolean>;
+  /**
+   * For a TCP connection to public port `port` of tunnel `host`, accepted by another instance: what takes
+   * its stream here (the held session's TCP opener), or undefined: not here. Absent: no TCP tunnels here.
+   */
+  tcp?(siteKey: string, host: string, port: number): ((stream: Duplex, remote: string) => void) | undefined;
 }
 
 export interface RelayServerOptions {
@@ -161,6 +170,10 @@ export async function startRelayServer(
       refuse(stream, state, 'bad-request', 'not a relay request');
       return;
     }
+    if (head[':protocol'] === TCP_PROTOCOL) {
+      tcpIn(stream, head, options.handler, proof);
+      return;
+    }
     void relayIn(stream, head, options.handler, proof);
   });
 
@@ -266,6 +279,31 @@ async function relayIn(
     if (err instanceof TunnelError && err.code !== 'visitor-gone') countFailure('in', err.code);
     respondError(stream, err, proof);
   }
+}
+
+/** One TCP connection accepted by another instance on a tunnel's public port: joined to the session here. */
+function tcpIn(
+  stream: ServerHttp2Stream,
+  head: IncomingHttpHeaders,
+  handler: RelayHandler,
+  proof: string,
+): void {
+  countRelayed('in');
+  const { siteKey, fwd } = forwardedOf(head);
+  const host = hostOnly(fwd.authority);
+  const port = Number(head[H_PORT]);
+  const opener = Number.isInteger(port) ? handler.tcp?.(siteKey, host, port) : undefined;
+  if (!opener) {
+    countFailure('in', NOT_HERE);
+    respondError(
+      stream,
+      new TunnelError(502, NOT_HERE, `${host}:${port} is not held by this instance`),
+      proof,
+    );
+    return;
+  }
+  stream.respond({ ':status': 200, [H_PROOF]: proof });
+  opener(stream, String(head[H_REMOTE] ?? ''));
 }
 
 /** The target's answer on the stream; a body failing halfway resets the stream (never a short answer). */

@@ -25,6 +25,12 @@ export const H_PROOF = 'x-nodecaddy-relay-proof';
 export const H_NONCE = 'x-nodecaddy-relay-nonce';
 /** The tunnel client's token in an evict request. */
 export const H_EVICT_TOKEN = 'x-nodecaddy-relay-token';
+/** A raw TCP connection to a tunnel's public port: an extended CONNECT with this `:protocol`. */
+export const TCP_PROTOCOL = 'nodecaddy-tcp';
+/** The public port a relayed TCP connection arrived on. */
+export const H_PORT = 'x-nodecaddy-relay-port';
+/** The visitor's address of a relayed TCP connection. */
+export const H_REMOTE = 'x-nodecaddy-relay-remote';
 
 /** Per stream 16 MiB, per session 64 MiB: with HTTP/2's 64 KiB default, 16 KiB answers ran at 0.7× (scale.md §8.4). */
 export const STREAM_WINDOW = 16 * 1024 * 1024;

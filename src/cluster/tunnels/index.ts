@@ -4,11 +4,12 @@
 // worker without the session goes on to the worker that holds it over the instance's unix sockets.
 import type { Logger } from '../../core/logger.js';
 import { setTunnelCluster } from '../../middleware/tunnel/cluster.js';
-import { evictTunnel, heldTunnel } from '../../middleware/tunnel/registry.js';
+import { evictTunnel, heldTcp, heldTunnel, tcpSites } from '../../middleware/tunnel/registry.js';
 import { RelayClient } from '../relay/client.js';
 import { startRelayServer } from '../relay/server.js';
 import { RedisLink } from '../redis.js';
 import { isPrivateAddress, type ClusterSettings } from '../settings.js';
+import { TcpMirrors } from './mirrors.js';
 import { TunnelRegistry } from './registry.js';
 
 let running: { stop(): Promise<void> } | undefined;
@@ -43,11 +44,14 @@ export async function startClusterTunnels(
     port: listen.port,
     secret,
     tls: !isPrivateAddress(host),
-    handler: { upstream: heldTunnel, evict: evictTunnel },
+    handler: { upstream: heldTunnel, evict: evictTunnel, tcp: heldTcp },
     log,
   });
+  const mirrors = new TcpMirrors({ redis, relay, instanceId: settings.instanceId, sites: tcpSites, log });
+  mirrors.start();
   running = {
     async stop() {
+      await mirrors.stop();
       await registry.stop();
       await Promise.allSettled([server.close(), relay.close()]);
       if (!shared) await redis.close();

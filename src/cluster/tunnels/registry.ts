@@ -12,6 +12,7 @@ import type { Upstream } from '../../middleware/tunnel/relay.js';
 import { RedisUnavailable, type RedisLink } from '../redis.js';
 import type { RelayClient } from '../relay/client.js';
 import { countClaim, countRenewal } from './metrics.js';
+import { HeldPorts } from './ports.js';
 import { ClusterRoute, Routes } from './routes.js';
 import { scripts, type Entry } from './scripts.js';
 
@@ -50,6 +51,7 @@ export class TunnelRegistry implements TunnelCluster {
   private readonly routes: Routes;
   private readonly instKey: string;
   private readonly instPrefix: string;
+  private readonly ports: HeldPorts;
   private timer: NodeJS.Timeout | undefined;
   private ticks = 0;
 
@@ -60,6 +62,16 @@ export class TunnelRegistry implements TunnelCluster {
     this.instPrefix = this.redis.key('inst', '');
     this.instKey = this.redis.key('inst', o.instanceId);
     this.routes = new Routes(this.redis, this.instPrefix);
+    this.ports = new HeldPorts({
+      redis: this.redis,
+      instanceId: o.instanceId,
+      address: o.address,
+      owner: this.owner,
+      instPrefix: this.instPrefix,
+      ttlMs: ENTRY_TTL_MS,
+      lost: (name, reason) => this.held.get(this.keysOf(name).entry)?.lost(reason),
+      log: this.log,
+    });
   }
 
   /** Subscribes, registers the instance, and renews from now on (again at once whenever Redis is back). */
@@ -142,6 +154,14 @@ export class TunnelRegistry implements TunnelCluster {
     }
   }
 
+  claimPort(name: ClusterName, port: number): Promise<'ok' | 'taken' | 'unavailable'> {
+    return this.ports.claim(name, port);
+  }
+
+  releasePort(name: ClusterName, port: number): void {
+    this.track(this.ports.release(name, port));
+  }
+
   release(name: ClusterName): void {
     const keys = this.keysOf(name);
     const held = this.held.get(keys.entry);
@@ -198,6 +218,7 @@ export class TunnelRegistry implements TunnelCluster {
 
   /** The instance key always; with `entries`, every name this process holds too (one script). */
   private async renew(entries: boolean): Promise<void> {
+    if (entries) this.track(this.ports.renew());
     const held = entries ? [...this.held] : [];
     const keys = [this.instKey];
     const args = [JSON.stringify({ relay: this.o.address }), String(INSTANCE_TTL_MS), String(ENTRY_TTL_MS)];

@@ -91,6 +91,71 @@ if not raw then return {'', 0} end
 local cur = cjson.decode(raw)
 return {raw, redis.call('EXISTS', ARGV[1] .. cur.i)}`;
 
+/** A TCP port entry `tp/<site>/<port>`: which tunnel of which instance listens on the site's public port. */
+export interface PortEntry {
+  /** Site key. */
+  k: string;
+  /** The tunnel's public host. */
+  h: string;
+  /** The port. */
+  p: number;
+  /** Instance id. */
+  i: string;
+  /** The instance's relay address. */
+  a: string;
+  /** The owning process of the instance. */
+  o: string;
+}
+
+/**
+ * KEYS: port entry, the set of port entry keys. ARGV: new entry, ttl ms, inst key prefix. Takes the port
+ * unless another live instance has it (1 taken, 0 refused). Within one instance the bind is the lock already.
+ */
+const CLAIM_PORT = `local new = cjson.decode(ARGV[1])
+local raw = redis.call('GET', KEYS[1])
+if raw then
+  local cur = cjson.decode(raw)
+  if cur.i ~= new.i and redis.call('EXISTS', ARGV[3] .. cur.i) == 1 then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SADD', KEYS[2], KEYS[1])
+return 1`;
+
+/**
+ * KEYS: the set of port entry keys, then port entries. ARGV: ttl, then each entry's JSON. Per entry 'ok',
+ * 'restored' or 'lost' (as RENEW).
+ */
+const RENEW_PORTS = `local out = {}
+for k = 2, #KEYS do
+  local raw = redis.call('GET', KEYS[k])
+  if not raw then
+    redis.call('SET', KEYS[k], ARGV[k], 'PX', ARGV[1])
+    redis.call('SADD', KEYS[1], KEYS[k])
+    out[k - 1] = 'restored'
+  elseif raw == ARGV[k] then
+    redis.call('PEXPIRE', KEYS[k], ARGV[1])
+    out[k - 1] = 'ok'
+  else
+    out[k - 1] = 'lost'
+  end
+end
+return out`;
+
+/** KEYS: the set of port entry keys. Every live port entry (JSON); expired ones leave the set. */
+const LIST_PORTS = `local out = {}
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local raw = redis.call('GET', key)
+  if raw then out[#out + 1] = raw else redis.call('SREM', KEYS[1], key) end
+end
+return out`;
+
+/** KEYS: port entry. ARGV: the entry as written. Deletes it only if it is still that one. */
+const RELEASE_PORT = `if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0`;
+
 type Client = RedisLink['client'];
 
 class Script {
@@ -115,4 +180,8 @@ export const scripts = {
   renew: new Script(RENEW),
   release: new Script(RELEASE),
   lookup: new Script(LOOKUP),
+  claimPort: new Script(CLAIM_PORT),
+  renewPorts: new Script(RENEW_PORTS),
+  releasePort: new Script(RELEASE_PORT),
+  listPorts: new Script(LIST_PORTS),
 };

@@ -38,6 +38,13 @@ export interface TunnelCluster {
     reclaim: boolean,
     lost: (reason: string) => void,
   ): Promise<ClusterClaim>;
+  /**
+   * Registers public TCP port `port` of the name's site for this process (the other instances listen on it
+   * too and relay its connections here): 'taken' when another live instance has it registered.
+   */
+  claimPort(name: ClusterName, port: number): Promise<'ok' | 'taken' | 'unavailable'>;
+  /** The port closed: the other instances stop listening on it. */
+  releasePort(name: ClusterName, port: number): void;
   /** The session ended: the name is free again (only if the registry still names this process). */
   release(name: ClusterName): void;
   /**

@@ -26,7 +26,8 @@ import { wsMux } from '../../tunnel/link.js';
 import { secretId, type TunnelSettings } from './options.js';
 import type { SiteTunnels } from './registry.js';
 import { TunnelSession, type ByteCounter } from './session.js';
-import { TcpPort } from './tcp.js';
+import { TcpPort, type PortClaim } from './tcp.js';
+import { tunnelCluster, type ClusterName } from './cluster.js';
 import { trackSession } from './stats.js';
 import { VisitorAuth } from './visitor-auth.js';
 
@@ -106,10 +107,19 @@ async function bindTcp(
   settings: TunnelSettings,
   bindHost: string | undefined,
   wish: Wish,
+  name: ClusterName,
 ): Promise<TcpPort | undefined> {
   if (wish.proto !== 'tcp' || !settings.tcpPorts) return undefined;
-  const port = await TcpPort.bind(settings.tcpPorts, bindHost, wish.wanted, wish.prefer);
+  const cluster = tunnelCluster();
+  const claim: PortClaim | undefined = cluster && {
+    claim: (port) => cluster.claimPort(name, port),
+    release: (port) => cluster.releasePort(name, port),
+  };
+  const port = await TcpPort.bind(settings.tcpPorts, bindHost, wish.wanted, wish.prefer, claim);
   if (port === 'taken') throw refuse(409, 'port-taken', `port ${wish.wanted} is in use`);
+  if (port === 'unavailable') {
+    throw refuse(503, 'unavailable', 'the tunnel registry is unreachable for now; retry shortly');
+  }
   if (port === 'full') {
     const { from, to } = settings.tcpPorts;
     throw refuse(503, 'no-free-port', `every TCP port of this site (${from}-${to}) is in use`);
@@ -180,7 +190,12 @@ export async function acceptTunnel(
   };
   let socket;
   try {
-    tcp = await bindTcp(settings, ctx.site.config.bindHost, wish);
+    tcp = await bindTcp(settings, ctx.site.config.bindHost, wish, {
+      siteKey: site.key,
+      host,
+      token,
+      secretId: sid,
+    });
     // Set before the claim, which ends the response for the log: the access log must say 101, not 200.
     ctx.res.statusCode = 101;
     socket = ctx.upgrade!.claim();

@@ -32,7 +32,7 @@ export const tunnel = defineDirective<TunnelSettings>({
     let site: SiteTunnels | undefined;
     return {
       start() {
-        site = acquireSite(key, settings);
+        site = acquireSite(key, settings, config.bindHost);
         return Promise.resolve();
       },
       async close() {

@@ -1,12 +1,15 @@
 // The tunnels of each site, process-wide and outside any config generation: a reload that keeps the site
 // keeps its sessions. A site's entry is reference-counted by the generations using it (start acquires,
 // close releases); its sessions close when the last one lets go (the site was removed, or the server stops).
-import type net from 'node:net';
+import cluster from 'node:cluster';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { PeerUpstream, bindPeer, askEvict, socketPath, releaseRuntimeDir } from './peer.js';
 import type { TunnelSession, TunnelTraffic } from './session.js';
 import type { TunnelSettings } from './options.js';
 import { TunnelError, type Upstream } from './relay.js';
 import { tunnelCluster, type ClusterClaim, type ClusterName } from './cluster.js';
+import { ignoreError, joinHalfOpen } from '../../tunnel/transport.js';
 
 /** A name being claimed or held in this process: its socket (the lock) and, once connected, its session. */
 interface Slot {
@@ -18,8 +21,13 @@ interface Slot {
   registered?: ClusterName;
 }
 
+/** Takes one TCP connection (a relay stream from another instance) for a tunnel's public port. */
+export type TcpOpener = (stream: Duplex, remote: string) => void;
+
 export class SiteTunnels {
   readonly key: string;
+  /** The address the site listens on (its `bind`; undefined: every interface): TCP ports are bound there too. */
+  bindHost: string | undefined;
   /** The settings of every generation using the site; the newest started one applies. */
   readonly holders: TunnelSettings[] = [];
   private readonly slots = new Map<string, Slot>();
@@ -58,6 +66,29 @@ export class SiteTunnels {
     return {
       request: (...a) => sibling.request(...a).catch(notHere),
       upgrade: (...a) => sibling.upgrade(...a).catch(notHere),
+    };
+  }
+
+  /**
+   * For a TCP connection relayed from another instance to public port `port` of `host`: the session here, or
+   * (the port in the site's range) the process of this instance that listens on it, reached on the port itself.
+   */
+  heldTcp(host: string, port: number): TcpOpener | undefined {
+    const session = this.slots.get(host)?.session;
+    if (session && !session.closed)
+      return session.tcp?.port === port ? session.openTcp.bind(session) : undefined;
+    const range = this.settings.tcpPorts;
+    // Only a worker has siblings; a single process without the session says not-here (never connecting to a
+    // port it may be mirroring itself, which would send the connection round between instances).
+    if (!cluster.isWorker || !range || port < range.from || port > range.to || this.slots.has(host)) {
+      return undefined;
+    }
+    const to =
+      this.bindHost && this.bindHost !== '0.0.0.0' && this.bindHost !== '::' ? this.bindHost : '127.0.0.1';
+    return (stream) => {
+      const socket = net.connect({ port, host: to, allowHalfOpen: true, noDelay: true });
+      socket.on('error', ignoreError);
+      joinHalfOpen(stream, socket);
     };
   }
 
@@ -196,12 +227,17 @@ function noTunnel(host: string): TunnelError {
 const sites = new Map<string, SiteTunnels>();
 
 /** A generation starts using the site: the entry is created, or kept with the newest settings. */
-export function acquireSite(key: string, settings: TunnelSettings): SiteTunnels {
+export function acquireSite(
+  key: string,
+  settings: TunnelSettings,
+  bindHost: string | undefined,
+): SiteTunnels {
   let site = sites.get(key);
   if (!site) {
     site = new SiteTunnels(key);
     sites.set(key, site);
   }
+  site.bindHost = bindHost;
   site.holders.push(settings);
   return site;
 }
@@ -219,6 +255,21 @@ export async function releaseSite(site: SiteTunnels, settings: TunnelSettings): 
 /** A name of a site this process serves, for a request relayed from another instance (undefined: no such site). */
 export function heldTunnel(siteKey: string, host: string): Upstream | undefined {
   return sites.get(siteKey)?.held(host);
+}
+
+/** The opener of a TCP connection relayed from another instance to a tunnel's public port (undefined: not here). */
+export function heldTcp(siteKey: string, host: string, port: number): TcpOpener | undefined {
+  return sites.get(siteKey)?.heldTcp(host, port);
+}
+
+/** The sites of this process that have TCP tunnels: the ports other instances hold are listened on here too. */
+export function tcpSites(): { siteKey: string; bindHost: string | undefined; from: number; to: number }[] {
+  const out = [];
+  for (const site of sites.values()) {
+    const range = site.settings.tcpPorts;
+    if (range) out.push({ siteKey: site.key, bindHost: site.bindHost, from: range.from, to: range.to });
+  }
+  return out;
 }
 
 /** Closes the same client's session of a name for another instance that takes it over. */

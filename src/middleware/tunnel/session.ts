@@ -1,8 +1,7 @@
 // One connected tunnel client, seen from the public server: a mux over its WebSocket, where each visitor
 // request (or TCP connection) is one stream. Lives in the process-wide registry, not in a config
 // generation, so a reload that keeps the site keeps it.
-import type net from 'node:net';
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { clientIp } from '../../core/forwarded.js';
 import { requestWire, responseOf } from '../../tunnel/headers.js';
@@ -143,7 +142,7 @@ export class TunnelSession implements Upstream {
       host: this.host,
       ...(this.tcp && { port: this.tcp.port }),
     });
-    this.tcp?.serve((socket) => this.openTcp(socket));
+    this.tcp?.serve((socket) => this.openTcp(socket, clientIp(socket.remoteAddress)));
   }
 
   onClose(listener: (session: TunnelSession, reason: string) => void): void {
@@ -235,8 +234,9 @@ export class TunnelSession implements Upstream {
   /**
    * One TCP connection on the tunnel's public port: a CONNECT stream to the client, joined to the socket
    * both ways. No idle timeout: an SSH session may rightly sit quiet for hours (TCP keep-alive finds the dead).
+   * `socket` is the visitor's connection, or a relay stream from another instance that accepted it there.
    */
-  private openTcp(socket: net.Socket): void {
+  openTcp(socket: Duplex, remote: string): void {
     try {
       this.checkOpen();
     } catch {
@@ -249,7 +249,7 @@ export class TunnelSession implements Upstream {
         method: 'CONNECT',
         path: '',
         authority: `${this.host}:${this.tcp?.port ?? 0}`,
-        headers: { 'x-forwarded-for': clientIp(socket.remoteAddress) },
+        headers: { 'x-forwarded-for': remote },
       }),
       false,
     );
