@@ -1,17 +1,16 @@
 // Several nodecaddy instances on loopback sharing one Redis, with HAProxy in TCP mode in front of them
 // (scale.md appendix A.1): the fixtures of the multi-instance tests.
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
+import { startHaproxy as startLoadBalancer } from './haproxy.js';
 import { waitFor } from './http.js';
 import { redisCli } from './redis.js';
 import { freePort, startNodecaddy, type Nodecaddy } from './process.js';
 import { SECRET } from './tunnel.js';
 
 export const CLUSTER_SECRET = 'cluster-secret-0123456789';
-export const HAPROXY = '/usr/sbin/haproxy';
+export { HAPROXY } from './haproxy.js';
 
 export interface Instance {
   id: string;
@@ -93,75 +92,24 @@ export interface Haproxy {
   stop(): Promise<void>;
 }
 
-/** HAProxy in TCP mode in front of the instances, once it sees every one of them UP. */
+/** HAProxy in TCP mode in front of the instances (health-checked on health.localhost), once every one is UP. */
 export async function startHaproxy(dir: string, instances: Instance[]): Promise<Haproxy> {
   const port = await freePort();
-  const socket = path.join(dir, 'haproxy.sock');
-  const cfg = path.join(dir, 'haproxy.cfg');
-  writeFileSync(
-    cfg,
-    [
-      'global',
-      '    maxconn 2000',
-      `    stats socket ${socket} mode 600 level admin`,
-      'defaults',
-      '    mode tcp',
-      '    timeout connect 2s',
-      '    timeout client 1h',
-      '    timeout server 1h',
-      '    timeout check 1s',
-      '    retries 2',
-      '    option redispatch',
-      'frontend fe',
-      `    bind 127.0.0.1:${port}`,
-      '    default_backend nodecaddy',
-      'backend nodecaddy',
-      '    balance leastconn',
-      '    option httpchk',
-      '    http-check send meth GET uri / ver HTTP/1.1 hdr Host health.localhost',
-      '    http-check expect status 200',
-      '    default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions',
-      ...instances.map((i) => `    server ${i.id} 127.0.0.1:${i.port} check`),
-      '',
-    ].join('\n'),
-  );
-  const child = spawn(HAPROXY, ['-db', '-f', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-  };
+  const servers = Object.fromEntries(instances.map((i) => [i.id, i.port]));
+  const lb = await startLoadBalancer(dir, [
+    { name: 'tunnels', port, servers, healthHost: 'health.localhost' },
+  ]);
   try {
     await waitFor(
-      async () => {
-        if (child.exitCode !== null) throw new Error(`haproxy exited: ${out}`);
-        const stat = await showStat(socket).catch(() => '');
-        const up = stat.split('\n').filter((l) => l.startsWith('nodecaddy,') && l.split(',')[17] === 'UP');
-        return up.length === instances.length;
-      },
+      async () => (await lb.upServers('tunnels').catch(() => [])).length === instances.length,
       10_000,
       `haproxy with ${instances.length} servers UP`,
     );
   } catch (err) {
-    await stop();
+    await lb.stop();
     throw err;
   }
-  return { port, stop };
-}
-
-function showStat(socket: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(socket);
-    let out = '';
-    s.setEncoding('utf8');
-    s.on('data', (d: string) => (out += d));
-    s.on('end', () => resolve(out));
-    s.on('error', reject);
-    s.end('show stat\n');
-  });
+  return { port, stop: () => lb.stop() };
 }
 
 /** A GET with the given Host to `port`: status and body ('' and status 0 when the connection failed). */

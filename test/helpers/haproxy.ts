@@ -1,7 +1,7 @@
 // HAProxy in TCP mode in front of several nodecaddy instances (Debian's /usr/sbin/haproxy, reference scale.md
-// appendix A.1): each frontend balances its connections round robin over its servers, so that a client (an
-// ACME CA validating) reaches every instance in turn. The stats socket tells how many connections each server
-// got.
+// appendix A.1): each frontend balances its connections over its servers, round robin (so that a client, an
+// ACME CA validating, reaches every instance in turn) or, with a health check, least connections as a
+// production set-up would. The stats socket tells how many connections each server got and which are UP.
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -16,11 +16,18 @@ export interface Frontend {
   readonly port: number;
   /** Server name -> 127.0.0.1 port. */
   readonly servers: Readonly<Record<string, number>>;
+  /**
+   * Checked servers: `GET /` with this Host must answer 200 (twice in a row, every 500 ms) for a server to
+   * take connections, and a server marked down has its sessions cut; balanced by least connections.
+   */
+  readonly healthHost?: string;
 }
 
 export interface Haproxy {
   /** Connections each server of the frontend's backend got so far. */
   sessions(frontend: string): Promise<Record<string, number>>;
+  /** Servers of the frontend's backend whose health check passes (all of them without a check). */
+  upServers(frontend: string): Promise<string[]>;
   /** Takes a server out of the rotation (`maint`) or puts it back (`ready`). */
   setState(frontend: string, server: string, state: 'ready' | 'maint'): Promise<void>;
   stop(): Promise<void>;
@@ -39,15 +46,28 @@ export async function startHaproxy(dir: string, frontends: readonly Frontend[]):
     'defaults',
     '    mode tcp',
     '    timeout connect 2s',
-    '    timeout client 30s',
-    '    timeout server 30s',
+    // Tunnels and WebSockets are long-lived.
+    '    timeout client 1h',
+    '    timeout server 1h',
+    '    timeout check 1s',
     '    retries 2',
     '    option redispatch',
   ];
   for (const f of frontends) {
     lines.push(`frontend fe_${f.name}`, `    bind 127.0.0.1:${f.port}`, `    default_backend be_${f.name}`);
-    lines.push(`backend be_${f.name}`, '    balance roundrobin');
-    for (const [name, port] of Object.entries(f.servers)) lines.push(`    server ${name} 127.0.0.1:${port}`);
+    lines.push(`backend be_${f.name}`);
+    if (f.healthHost) {
+      lines.push(
+        '    balance leastconn',
+        '    option httpchk',
+        `    http-check send meth GET uri / ver HTTP/1.1 hdr Host ${f.healthHost}`,
+        '    http-check expect status 200',
+        '    default-server inter 500ms fall 2 rise 1 on-marked-down shutdown-sessions',
+      );
+    } else lines.push('    balance roundrobin');
+    const check = f.healthHost ? ' check' : '';
+    for (const [name, port] of Object.entries(f.servers))
+      lines.push(`    server ${name} 127.0.0.1:${port}${check}`);
   }
   const cfg = path.join(dir, 'haproxy.cfg');
   writeFileSync(cfg, `${lines.join('\n')}\n`);
@@ -65,30 +85,46 @@ export async function startHaproxy(dir: string, frontends: readonly Frontend[]):
       c.on('error', reject);
       c.end(`${text}\n`);
     });
-  await waitFor(
-    () => child.exitCode === null && command('show info').then((a) => a.includes('Name: HAProxy')),
-    10_000,
-    `haproxy listening (${out})`,
-  );
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  };
+  /** The stat rows of a frontend's servers, by column name. */
+  const servers = async (frontend: string) => {
+    const csv = await command('show stat');
+    const header = csv.split('\n')[0].replace(/^# /, '').split(',');
+    return csv
+      .split('\n')
+      .slice(1)
+      .map((row) => row.split(','))
+      .filter((cells) => cells[0] === `be_${frontend}` && cells[1] !== 'BACKEND')
+      .map((cells) => ({ name: cells[1], column: (c: string) => cells[header.indexOf(c)] }));
+  };
+  try {
+    await waitFor(
+      () => child.exitCode === null && command('show info').then((a) => a.includes('Name: HAProxy')),
+      10_000,
+      `haproxy listening (${out})`,
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
   return {
     async sessions(frontend) {
-      const csv = await command('show stat');
       const out: Record<string, number> = {};
-      const header = csv.split('\n')[0].replace(/^# /, '').split(',');
-      const stot = header.indexOf('stot');
-      for (const row of csv.split('\n').slice(1)) {
-        const cells = row.split(',');
-        if (cells[0] === `be_${frontend}` && cells[1] !== 'BACKEND') out[cells[1]] = Number(cells[stot]);
-      }
+      for (const s of await servers(frontend)) out[s.name] = Number(s.column('stot'));
       return out;
+    },
+    async upServers(frontend) {
+      return (await servers(frontend))
+        .filter((s) => /^(UP|no check)/.test(s.column('status')))
+        .map((s) => s.name);
     },
     async setState(frontend, server, state) {
       const answer = await command(`set server be_${frontend}/${server} state ${state}`);
       if (answer.trim() !== '') throw new Error(`haproxy: ${answer.trim()}`);
     },
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGKILL');
-      await exited;
-    },
+    stop,
   };
 }
