@@ -94,14 +94,17 @@ export class SiteTunnels {
 
   /** For another instance taking the name over for the same client: closes the session here or in a sibling. */
   async evict(host: string, token: string): Promise<boolean> {
-    const slot = this.slots.get(host);
-    if (slot) {
-      if (slot.token !== token) return false;
-      await this.drop(host, slot, 'replaced by a reconnect of the same client');
-      return true;
-    }
+    if (this.slots.has(host)) return this.evictHere(host, token);
     const file = socketPath(this.settings.runDir, this.key, host);
     return askEvict(file, token, this.settings.handshakeTimeoutMs);
+  }
+
+  /** Closes this process's session of `host` if the same client (token) holds it. */
+  private async evictHere(host: string, token: string): Promise<boolean> {
+    const slot = this.slots.get(host);
+    if (!slot || slot.token !== token) return false;
+    await this.drop(host, slot, 'replaced by a reconnect of the same client');
+    return true;
   }
 
   /** Live (or pending) sessions of this process that came with the given secret. */
@@ -129,12 +132,7 @@ export class SiteTunnels {
         request: (...a: Parameters<Upstream['request']>) => this.localUpstream(host).request(...a),
         upgrade: (...a: Parameters<Upstream['upgrade']>) => this.localUpstream(host).upgrade(...a),
       },
-      evict: async (who: string) => {
-        const slot = this.slots.get(host);
-        if (!slot || slot.token !== who) return false;
-        await this.drop(host, slot, 'replaced by a reconnect of the same client');
-        return true;
-      },
+      evict: (who: string) => this.evictHere(host, who),
     };
     let server = await bindPeer(file, handler);
     if (server === 'taken') {
