@@ -5,12 +5,12 @@
 // secret, bad name, another protocol version) stops it.
 import { randomBytes } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
-import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import tls from 'node:tls';
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
+import { dialServer } from './client-dial.js';
 import { forwardHttp, targetUrl, type ExchangeSummary, type HttpTarget } from './forward-http.js';
 import { forwardTcp, type TcpSummary } from './forward-tcp.js';
+import { JoinLinks, type JoinOutcome } from './client-links.js';
 import { END, splitHead } from './frames.js';
 import { errorWire, requestOf, type RequestHead } from './headers.js';
 import type { CaptureStore } from './inspector/capture.js';
@@ -23,6 +23,7 @@ import {
   H_BASIC_AUTH,
   H_DETAIL,
   H_ERROR,
+  H_LINK,
   H_PREFER_PORT,
   H_PROTO,
   H_REMOTE_PORT,
@@ -30,11 +31,10 @@ import {
   H_TOKEN,
   H_VERSION,
   PROTOCOL_VERSION,
-  TUNNEL_PATH,
   type ControlMessage,
   type TrafficCounters,
 } from './protocol.js';
-import { heartbeat, isLoopback } from './transport.js';
+import { heartbeat } from './transport.js';
 
 export interface TunnelClientOptions {
   /** The public server, `https://tunnel.example.com` (user:pass@ for a basicauth-guarded site). */
@@ -77,10 +77,6 @@ export type ServerTraffic = TrafficCounters & { since: string };
 
 const MIN_BACKOFF_MS = 250;
 
-function zeroMask(mask: Buffer): void {
-  mask.fill(0);
-}
-
 export class TunnelClient {
   readonly o: TunnelClientOptions;
   /** Proves to the server that a reconnect is this same client, so it may replace its stale session. */
@@ -93,7 +89,10 @@ export class TunnelClient {
   /** The public port of a TCP tunnel, once the server gave one. */
   tcpPort: number | undefined;
   latencyMs: number | undefined;
+  /** The tunnel's traffic over all its links, as the server process holding the name reports it. */
   traffic: ServerTraffic | undefined;
+  /** The links to the server's other worker processes (it says how many it wants). */
+  private readonly joins = new JoinLinks(() => this.dialJoin());
   /** The last problem (refusal, lost connection), for the status screen. */
   lastError: string | undefined;
   private ws: WebSocket | undefined;
@@ -119,6 +118,11 @@ export class TunnelClient {
     return `${s.protocol.replace('ws', 'http')}//${this.o.name}.${s.host}`;
   }
 
+  /** Links to the server now: the main one and the joins. */
+  get links(): number {
+    return (this.ws?.readyState === this.ws?.OPEN ? 1 : 0) + this.joins.count;
+  }
+
   get targetUrl(): string {
     const t = this.o.target;
     return t.proto === 'tcp' ? `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}` : targetUrl(t);
@@ -139,6 +143,7 @@ export class TunnelClient {
     this.stopping = true;
     this.setState('stopped');
     clearTimeout(this.retryTimer);
+    this.joins.closeAll();
     const ws = this.ws;
     if (ws && ws.readyState !== ws.CLOSED) {
       const closed = new Promise((resolve) => ws.once('close', resolve));
@@ -172,50 +177,13 @@ export class TunnelClient {
   }
 
   private connect(): void {
-    const s = this.o.server;
-    const secure = s.protocol === 'https:' || s.protocol === 'wss:';
-    const publicHost = `${this.o.name}.${s.hostname}`;
-    const url = new URL(
-      `${secure ? 'wss' : 'ws'}://${publicHost}${s.port ? `:${s.port}` : ''}${TUNNEL_PATH}`,
+    const { ws, handshake, serverName, publicHost } = dialServer(
+      this.o,
+      this.sniOnName,
+      this.handshakeHeaders(),
     );
-    url.username = s.username;
-    url.password = s.password;
+    const s = this.o.server;
     const dial = this.o.dial;
-    // Over TLS the handshake names the apex (the -server host), while the WebSocket's Host is the tunnel's own
-    // name: the apex is an ordinary site with a certificate, and a new tunnel name has none until this client
-    // has claimed it (tls.md §6.2). A server with only a wildcard certificate has none for the apex: after a
-    // failed handshake the next attempt names the tunnel, and whichever worked is kept.
-    const serverName = this.sniOnName ? publicHost : s.hostname;
-    const handshake = { tcp: false, tls: false };
-    const connectTls = (opts: tls.ConnectionOptions) => {
-      const socket = tls.connect({
-        ...opts,
-        // The request's path, which net would take for a Unix socket's.
-        path: undefined,
-        host: dial?.host ?? opts.host,
-        port: dial?.port ?? opts.port,
-        servername: serverName,
-      });
-      socket.once('connect', () => (handshake.tcp = true));
-      socket.once('secureConnect', () => (handshake.tls = true));
-      return socket;
-    };
-    const createConnection = secure
-      ? connectTls
-      : dial && (() => net.connect({ host: dial.host, port: dial.port }));
-    const ws = new WebSocket(url, {
-      perMessageDeflate: false,
-      // Masking stops a browser script from steering what a proxy in the path reads (RFC 6455 §10.3); inside
-      // TLS, or to this machine, no proxy reads the frames, so the mask is zero and ws sends the data as it
-      // is: no copy, no allocation, no masking pass per message.
-      ...((secure || isLoopback(dial?.host ?? s.hostname)) && { generateMask: zeroMask }),
-      handshakeTimeout: this.o.handshakeTimeoutMs,
-      maxPayload: 64 * 1024 * 1024,
-      headers: this.handshakeHeaders(),
-      ...(createConnection && {
-        createConnection: createConnection as unknown as typeof net.createConnection,
-      }),
-    });
     this.ws = ws;
     let refused = false;
     let opened = false;
@@ -265,8 +233,32 @@ export class TunnelClient {
     });
     ws.on('close', (code, reason) => {
       stopHeartbeat();
+      this.joins.closeAll();
       if (opened && !this.stopping)
         this.retry(`connection lost (${code}${reason.length ? ` ${reason.toString()}` : ''})`);
+    });
+  }
+
+  /** One join link: served like the main link once open (see client-links.ts). */
+  private dialJoin(): Promise<JoinOutcome> {
+    if (this.stopping) return Promise.resolve({ kind: 'stop' });
+    const { ws } = dialServer(this.o, this.sniOnName, { ...this.handshakeHeaders(), [H_LINK]: 'join' });
+    return new Promise((resolve) => {
+      let socket: Duplex | undefined;
+      ws.once('upgrade', (res: IncomingMessage) => (socket = res.socket));
+      ws.on('unexpected-response', (_req, res: IncomingMessage) => {
+        res.resume();
+        ws.terminate();
+        resolve({ kind: res.headers[H_ERROR] === 'already-linked' ? 'again' : 'stop' });
+      });
+      ws.on('error', () => resolve({ kind: 'stop' }));
+      ws.once('open', () => {
+        const mux = wsMux(ws, socket);
+        mux.onOpen = (id, flags, payload) => this.onStream(mux, id, flags, payload);
+        const stopHeartbeat = heartbeat(ws, this.o.pingIntervalMs, () => undefined);
+        ws.once('close', stopHeartbeat);
+        resolve({ kind: 'open', ws });
+      });
     });
   }
 
@@ -342,13 +334,10 @@ export class TunnelClient {
     });
   }
 
-  /** A CONTROL frame: one JSON message (`online` first, then traffic). */
+  /** A CONTROL frame of the main link: one JSON message (`online` first, then traffic). */
   private onControlFrame(payload: Buffer): void {
-    try {
-      this.onControl(JSON.parse(payload.toString('utf8')) as ControlMessage);
-    } catch {
-      // A message we cannot read is skipped; the next traffic update comes within a second.
-    }
+    const message = parseControl(payload);
+    if (message) this.onControl(message);
   }
 
   private onControl(message: ControlMessage): void {
@@ -363,6 +352,9 @@ export class TunnelClient {
       );
       this.connectedOnce = true;
       this.setState('online');
+      if (message.links !== undefined && message.links > 1 && this.o.target.proto === 'http') {
+        this.joins.want(message.links);
+      }
       return;
     }
     if (message.type === 'traffic') {
@@ -370,5 +362,14 @@ export class TunnelClient {
       this.traffic = { since, requests, connections, bytesIn, bytesOut, openStreams };
       this.o.events.changed();
     }
+  }
+}
+
+/** A CONTROL frame's JSON message; undefined for one we cannot read (the next traffic update comes soon). */
+function parseControl(payload: Buffer): ControlMessage | undefined {
+  try {
+    return JSON.parse(payload.toString('utf8')) as ControlMessage;
+  } catch {
+    return undefined;
   }
 }

@@ -29,6 +29,12 @@ export const H_REMOTE_PORT = 'x-nodecaddy-tunnel-remote-port';
 export const H_PREFER_PORT = 'x-nodecaddy-tunnel-prefer-port';
 /** http: base64 of `user:pass`; the server asks every visitor for them before anything reaches the client. */
 export const H_BASIC_AUTH = 'x-nodecaddy-tunnel-basic-auth';
+/**
+ * `join`: one more link for a name this client (same token) already holds in another process of the server.
+ * A server with several worker processes says how many links it wants (`links` in `online`); each worker that
+ * has a link of its own serves the name's visitors over it instead of relaying them to the holding worker.
+ */
+export const H_LINK = 'x-nodecaddy-tunnel-link';
 /** On a refusal (handshake) or a failed stream (client → server): a RefusalCode / StreamErrorCode. */
 export const H_ERROR = 'x-nodecaddy-tunnel-error';
 /** One human line explaining H_ERROR. */
@@ -52,7 +58,8 @@ export interface TrafficCounters {
 
 /** What the server tells the client in CONTROL frames. The first message is always `online`. */
 export type ControlMessage =
-  | { type: 'online'; proto: 'http' | 'tcp'; host: string; port?: number }
+  /** `links`: how many links (one per server process) the client should keep; absent means one. */
+  | { type: 'online'; proto: 'http' | 'tcp'; host: string; port?: number; links?: number }
   | ({ type: 'traffic'; since: string } & TrafficCounters);
 
 export type RefusalCode =
@@ -65,7 +72,11 @@ export type RefusalCode =
   | 'no-tcp'
   | 'port-taken'
   | 'no-free-port'
-  | 'unavailable';
+  | 'unavailable'
+  /** join: this server process already has a link of this client for the name (try again: another may not). */
+  | 'already-linked'
+  /** join: no process of this server holds the name for this client. */
+  | 'not-held';
 
 /** Refusals after which retrying cannot help: the client stops. The others are retried with backoff. */
 export const FATAL_REFUSALS: ReadonlySet<string> = new Set([

@@ -18,6 +18,7 @@ import {
 
 interface TunnelRow {
   tunnel: string;
+  links: number;
   remote: string;
   connected: string;
   streams: number;
@@ -58,7 +59,13 @@ describe('tunnels on the admin endpoint', () => {
     assert.equal(res.statusCode, 200);
     assert.equal(await sha256Of(res), await sha256Of(patternStream(MIB)));
 
-    const [row] = await rows();
+    // The client keeps a link to each worker; a link's traffic reaches the holder's row within a second.
+    const row = await waitFor(
+      async () => (await rows()).find((r) => r.bytes_out > MIB && r.bytes_in > MIB),
+      10_000,
+      'the traffic of every link in the row',
+    );
+    assert.equal(row.links, 2);
     assert.equal(row.tunnel, name);
     assert.equal(row.remote, '127.0.0.1');
     assert.equal(row.streams, 0);

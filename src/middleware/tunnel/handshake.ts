@@ -7,10 +7,12 @@ import { certificateRequests } from '../../core/tls/managed.js';
 import type { Logger } from '../../core/logger.js';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Duplex } from 'node:stream';
+import type { Mux } from '../../tunnel/mux.js';
 import {
   H_BASIC_AUTH,
   H_DETAIL,
   H_ERROR,
+  H_LINK,
   H_PREFER_PORT,
   H_PROTO,
   H_REMOTE_PORT,
@@ -160,6 +162,10 @@ export async function acceptTunnel(
   if (token.length < 16) throw refuse(400, 'bad-request', 'a client token is required');
   const wish = readWish(ctx, settings, host);
   const sid = secretId(settings.secrets[index]);
+  if (header(ctx, H_LINK) === 'join') {
+    if (wish.proto === 'tcp') throw refuse(400, 'bad-request', 'a TCP tunnel has one link');
+    return acceptJoin(ctx, site, settings, { host, token, secretId: sid, remote, auth: wish.auth });
+  }
   if (site.countFor(sid) >= settings.maxSessions) {
     log.warn({ host, remote }, 'tunnel refused: too many sessions for this secret');
     throw refuse(429, 'too-many-sessions', `this secret already holds ${settings.maxSessions} tunnels`);
@@ -205,20 +211,12 @@ export async function acceptTunnel(
     if (err instanceof HttpError) log.warn({ host, remote }, `tunnel refused: ${err.message}`);
     throw err;
   }
-  // handleUpgrade answers a malformed handshake itself and never calls back: then the socket just closes.
-  const ws = await new Promise<WebSocket | undefined>((resolve) => {
-    socket.once('close', () => resolve(undefined));
-    wss.handleUpgrade(ctx.req, socket, ctx.upgrade!.head, resolve);
-  });
-  if (!ws) {
+  const link = await openLink(ctx, socket, settings.log, host, remote);
+  if (!link) {
     await giveBack();
     return;
   }
-  ws.on('error', () => ws.terminate());
-  // A client that breaks the protocol is cut (close code 1002).
-  const mux = wsMux(ws, socket, (why) =>
-    log.warn({ host, remote, err: why }, 'tunnel client broke the protocol'),
-  );
+  const { ws, mux } = link;
   const session = new TunnelSession({
     host,
     token,
@@ -254,6 +252,83 @@ export async function acceptTunnel(
       'tunnel disconnected',
     );
   });
+}
+
+/** The WebSocket of an accepted handshake and the tunnel's mux over it; undefined if the upgrade failed. */
+async function openLink(
+  ctx: RequestContext,
+  socket: Duplex,
+  log: Logger,
+  host: string,
+  remote: string,
+): Promise<{ ws: WebSocket; mux: Mux } | undefined> {
+  // handleUpgrade answers a malformed handshake itself and never calls back: then the socket just closes.
+  const ws = await new Promise<WebSocket | undefined>((resolve) => {
+    socket.once('close', () => resolve(undefined));
+    wss.handleUpgrade(ctx.req, socket, ctx.upgrade!.head, resolve);
+  });
+  if (!ws) return undefined;
+  ws.on('error', () => ws.terminate());
+  // A client that breaks the protocol is cut (close code 1002).
+  const mux = wsMux(ws, socket, (why) =>
+    log.warn({ host, remote, err: why }, 'tunnel client broke the protocol'),
+  );
+  return { ws, mux };
+}
+
+/**
+ * One more link of a client whose name a sibling process holds (H_LINK join): this process then serves the
+ * name's visitors over it instead of relaying them to the sibling, for as long as the sibling holds the name
+ * for this same client (token). Not a session of its own: max_sessions does not count it.
+ */
+async function acceptJoin(
+  ctx: RequestContext,
+  site: SiteTunnels,
+  settings: TunnelSettings,
+  who: { host: string; token: string; secretId: string; remote: string; auth?: VisitorAuth },
+): Promise<void> {
+  const { host, remote } = who;
+  const joined = await site.join(host, who.token);
+  if ('refused' in joined) {
+    settings.log.debug({ host, remote, why: joined.refused }, 'tunnel link refused');
+    if (joined.refused === 'taken')
+      throw refuse(409, 'name-taken', `${host} is in use by another tunnel client`);
+    if (joined.refused === 'already-linked') {
+      throw refuse(
+        409,
+        'already-linked',
+        `this server process already has a link of this client for ${host}`,
+      );
+    }
+    throw refuse(409, 'not-held', `no process of this server holds ${host} for this client`);
+  }
+  const watch = joined.ok;
+  let socket;
+  try {
+    ctx.res.statusCode = 101;
+    socket = ctx.upgrade!.claim();
+  } catch (err) {
+    ctx.res.statusCode = 200;
+    site.unjoin(host, watch);
+    throw err;
+  }
+  const link = await openLink(ctx, socket, settings.log, host, remote);
+  if (!link) {
+    site.unjoin(host, watch);
+    return;
+  }
+  const session = new TunnelSession({
+    ...who,
+    ws: link.ws,
+    mux: link.mux,
+    settings: () => site.settings,
+    transport: byteCounter(socket),
+    joined: true,
+  });
+  site.attachJoined(host, session, watch);
+  session.goOnline();
+  trackSession(session);
+  settings.log.debug({ host, remote }, 'tunnel link joined');
 }
 
 /**

@@ -25,6 +25,8 @@ export interface TunnelSettings {
   log: Logger;
   /** Where the unix sockets between server processes live (SetupContext.runDir); undefined: a private dir. */
   runDir: string | undefined;
+  /** Server processes serving the site (-workers): a client keeps one link to each. */
+  workers: number;
 }
 
 export const DEFAULTS = {
@@ -57,6 +59,7 @@ export function parseTunnel(d: Dispenser, ctx: SetupContext): TunnelSettings {
     tcpPorts: undefined,
     log: ctx.log,
     runDir: ctx.runDir,
+    workers: ctx.workers,
   };
   let seen = false;
   while (d.next()) {

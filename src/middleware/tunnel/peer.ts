@@ -13,7 +13,7 @@ import type { Duplex, Readable } from 'node:stream';
 import { withoutHopByHop } from '../../core/forwarded.js';
 import { HookedResponse } from '../../core/response.js';
 import { upgradeResponse } from '../../core/upgrade.js';
-import { H_DETAIL, H_ERROR, H_TOKEN } from '../../tunnel/protocol.js';
+import { H_DETAIL, H_ERROR, H_TOKEN, type TrafficCounters } from '../../tunnel/protocol.js';
 import {
   relay,
   TunnelError,
@@ -26,6 +26,8 @@ import {
 } from './relay.js';
 
 const EVICT_PATH = '/_nodecaddy/evict';
+/** Held open by a process that serves the name over a link of its own (a join) for as long as the name is held. */
+const WATCH_PATH = '/_nodecaddy/watch';
 
 let runDir: { dir: string; own: boolean } | undefined;
 
@@ -61,6 +63,12 @@ export interface PeerHandler {
   upstream: Upstream;
   /** The reconnect of the same client (same token) asks to take over: close and give up the name. */
   evict(token: string): Promise<boolean>;
+  /**
+   * Another process of this server took a link of the same client (token) for the name: keep `res` open while
+   * this process holds the name for that client, and end it when the name is dropped; `req` brings that link's
+   * traffic counters (JSON lines). False: not held so.
+   */
+  watch(token: string, req: IncomingMessage, res: ServerResponse): boolean;
 }
 
 /**
@@ -98,6 +106,15 @@ async function serve(handler: PeerHandler, req: IncomingMessage, res: ServerResp
   if (req.url === EVICT_PATH && req.method === 'DELETE') {
     const ok = await handler.evict(String(req.headers[H_TOKEN] ?? ''));
     res.writeHead(ok ? 204 : 409).end();
+    return;
+  }
+  if (req.url === WATCH_PATH && req.method === 'POST') {
+    if (!handler.watch(String(req.headers[H_TOKEN] ?? ''), req, res)) {
+      res.writeHead(409, { 'content-length': 0 }).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.flushHeaders();
     return;
   }
   const fwd = incoming(req);
@@ -157,6 +174,107 @@ export function askEvict(file: string, token: string, timeoutMs: number): Promis
     req.setTimeout(timeoutMs, () => req.destroy());
     req.on('error', () => resolve(false));
     req.end();
+  });
+}
+
+/** The holder's promise that a name is held for a client, kept while the holder keeps it. */
+export interface HolderWatch {
+  /** Called once when the holder drops the name (or dies). */
+  onEnd(listener: () => void): void;
+  /** Tells the holder this link's traffic so far (it reports the tunnel's totals). */
+  report(traffic: TrafficCounters): void;
+  /** This process no longer needs the watch (after a last report). */
+  close(): void;
+}
+
+/** The longest counters line a holder accepts from a join. */
+const MAX_REPORT = 1024;
+
+/** Reads a join's counters reports (JSON lines) from its watch request; a malformed one ends the watch. */
+export function readReports(req: IncomingMessage, onReport: (traffic: TrafficCounters) => void): void {
+  let pending = '';
+  req.setEncoding('utf8');
+  req.on('data', (chunk: string) => {
+    pending += chunk;
+    let nl;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      const t = parseCounters(line);
+      if (!t) {
+        req.destroy();
+        return;
+      }
+      onReport(t);
+    }
+    if (pending.length > MAX_REPORT) req.destroy();
+  });
+}
+
+function parseCounters(line: string): TrafficCounters | undefined {
+  try {
+    const v = JSON.parse(line) as Record<string, unknown>;
+    const keys = ['requests', 'connections', 'bytesIn', 'bytesOut', 'openStreams'] as const;
+    if (!keys.every((k) => Number.isSafeInteger(v[k]) && (v[k] as number) >= 0)) return undefined;
+    const [requests, connections, bytesIn, bytesOut, openStreams] = keys.map((k) => v[k] as number);
+    return { requests, connections, bytesIn, bytesOut, openStreams };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Asks the process that holds the name (its socket `file`) whether it holds it for this client (`token`),
+ * and keeps asking for as long as it does: undefined when it does not (or nobody holds it here).
+ */
+export function watchHolder(
+  file: string,
+  token: string,
+  timeoutMs: number,
+): Promise<HolderWatch | undefined> {
+  return new Promise((resolve) => {
+    const req = http.request({
+      socketPath: file,
+      path: WATCH_PATH,
+      method: 'POST',
+      headers: { [H_TOKEN]: token, 'content-type': 'application/jsonl' },
+      agent: false,
+    });
+    const timer = setTimeout(() => req.destroy(), timeoutMs);
+    req.on('error', () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
+    req.on('response', (res) => {
+      clearTimeout(timer);
+      if (res.statusCode !== 200) {
+        res.resume();
+        resolve(undefined);
+        return;
+      }
+      let ended = false;
+      const listeners: (() => void)[] = [];
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        for (const listener of listeners) listener();
+      };
+      res.on('error', end);
+      res.on('close', end);
+      res.resume();
+      resolve({
+        onEnd: (listener) => (ended ? queueMicrotask(listener) : listeners.push(listener)),
+        report: (traffic) => {
+          if (!ended && !req.writableEnded) req.write(`${JSON.stringify(traffic)}\n`);
+        },
+        close: () => {
+          if (!req.writableEnded) req.end();
+          // The holder ends its answer when it read the end; a holder that does not is cut.
+          setTimeout(() => req.destroy(), 2000).unref();
+        },
+      });
+    });
+    req.flushHeaders();
   });
 }
 

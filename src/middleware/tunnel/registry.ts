@@ -2,10 +2,20 @@
 // keeps its sessions. A site's entry is reference-counted by the generations using it (start acquires,
 // close releases); its sessions close when the last one lets go (the site was removed, or the server stops).
 import cluster from 'node:cluster';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { PeerUpstream, bindPeer, askEvict, socketPath, releaseRuntimeDir } from './peer.js';
-import type { TunnelSession, TunnelTraffic } from './session.js';
+import {
+  PeerUpstream,
+  bindPeer,
+  askEvict,
+  socketPath,
+  releaseRuntimeDir,
+  watchHolder,
+  readReports,
+  type HolderWatch,
+} from './peer.js';
+import type { TunnelSession } from './session.js';
 import type { TunnelSettings } from './options.js';
 import { TunnelError, type Upstream } from './relay.js';
 import { tunnelCluster, type ClusterClaim, type ClusterName } from './cluster.js';
@@ -19,10 +29,25 @@ interface Slot {
   session?: TunnelSession;
   /** Registered in the cluster's registry (dropping the slot releases it there). */
   registered?: ClusterName;
+  /** Sibling processes serving the name over links of their own (joins): ended when the slot is dropped. */
+  watchers: Set<ServerResponse>;
 }
+
+/** A join: this process serves a name a sibling holds, over a link of the same client, while the holder holds it. */
+interface Joined {
+  session?: TunnelSession;
+  /** Unset while the holder is being asked. */
+  watch?: HolderWatch;
+}
+
+/** What a join asks for: 'ok' with the holder's watch, or why not. */
+export type JoinResult = { ok: HolderWatch } | { refused: 'already-linked' | 'not-held' | 'taken' };
 
 /** Takes one TCP connection (a relay stream from another instance) for a tunnel's public port. */
 export type TcpOpener = (stream: Duplex, remote: string) => void;
+
+/** How often a joined link tells the holder its traffic (when it changed). */
+const REPORT_EVERY_MS = 1000;
 
 export class SiteTunnels {
   readonly key: string;
@@ -31,6 +56,7 @@ export class SiteTunnels {
   /** The settings of every generation using the site; the newest started one applies. */
   readonly holders: TunnelSettings[] = [];
   private readonly slots = new Map<string, Slot>();
+  private readonly joins = new Map<string, Joined>();
 
   constructor(key: string) {
     this.key = key;
@@ -42,11 +68,19 @@ export class SiteTunnels {
 
   /** Where requests for `host` go: the session held here, the worker that holds it, or the instance. */
   upstream(host: string): Upstream {
-    const session = this.slots.get(host)?.session;
-    if (session && !session.closed) return session;
+    const session = this.local(host);
+    if (session) return session;
     const timeout = this.settings.responseTimeoutMs;
     const sibling = new PeerUpstream(socketPath(this.settings.runDir, this.key, host), host, timeout);
     return tunnelCluster()?.route(this.key, host, timeout, sibling) ?? sibling;
+  }
+
+  /** The link of `host` in this process: the session holding the name, or a join of the same client. */
+  private local(host: string): TunnelSession | undefined {
+    const held = this.slots.get(host)?.session;
+    if (held && !held.closed) return held;
+    const joined = this.joins.get(host)?.session;
+    return joined && !joined.closed ? joined : undefined;
   }
 
   /**
@@ -54,8 +88,8 @@ export class SiteTunnels {
    * that holds it ('not-here' if none does), or undefined when this process does not serve the site.
    */
   held(host: string): Upstream {
-    const session = this.slots.get(host)?.session;
-    if (session && !session.closed) return session;
+    const session = this.local(host);
+    if (session) return session;
     const file = socketPath(this.settings.runDir, this.key, host);
     const sibling = new PeerUpstream(file, host, this.settings.responseTimeoutMs);
     const notHere = (err: unknown) => {
@@ -133,6 +167,7 @@ export class SiteTunnels {
         upgrade: (...a: Parameters<Upstream['upgrade']>) => this.localUpstream(host).upgrade(...a),
       },
       evict: (who: string) => this.evictHere(host, who),
+      watch: (who: string, req: IncomingMessage, res: ServerResponse) => this.watchedBy(host, who, req, res),
     };
     let server = await bindPeer(file, handler);
     if (server === 'taken') {
@@ -145,7 +180,7 @@ export class SiteTunnels {
       server.close();
       return 'taken';
     }
-    const slot: Slot = { token, secretId, server };
+    const slot: Slot = { token, secretId, server, watchers: new Set() };
     this.slots.set(host, slot);
     const cluster = tunnelCluster();
     if (!cluster) return 'ok';
@@ -177,6 +212,86 @@ export class SiteTunnels {
     });
   }
 
+  /**
+   * A sibling's join of the same client: the name stays watched while this process holds it for `token`, and
+   * the join's traffic reports count in this session's.
+   */
+  private watchedBy(host: string, token: string, req: IncomingMessage, res: ServerResponse): boolean {
+    const slot = this.slots.get(host);
+    const held = slot?.session;
+    if (!slot || slot.token !== token || !held || held.closed || held.tcp) return false;
+    const join = held.addJoin();
+    readReports(req, (traffic) => (join.traffic = traffic));
+    req.once('end', () => res.end());
+    slot.watchers.add(res);
+    res.once('close', () => {
+      join.open = false;
+      slot.watchers.delete(res);
+    });
+    return true;
+  }
+
+  /**
+   * A link of a client that holds `host` in a sibling process: accepted ('ok', with the holder's watch) when
+   * the sibling holds it for this same client (token) and this process has no link for it yet.
+   */
+  async join(host: string, token: string): Promise<JoinResult> {
+    const slot = this.slots.get(host);
+    if (slot) return { refused: slot.token === token ? 'already-linked' : 'taken' };
+    const joined = this.joins.get(host);
+    if (joined) return { refused: joined.session?.token === token ? 'already-linked' : 'taken' };
+    const entry: Joined = {};
+    // Held while the holder answers, so that two joins of one client do not both become links here.
+    this.joins.set(host, entry);
+    const file = socketPath(this.settings.runDir, this.key, host);
+    const watch = await watchHolder(file, token, this.settings.handshakeTimeoutMs);
+    if (this.joins.get(host) !== entry || !watch) {
+      if (this.joins.get(host) === entry) this.joins.delete(host);
+      watch?.close();
+      return { refused: 'not-held' };
+    }
+    entry.watch = watch;
+    watch.onEnd(() => {
+      if (this.joins.get(host) === entry) this.joins.delete(host);
+      entry.session?.close('the client no longer holds the name');
+    });
+    return { ok: watch };
+  }
+
+  /** Attaches the joined link's session; it ends with the holder's watch, and its end frees the entry. */
+  attachJoined(host: string, session: TunnelSession, watch: HolderWatch): void {
+    const entry = this.joins.get(host);
+    if (!entry || entry.watch !== watch) {
+      session.close('the client no longer holds the name');
+      watch.close();
+      return;
+    }
+    entry.session = session;
+    // The holder reports the tunnel's traffic over all links: it hears this link's share once a second.
+    let last = '';
+    const report = () => {
+      const t = session.linkTraffic();
+      const key = JSON.stringify(t);
+      if (key !== last) watch.report(t);
+      last = key;
+    };
+    const timer = setInterval(report, REPORT_EVERY_MS);
+    timer.unref();
+    session.onClose((s) => {
+      clearInterval(timer);
+      report();
+      if (this.joins.get(host)?.session === s) this.joins.delete(host);
+      watch.close();
+    });
+  }
+
+  /** A join that failed before its session existed. */
+  unjoin(host: string, watch: HolderWatch): void {
+    const entry = this.joins.get(host);
+    if (entry?.watch === watch && !entry.session) this.joins.delete(host);
+    watch.close();
+  }
+
   /** Gives a claimed name back (handshake failed before a session existed). */
   async unclaim(host: string, token: string): Promise<void> {
     const slot = this.slots.get(host);
@@ -197,6 +312,7 @@ export class SiteTunnels {
     if (slot.registered) tunnelCluster()?.release(slot.registered);
     slot.registered = undefined;
     slot.session?.close(reason);
+    for (const res of slot.watchers) res.destroy();
     // Done only once the TCP port is free too: a reconnect binds it again right after.
     await Promise.all([
       new Promise<void>((resolve) => slot.server.close(() => resolve())),
@@ -204,16 +320,12 @@ export class SiteTunnels {
     ]);
   }
 
-  /** The traffic of the tunnels this process holds. */
-  traffic(): TunnelTraffic[] {
-    const out: TunnelTraffic[] = [];
-    for (const slot of this.slots.values()) {
-      if (slot.session && !slot.session.closed) out.push(slot.session.traffic());
-    }
-    return out;
-  }
-
   async closeAll(reason: string): Promise<void> {
+    for (const [host, entry] of this.joins) {
+      this.joins.delete(host);
+      entry.session?.close(reason);
+      entry.watch?.close();
+    }
     await Promise.all([...this.slots].map(([host, slot]) => this.drop(host, slot, reason)));
   }
 }
@@ -273,18 +385,4 @@ export function tcpSites(): { siteKey: string; bindHost: string | undefined; fro
 /** Closes the same client's session of a name for another instance that takes it over. */
 export function evictTunnel(siteKey: string, host: string, token: string): Promise<boolean> {
   return sites.get(siteKey)?.evict(host, token) ?? Promise.resolve(false);
-}
-
-/**
- * The traffic of every tunnel this process holds (each worker holds its own: add the workers up), for the
- * admin endpoint and metrics: per tunnel its name (public host), requests, TCP connections, bytes in (towards
- * the client) and out, open streams, and since when. `site` is the site's host pattern and path.
- */
-export function tunnelTraffic(): (TunnelTraffic & { site: string })[] {
-  const out: (TunnelTraffic & { site: string })[] = [];
-  for (const site of sites.values()) {
-    const pattern = site.key.slice(0, site.key.indexOf('#'));
-    for (const t of site.traffic()) out.push({ ...t, site: pattern });
-  }
-  return out;
 }

@@ -41,6 +41,14 @@ export interface TunnelTraffic extends TrafficCounters {
   remote: string;
   /** When the session was established. */
   since: Date;
+  /** Links to the client: this one and those of other server processes (joins) still open. */
+  links: number;
+}
+
+/** A join's traffic as its process last reported it; `open` until its link (or report stream) ends. */
+export interface LinkReport {
+  traffic: TrafficCounters;
+  open: boolean;
 }
 
 export interface SessionInit {
@@ -57,6 +65,8 @@ export interface SessionInit {
   auth?: VisitorAuth;
   /** A TCP tunnel's public port; its connections become CONNECT streams. */
   tcp?: TcpPort;
+  /** One more link of a client whose name another process of this server holds (a join). */
+  joined?: boolean;
 }
 
 /** An idle stream is cancelled after this many looks in a row found it quiet (looks every idle_timeout/4). */
@@ -69,6 +79,7 @@ export class TunnelSession implements Upstream {
   readonly secretId: string;
   readonly remote: string;
   readonly tcp: TcpPort | undefined;
+  readonly joined: boolean;
   readonly since = new Date();
   private readonly ws: WebSocket;
   private readonly mux: Mux;
@@ -84,6 +95,8 @@ export class TunnelSession implements Upstream {
   private connections = 0;
   private closedFlag = false;
   private readonly onClosed: ((session: TunnelSession, reason: string) => void)[] = [];
+  /** The joined links of this client in other processes (their traffic is part of this tunnel's). */
+  private readonly joins: LinkReport[] = [];
   private readonly stopHeartbeat: () => void;
 
   constructor(init: SessionInit) {
@@ -97,6 +110,7 @@ export class TunnelSession implements Upstream {
     this.transport = init.transport;
     this.auth = init.auth;
     this.tcp = init.tcp;
+    this.joined = init.joined ?? false;
     this.stopHeartbeat = heartbeat(this.ws, this.settings().pingIntervalMs, () =>
       this.close('no answer to heartbeat'),
     );
@@ -116,14 +130,36 @@ export class TunnelSession implements Upstream {
     return this.tcp ? 'tcp' : 'http';
   }
 
-  /** What the tunnel has carried so far (bytes include the tunnel's own framing). */
+  /**
+   * What the tunnel has carried so far over all its links (bytes include the tunnel's own framing): this
+   * link's counts and what the joined links last reported.
+   */
   traffic(): TunnelTraffic {
-    return {
+    const t: TunnelTraffic = {
       name: this.host,
       proto: this.proto,
       ...(this.tcp && { port: this.tcp.port }),
       remote: this.remote,
       since: this.since,
+      ...this.linkTraffic(),
+      links: 1,
+    };
+    for (const join of this.joins) {
+      t.requests += join.traffic.requests;
+      t.connections += join.traffic.connections;
+      t.bytesIn += join.traffic.bytesIn;
+      t.bytesOut += join.traffic.bytesOut;
+      if (join.open) {
+        t.openStreams += join.traffic.openStreams;
+        t.links++;
+      }
+    }
+    return t;
+  }
+
+  /** What this link alone has carried (a process's own share, for its metrics and a join's reports). */
+  linkTraffic(): TrafficCounters {
+    return {
       requests: this.requests,
       connections: this.connections,
       bytesIn: this.transport.bytesWritten,
@@ -132,15 +168,31 @@ export class TunnelSession implements Upstream {
     };
   }
 
-  /** Registered: tell the client it is online (with its TCP port), then its traffic as it changes. */
+  /** A joined link of this client in another process: its reports go into the returned entry. */
+  addJoin(): LinkReport {
+    const join = {
+      traffic: { requests: 0, connections: 0, bytesIn: 0, bytesOut: 0, openStreams: 0 },
+      open: true,
+    };
+    this.joins.push(join);
+    return join;
+  }
+
+  /**
+   * Registered: tell the client it is online (with its TCP port, or how many links an HTTP tunnel should
+   * have: one per server process), then its traffic as it changes (over all links: a join reports its share
+   * to the holding process, not to the client).
+   */
   goOnline(): void {
-    if (this.closedFlag) return;
+    if (this.closedFlag || this.joined) return;
     this.control = new ControlChannel(this.mux, () => this.traffic());
+    const workers = this.settings().workers;
     this.control.send({
       type: 'online',
       proto: this.proto,
       host: this.host,
       ...(this.tcp && { port: this.tcp.port }),
+      ...(!this.tcp && workers > 1 && { links: workers }),
     });
     this.tcp?.serve((socket) => this.openTcp(socket, clientIp(socket.remoteAddress)));
   }

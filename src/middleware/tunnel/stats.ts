@@ -13,9 +13,12 @@ export interface SessionCounters {
   streams: number;
 }
 
-/** The one place that reads a session's counters (the session's own traffic accounting). */
+/**
+ * The one place that reads a session's counters for the metrics: its own link's (each process counts what
+ * crossed its own links; a join's share is in its process's metrics, not again in the holder's).
+ */
 export function sessionCounters(session: TunnelSession): SessionCounters {
-  const t = session.traffic();
+  const t = session.linkTraffic();
   return { bytesIn: t.bytesIn, bytesOut: t.bytesOut, streams: t.openStreams };
 }
 
@@ -50,22 +53,26 @@ export function trackSession(session: TunnelSession): void {
 registerStatus('tunnels', () => {
   // In a cluster, which instance holds them (each instance lists its own).
   const instance = tunnelCluster()?.instanceId;
-  return [...live].map((s) => {
-    const t = s.traffic();
-    return {
-      tunnel: s.host,
-      ...(instance && { instance }),
-      proto: t.proto,
-      ...(t.port !== undefined && { port: t.port }),
-      remote: s.remote,
-      connected: t.since.toISOString(),
-      requests: t.requests,
-      connections: t.connections,
-      streams: t.openStreams,
-      bytes_in: t.bytesIn,
-      bytes_out: t.bytesOut,
-    };
-  });
+  // A joined link's traffic is in its holder's row (the tunnel's totals over all links).
+  return [...live]
+    .filter((s) => !s.joined)
+    .map((s) => {
+      const t = s.traffic();
+      return {
+        tunnel: s.host,
+        ...(instance && { instance }),
+        links: t.links,
+        proto: t.proto,
+        ...(t.port !== undefined && { port: t.port }),
+        remote: s.remote,
+        connected: t.since.toISOString(),
+        requests: t.requests,
+        connections: t.connections,
+        streams: t.openStreams,
+        bytes_in: t.bytesIn,
+        bytes_out: t.bytesOut,
+      };
+    });
 });
 
 registerCollector((): Family[] => {
@@ -90,7 +97,7 @@ registerCollector((): Family[] => {
       type: 'gauge',
       labelNames: [],
       merge: 'sum',
-      series: [{ labels: [], value: live.size }],
+      series: [{ labels: [], value: [...live].filter((s) => !s.joined).length }],
     },
     {
       name: 'nodecaddy_tunnel_bytes_total',
