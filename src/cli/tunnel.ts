@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { TunnelClient } from '../tunnel/client.js';
-import { jsonOutput, plainOutput, type Output } from '../tunnel/console/lines.js';
+import { batched, jsonOutput, plainOutput, type Output } from '../tunnel/console/lines.js';
 import { screenOutput } from '../tunnel/console/screen.js';
 import { CaptureStore } from '../tunnel/inspector/capture.js';
 import { isLoopbackAddress, startInspector, type Inspector } from '../tunnel/inspector/server.js';
@@ -147,7 +147,9 @@ function readFlags(argv: string[]) {
 
 export async function tunnelMain(argv: string[]): Promise<void> {
   const f = readFlags(argv);
-  const write = (text: string) => process.stdout.write(text);
+  const lines = batched((text) => process.stdout.write(text));
+  process.on('exit', lines.flush);
+  const write = lines.write;
   // What the status screen shows, filled in as the client and the inspector come up.
   const shown: { client?: TunnelClient; inspector?: Inspector } = {};
   let output: Output;

@@ -24,6 +24,36 @@ export function tcpLine(s: TcpSummary): string {
   return `TCP ${s.remote || '?'} ${s.error ? `refused (${s.error})` : 'closed'} after ${Math.round(s.durationMs)}ms`;
 }
 
+/**
+ * Lines gathered over one turn of the event loop and written together: stdout to a pipe or a file is a
+ * synchronous write on Linux, one system call per request line otherwise. `flush` writes what waits (at exit).
+ */
+export function batched(write: (text: string) => void): {
+  write: (text: string) => void;
+  flush: () => void;
+} {
+  let pending = '';
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (pending === '') return;
+    const text = pending;
+    pending = '';
+    write(text);
+  };
+  return {
+    write: (text) => {
+      pending += text;
+      if (pending.length >= 64 * 1024) flush();
+      else if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    },
+    flush,
+  };
+}
+
 export function plainOutput(write: (text: string) => void, quiet: boolean): Output {
   return {
     info: (line) => write(`${line}\n`),
