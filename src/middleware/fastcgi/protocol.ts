@@ -291,6 +291,12 @@ export interface FcgiRecord {
   readonly content: Buffer;
 }
 
+/** Takes records as RecordParser finds them (an object's method: no closure per chunk read). */
+export interface RecordSink {
+  /** `content` is a view into the received bytes: valid until the next feed() unless copied. */
+  record(type: number, requestId: number, content: Buffer): void;
+}
+
 /**
  * Turns socket chunks into records. Content is handed out as views into the chunks (no copy) except when a
  * record straddles chunk boundaries, where only that record's bytes are joined.
@@ -300,6 +306,11 @@ export class RecordParser {
 
   /** Feeds a chunk; calls onRecord for every complete record. Throws on a malformed header. */
   push(chunk: Buffer, onRecord: (record: FcgiRecord) => void): void {
+    this.feed(chunk, { record: (type, requestId, content) => onRecord({ type, requestId, content }) });
+  }
+
+  /** Feeds a chunk; gives every complete record to the sink. Throws on a malformed header. */
+  feed(chunk: Buffer, sink: RecordSink): void {
     let buf = chunk;
     if (this.pending) {
       buf = Buffer.concat([this.pending, chunk]);
@@ -308,14 +319,14 @@ export class RecordParser {
     let at = 0;
     while (buf.length - at >= HEADER_LEN) {
       if (buf[at] !== FCGI_VERSION) throw new Error(`FastCGI protocol error: version ${buf[at]}`);
-      const len = buf.readUInt16BE(at + 4);
+      const len = (buf[at + 4] << 8) | buf[at + 5];
       const total = HEADER_LEN + len + buf[at + 6];
       if (buf.length - at < total) break;
-      onRecord({
-        type: buf[at + 1],
-        requestId: buf.readUInt16BE(at + 2),
-        content: buf.subarray(at + HEADER_LEN, at + HEADER_LEN + len),
-      });
+      sink.record(
+        buf[at + 1],
+        (buf[at + 2] << 8) | buf[at + 3],
+        buf.subarray(at + HEADER_LEN, at + HEADER_LEN + len),
+      );
       at += total;
     }
     if (at < buf.length) this.pending = Buffer.from(buf.subarray(at));
