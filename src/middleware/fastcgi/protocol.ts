@@ -226,6 +226,15 @@ export function encodeParams(requestId: number, params: Pairs | Iterable<readonl
   return Buffer.from(scratch.subarray(0, end));
 }
 
+/** BEGIN_REQUEST (responder, FCGI_KEEP_CONN) at the start of `out`. */
+function writeBegin(out: Buffer, requestId: number): void {
+  writeHeader(out, 0, RecordType.BeginRequest, requestId, 8, 0);
+  out[HEADER_LEN] = 0;
+  out[HEADER_LEN + 1] = ROLE_RESPONDER;
+  out[HEADER_LEN + 2] = FLAG_KEEP_CONN;
+  for (let i = HEADER_LEN + 3; i < 2 * HEADER_LEN; i++) out[i] = 0;
+}
+
 /**
  * The start of a request as one buffer: BEGIN_REQUEST (responder, FCGI_KEEP_CONN), the PARAMS stream and,
  * for a request without a body, the empty STDIN record that ends it.
@@ -235,18 +244,46 @@ export function encodeRequest(
   params: Pairs | Iterable<readonly [string, string]>,
   endStdin: boolean,
 ): Buffer {
-  const out = reserve(0, 2 * HEADER_LEN);
-  writeHeader(out, 0, RecordType.BeginRequest, requestId, 8, 0);
-  out[HEADER_LEN] = 0;
-  out[HEADER_LEN + 1] = ROLE_RESPONDER;
-  out[HEADER_LEN + 2] = FLAG_KEEP_CONN;
-  for (let i = HEADER_LEN + 3; i < 2 * HEADER_LEN; i++) out[i] = 0;
-  let end = writeParams(requestId, pairsOf(params), 2 * HEADER_LEN);
+  const pairs = pairsOf(params);
+  const usual = encodeUsualRequest(requestId, pairs, endStdin);
+  if (usual) return usual;
+  writeBegin(reserve(0, 2 * HEADER_LEN), requestId);
+  let end = writeParams(requestId, pairs, 2 * HEADER_LEN);
   if (endStdin) {
     writeHeader(reserve(end, HEADER_LEN), end, RecordType.Stdin, requestId, 0, 0);
     end += HEADER_LEN;
   }
   return Buffer.from(scratch.subarray(0, end));
+}
+
+/**
+ * The usual request (ASCII parameters that fit one PARAMS record) written straight into a buffer of its
+ * size: the same bytes as writeParams makes, without the copy out of the scratch buffer, which cost as
+ * much as the encoding. Undefined for any other request.
+ */
+function encodeUsualRequest(requestId: number, pairs: Pairs, endStdin: boolean): Buffer | undefined {
+  const { names, values } = pairs;
+  let content = 0;
+  for (let i = 0; i < names.length; i++) {
+    const n = names[i].length;
+    const v = values[i].length;
+    if (n + v > SHORT_PAIR) return undefined;
+    content += lengthSize(n) + lengthSize(v) + n + v;
+  }
+  if (content === 0 || content > MAX_CONTENT) return undefined;
+  const padding = (8 - (content % 8)) % 8;
+  const out = Buffer.allocUnsafe(4 * HEADER_LEN + content + padding + (endStdin ? HEADER_LEN : 0));
+  writeBegin(out, requestId);
+  writeHeader(out, 2 * HEADER_LEN, RecordType.Params, requestId, content, padding);
+  let at = 3 * HEADER_LEN;
+  for (let i = 0; i < names.length; i++) {
+    at = writeAsciiPair(out, at, names[i], values[i]);
+    if (at < 0) return undefined;
+  }
+  for (let i = 0; i < padding; i++) out[at++] = 0;
+  writeHeader(out, at, RecordType.Params, requestId, 0, 0);
+  if (endStdin) writeHeader(out, at + HEADER_LEN, RecordType.Stdin, requestId, 0, 0);
+  return out;
 }
 
 /** FCGI_GET_VALUES asking for these variables (the values are left empty, as the spec says). */
