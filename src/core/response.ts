@@ -296,6 +296,12 @@ function makeEnd(base: BaseMethods) {
     const top = this.ncTop;
     if (top === undefined) {
       if (this.writableEnded) return Reflect.apply(base.end, this, args);
+      if (typeof chunk === 'string' && base === H1) {
+        // Node sends a string body with the head as one string in one write: no Buffer in between.
+        if (this.req.method !== 'HEAD') this.ncBytes += Buffer.byteLength(chunk, encoding as BufferEncoding);
+        Reflect.apply(base.end, this, done === undefined ? [chunk, encoding] : [chunk, encoding, done]);
+        return this;
+      }
       const body = chunk === undefined || chunk === null ? undefined : toBuffer(chunk, encoding);
       if (this.req.method !== 'HEAD' && body) this.ncBytes += body.length;
       endWith(base, this, body, done as WriteDone | undefined);

@@ -121,6 +121,46 @@ describe('response filters', () => {
     );
   });
 
+  test('a string ended without any filter is counted in its encoding and leaves with its head in one write', async () => {
+    const counted: number[] = [];
+    const writes: number[] = [];
+    await withServer(
+      (req, res) => {
+        // Counts the non-empty writes to the socket (Node's end adds an empty one).
+        const socket = res.socket!;
+        const write = socket.write.bind(socket) as (chunk: string | Buffer, ...a: unknown[]) => boolean;
+        let n = 0;
+        socket.write = (chunk: string | Buffer, ...a: unknown[]) => {
+          if (chunk.length > 0) n++;
+          return write(chunk, ...a);
+        };
+        res.once('finish', () => {
+          counted.push(bodyBytesSent(res));
+          writes.push(n);
+        });
+        res.setHeader('Content-Type', 'application/octet-stream');
+        if (req.url === '/latin1')
+          res.end('\u00e9\u00ff\u0000a', 'latin1'); // 4 bytes
+        else res.end('h\u00e9llo', () => undefined); // 6 bytes in UTF-8, with a callback
+      },
+      async (port) => {
+        const bytes = await new Promise<Buffer>((resolve, reject) => {
+          http
+            .get({ host: '127.0.0.1', port, path: '/latin1' }, (r) => {
+              const chunks: Buffer[] = [];
+              r.on('data', (c: Buffer) => chunks.push(c));
+              r.on('end', () => resolve(Buffer.concat(chunks)));
+            })
+            .on('error', reject);
+        });
+        assert.deepEqual([...bytes], [0xe9, 0xff, 0x00, 0x61]);
+        assert.equal((await request(port, '/utf8')).body, 'h\u00e9llo');
+        assert.deepEqual(counted, [4, 6]);
+        assert.deepEqual(writes, [1, 1]);
+      },
+    );
+  });
+
   test('write callbacks pass through; the end callback comes once the filters have finished', async () => {
     const events: string[] = [];
     await withServer(

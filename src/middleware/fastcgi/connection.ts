@@ -8,6 +8,7 @@ import {
   RecordParser,
   RecordType,
   type ProtocolStatus,
+  type RecordSink,
 } from './protocol.js';
 
 /** The request id we use: one request per connection at a time, so always 1. */
@@ -27,9 +28,11 @@ export interface ExchangeHandlers {
   onEnd(appStatus: number, protocolStatus: ProtocolStatus): void;
   /** The connection failed or closed before END_REQUEST. */
   onError(err: Error): void;
+  /** Nothing was read for the time given to armRead(). */
+  onReadTimeout?(): void;
 }
 
-export class FcgiConnection {
+export class FcgiConnection implements RecordSink {
   readonly socket: net.Socket;
   /** Requests completed on this connection (0 while its first one runs). */
   completed = 0;
@@ -37,10 +40,18 @@ export class FcgiConnection {
   answered = false;
   /** When the connection was made (performance.now()). */
   readonly since = performance.now();
+  /** When it was last given back to the pool unused (performance.now()). */
+  idleSince = 0;
   private readonly parser = new RecordParser();
   private handlers: ExchangeHandlers | undefined;
   private broken = false;
   private onProbeAnswer: (() => void) | undefined;
+  /**
+   * The read deadline: one timer for the connection's life, re-armed for each request and read (a timer
+   * per request cost more). Left running once a request ends, it finds no handlers when it fires.
+   */
+  private readTimer: NodeJS.Timeout | undefined;
+  private readTimerMs = 0;
 
   constructor(socket: net.Socket) {
     this.socket = socket;
@@ -76,6 +87,20 @@ export class FcgiConnection {
     this.socket.write(head);
   }
 
+  /** (Re)starts the read deadline of the running request: onReadTimeout after `ms` without a call. */
+  armRead(ms: number): void {
+    const timer = this.readTimer;
+    if (timer && this.readTimerMs === ms) {
+      timer.refresh();
+      return;
+    }
+    clearTimeout(timer);
+    this.readTimerMs = ms;
+    this.readTimer = setTimeout(() => this.handlers?.onReadTimeout?.(), ms);
+    // Open sockets keep the process alive; this timer on an idle connection should not.
+    this.readTimer.unref();
+  }
+
   /** Writes body bytes as STDIN records; false when the socket wants a 'drain' first. */
   writeStdin(chunk: Buffer): boolean {
     return this.socket.write(encodeStream(RecordType.Stdin, REQUEST_ID, chunk));
@@ -96,6 +121,7 @@ export class FcgiConnection {
   }
 
   destroy(): void {
+    clearTimeout(this.readTimer);
     this.broken = true;
     this.handlers = undefined;
     this.socket.destroy();
@@ -103,42 +129,45 @@ export class FcgiConnection {
 
   private onData(chunk: Buffer): void {
     try {
-      this.parser.push(chunk, (rec) => {
-        if (rec.requestId === 0) {
-          // A management record: the answer to the probe (GET_VALUES_RESULT, or UNKNOWN_TYPE from an
-          // application that does not know GET_VALUES) says a worker reads this connection.
-          const answered = this.onProbeAnswer;
-          this.onProbeAnswer = undefined;
-          answered?.();
-          return;
-        }
-        const h = this.handlers;
-        if (!h || rec.requestId !== REQUEST_ID) return; // a late record: not ours
-        this.answered = true;
-        switch (rec.type as RecordType) {
-          case RecordType.Stdout:
-            if (rec.content.length > 0) h.onStdout(rec.content);
-            break;
-          case RecordType.Stderr:
-            if (rec.content.length > 0) h.onStderr(rec.content);
-            break;
-          case RecordType.EndRequest: {
-            this.handlers = undefined;
-            this.completed++;
-            const { appStatus, protocolStatus } = decodeEndRequest(rec.content);
-            h.onEnd(appStatus, protocolStatus);
-            break;
-          }
-          default:
-            break;
-        }
-      });
+      this.parser.feed(chunk, this);
     } catch (err) {
       this.fail(err as Error);
       this.socket.destroy();
       return;
     }
     this.handlers?.onReadEnd();
+  }
+
+  /** A record read (RecordSink: the parser calls it). */
+  record(type: number, requestId: number, content: Buffer): void {
+    if (requestId === 0) {
+      // A management record: the answer to the probe (GET_VALUES_RESULT, or UNKNOWN_TYPE from an
+      // application that does not know GET_VALUES) says a worker reads this connection.
+      const answered = this.onProbeAnswer;
+      this.onProbeAnswer = undefined;
+      answered?.();
+      return;
+    }
+    const h = this.handlers;
+    if (!h || requestId !== REQUEST_ID) return; // a late record: not ours
+    this.answered = true;
+    switch (type as RecordType) {
+      case RecordType.Stdout:
+        if (content.length > 0) h.onStdout(content);
+        break;
+      case RecordType.Stderr:
+        if (content.length > 0) h.onStderr(content);
+        break;
+      case RecordType.EndRequest: {
+        this.handlers = undefined;
+        this.completed++;
+        const { appStatus, protocolStatus } = decodeEndRequest(content);
+        h.onEnd(appStatus, protocolStatus);
+        break;
+      }
+      default:
+        break;
+    }
   }
 
   private fail(err: Error): void {

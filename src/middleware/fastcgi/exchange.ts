@@ -1,11 +1,14 @@
 // One request/response over a pooled FastCGI connection: params and the streamed body out, STDOUT streamed
 // to the client with backpressure both ways, STDERR to the process log, timeouts, and the rule for
 // failures: an HttpError while nothing was written, a destroyed client socket once headers are out.
+//
+// Every request runs this, so it is one object whose methods are the connection's handlers, rather than a
+// dozen closures made per request; the read deadline is the connection's own timer, re-armed, not a new one.
 import type { Readable } from 'node:stream';
 import type { RequestContext } from '../../core/context.js';
 import { HttpError } from '../../core/errors.js';
 import { applyCgiHead, findHeaderEnd, MAX_HEADER_BYTES, parseCgiHead } from './cgi-response.js';
-import type { FcgiConnection } from './connection.js';
+import type { ExchangeHandlers, FcgiConnection } from './connection.js';
 import type { FcgiPool } from './pool.js';
 import { ProtocolStatus } from './protocol.js';
 
@@ -14,11 +17,6 @@ export interface ExchangeTimeouts {
   readMs: number;
   /** Longest wait for php-fpm to accept more of the request (0 = none). */
   sendMs: number;
-}
-
-/** How the exchange ended, for the pool: may the connection carry another request? */
-interface Outcome {
-  reusable: boolean;
 }
 
 /** May a response to this request with this status have a body (RFC 9110: not HEAD, 1xx, 204, 304)? */
@@ -37,6 +35,20 @@ class ExchangeError extends Error {
 
 const MAX_STDERR_LINE = 8192;
 
+interface BodyListeners {
+  data: (chunk: Buffer) => void;
+  end: () => void;
+  error: (err: Error) => void;
+  /** php-fpm took what was written: the body may flow again. */
+  drain: () => void;
+}
+
+/**
+ * A whole answer up to this size goes out as a latin1 string (its bytes unchanged): Node then sends the
+ * response head and body in one write, where a Buffer body costs a second chunk and a writev.
+ */
+const ONE_WRITE_MAX = 16 * 1024;
+
 /**
  * Runs the exchange on `conn`: `head` is the request's start (encodeRequest(), with the end of STDIN when
  * there is no body). Resolves when the response is complete (or the client went away and the
@@ -51,218 +63,281 @@ export function exchange(
   timeouts: ExchangeTimeouts,
   upstream: string,
 ): Promise<void> {
-  const res = ctx.res;
   return new Promise<void>((resolve, reject) => {
-    let headBuf: Buffer[] | undefined = [];
-    let headLen = 0;
-    let stdinDone = body === undefined;
-    let finished = false;
-    let readTimer: NodeJS.Timeout | undefined;
-    let sendTimer: NodeJS.Timeout | undefined;
-    let clientPaused = false;
-    let stderrPartial = '';
-    /** Body bytes of the current read, written when it has been parsed (see onReadEnd). */
-    let held: Buffer[] = [];
-    let heldBytes = 0;
-
-    const logStderr = (text: string, flush: boolean) => {
-      const lines = (stderrPartial + text).split('\n');
-      stderrPartial = flush ? '' : lines.pop()!;
-      if (stderrPartial.length > MAX_STDERR_LINE) {
-        lines.push(stderrPartial);
-        stderrPartial = '';
-      }
-      for (const line of lines) {
-        const trimmed = line.trimEnd();
-        if (trimmed) ctx.log.error({ fastcgi: upstream, uri: ctx.originalUri }, `FastCGI stderr: ${trimmed}`);
-      }
-    };
-
-    const cleanup = () => {
-      clearTimeout(readTimer);
-      clearTimeout(sendTimer);
-      res.removeListener('close', onClientClose);
-      res.removeListener('drain', onClientDrain);
-      conn.socket.removeListener('drain', onUpstreamDrain);
-      if (body) {
-        body.removeListener('data', onBodyData);
-        body.removeListener('end', onBodyEnd);
-        body.removeListener('error', onBodyError);
-        // What the application did not read is discarded, so the client connection stays usable.
-        if (!body.readableEnded) body.resume();
-      }
-    };
-
-    const finish = (outcome: Outcome) => {
-      if (finished) return;
-      finished = true;
-      if (stderrPartial) logStderr('', true);
-      cleanup();
-      pool.release(conn, outcome.reusable);
-      resolve();
-    };
-
-    const fail = (err: ExchangeError | HttpError) => {
-      if (finished) return;
-      finished = true;
-      if (stderrPartial) logStderr('', true);
-      cleanup();
-      pool.release(conn, false);
-      // The application's head was taken: what it sent goes out, then the cut below.
-      if (headBuf === undefined && !res.destroyed) flushHeld();
-      if (!res.headersSent) {
-        reject(err instanceof HttpError ? err : new HttpError(err.status, err.message, { cause: err }));
-        return;
-      }
-      // Headers (and maybe part of the body) are out: a truncated body must not look complete.
-      ctx.log.warn(
-        { fastcgi: upstream, uri: ctx.originalUri, err: err.message },
-        'FastCGI response cut short',
-      );
-      res.destroy();
-      resolve();
-    };
-
-    const armRead = () => {
-      if (timeouts.readMs <= 0) return;
-      if (readTimer) readTimer.refresh();
-      else readTimer = setTimeout(onReadTimeout, timeouts.readMs);
-    };
-    function onReadTimeout() {
-      // Waiting on our own client is not the application being slow.
-      if (clientPaused) readTimer!.refresh();
-      else fail(new ExchangeError(504, `FastCGI ${upstream} read timeout`));
-    }
-
-    const writeBody = (data: Buffer) => {
-      if (res.write(data) || clientPaused) return;
-      clientPaused = true;
-      conn.pause();
-      res.once('drain', onClientDrain);
-    };
-    function onClientDrain() {
-      clientPaused = false;
-      conn.resume();
-      armRead();
-    }
-
-    /** Writes the held body bytes; once the head is parsed, the headers are committed at least. */
-    const flushHeld = () => {
-      if (held.length === 0) {
-        if (headBuf === undefined && !res.headersSent) res.writeHead(res.statusCode);
-        return;
-      }
-      const pieces = held;
-      held = [];
-      heldBytes = 0;
-      for (const piece of pieces) writeBody(piece);
-    };
-
-    const onStdout = (data: Buffer) => {
-      armRead();
-      if (headBuf === undefined) {
-        held.push(data);
-        heldBytes += data.length;
-        return;
-      }
-      headBuf.push(data);
-      headLen += data.length;
-      // Record contents are views into the chunks read, which are never reused: no copy needed.
-      const joined = headBuf.length === 1 ? headBuf[0] : Buffer.concat(headBuf, headLen);
-      headBuf = [joined];
-      const end = findHeaderEnd(joined);
-      if (end < 0) {
-        if (headLen > MAX_HEADER_BYTES) fail(new ExchangeError(502, 'FastCGI response headers too large'));
-        return;
-      }
-      let head;
-      try {
-        head = parseCgiHead(joined.toString('latin1', 0, end));
-      } catch (err) {
-        fail(new ExchangeError(502, (err as Error).message));
-        return;
-      }
-      headBuf = undefined;
-      applyCgiHead(res, head);
-      if (ctx.req.method !== 'HEAD' && end < joined.length) {
-        held.push(joined.subarray(end));
-        heldBytes += joined.length - end;
-      }
-    };
-
-    const onEnd = (_appStatus: number, protocolStatus: ProtocolStatus) => {
-      if (protocolStatus !== ProtocolStatus.RequestComplete) {
-        const status = protocolStatus === ProtocolStatus.Overloaded ? 503 : 502;
-        fail(new ExchangeError(status, `FastCGI ${upstream} refused the request (${protocolStatus})`));
-        return;
-      }
-      if (headBuf !== undefined) {
-        // The answer ended inside its header block; a script that printed nothing still gets its 200.
-        if (headLen > 0) {
-          fail(new ExchangeError(502, 'FastCGI response ended inside its headers'));
-          return;
-        }
-        headBuf = undefined;
-        res.statusCode = 200;
-      }
-      const reusable = stdinDone;
-      let last: Buffer | undefined;
-      if (!res.headersSent && held.length > 0 && hasBody(ctx.req.method, res.statusCode)) {
-        // The whole answer came in this read: one write with its length, rather than a chunked body.
-        last = held.length === 1 ? held[0] : Buffer.concat(held, heldBytes);
-        held = [];
-        heldBytes = 0;
-        if (!res.hasHeader('content-length')) res.setHeader('Content-Length', last.length);
-      }
-      flushHeld();
-      res.end(last);
-      // The application is done: its connection (and php-fpm worker) goes to the next request now, not
-      // once our client has taken the last bytes.
-      finish({ reusable });
-    };
-
-    function onClientClose() {
-      if (!res.writableFinished) fail(new ExchangeError(499, 'client closed the connection'));
-    }
-    function onUpstreamDrain() {
-      clearTimeout(sendTimer);
-      body?.resume();
-    }
-    function onBodyData(chunk: Buffer) {
-      if (conn.writeStdin(chunk)) return;
-      body!.pause();
-      if (timeouts.sendMs > 0) {
-        clearTimeout(sendTimer);
-        sendTimer = setTimeout(
-          () => fail(new ExchangeError(504, `FastCGI ${upstream} send timeout`)),
-          timeouts.sendMs,
-        );
-      }
-      conn.socket.once('drain', onUpstreamDrain);
-    }
-    function onBodyEnd() {
-      conn.endStdin();
-      stdinDone = true;
-    }
-    function onBodyError(err: Error) {
-      fail(
-        err instanceof HttpError ? err : new ExchangeError(400, `reading the request body: ${err.message}`),
-      );
-    }
-
-    res.on('close', onClientClose);
-    conn.begin(head, {
-      onStdout,
-      onReadEnd: flushHeld,
-      onStderr: (data) => logStderr(data.toString('utf8'), false),
-      onEnd,
-      onError: (err) => fail(new ExchangeError(502, `FastCGI ${upstream}: ${err.message}`)),
-    });
-    armRead();
-    if (body) {
-      body.on('data', onBodyData);
-      body.on('end', onBodyEnd);
-      body.on('error', onBodyError);
-    }
+    new Exchange(ctx, conn, pool, body, timeouts, upstream, resolve, reject).start(head);
   });
+}
+
+class Exchange implements ExchangeHandlers {
+  /** STDOUT bytes while the CGI header block is incomplete; undefined once it has been parsed. */
+  private headBuf: Buffer[] | undefined = [];
+  private headLen = 0;
+  private stdinDone: boolean;
+  private finished = false;
+  private sendTimer: NodeJS.Timeout | undefined;
+  private clientPaused = false;
+  private stderrPartial = '';
+  /** Body bytes of the current read, written when it has been parsed (see onReadEnd). */
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  private listeners: BodyListeners | undefined;
+
+  constructor(
+    private readonly ctx: RequestContext,
+    private readonly conn: FcgiConnection,
+    private readonly pool: FcgiPool,
+    private readonly body: Readable | undefined,
+    private readonly timeouts: ExchangeTimeouts,
+    private readonly upstream: string,
+    private readonly resolve: () => void,
+    private readonly reject: (err: Error) => void,
+  ) {
+    this.stdinDone = body === undefined;
+  }
+
+  start(head: Buffer): void {
+    this.ctx.res.on('close', this.onClientClose);
+    this.conn.begin(head, this);
+    this.armRead();
+    const body = this.body;
+    if (body) {
+      const l = (this.listeners = this.bodyListeners(body));
+      body.on('data', l.data);
+      body.on('end', l.end);
+      body.on('error', l.error);
+    }
+  }
+
+  // --- the connection's handlers
+
+  onStdout(data: Buffer): void {
+    this.armRead();
+    const headBuf = this.headBuf;
+    if (headBuf === undefined) {
+      this.held.push(data);
+      this.heldBytes += data.length;
+      return;
+    }
+    this.headLen += data.length;
+    // Record contents are views into the chunks read, which are never reused: no copy needed.
+    let joined = data;
+    if (headBuf.length > 0) {
+      headBuf.push(data);
+      joined = Buffer.concat(headBuf, this.headLen);
+      headBuf.length = 0;
+    }
+    const end = findHeaderEnd(joined);
+    if (end < 0) {
+      if (this.headLen > MAX_HEADER_BYTES)
+        this.fail(new ExchangeError(502, 'FastCGI response headers too large'));
+      else headBuf.push(joined);
+      return;
+    }
+    let head;
+    try {
+      head = parseCgiHead(joined.toString('latin1', 0, end));
+    } catch (err) {
+      this.fail(new ExchangeError(502, (err as Error).message));
+      return;
+    }
+    this.headBuf = undefined;
+    applyCgiHead(this.ctx.res, head);
+    if (this.ctx.req.method !== 'HEAD' && end < joined.length) {
+      this.held.push(joined.subarray(end));
+      this.heldBytes += joined.length - end;
+    }
+  }
+
+  onReadEnd(): void {
+    this.flushHeld();
+  }
+
+  onStderr(data: Buffer): void {
+    this.logStderr(data.toString('utf8'), false);
+  }
+
+  onEnd(_appStatus: number, protocolStatus: ProtocolStatus): void {
+    const res = this.ctx.res;
+    if (protocolStatus !== ProtocolStatus.RequestComplete) {
+      const status = protocolStatus === ProtocolStatus.Overloaded ? 503 : 502;
+      this.fail(
+        new ExchangeError(status, `FastCGI ${this.upstream} refused the request (${protocolStatus})`),
+      );
+      return;
+    }
+    if (this.headBuf !== undefined) {
+      // The answer ended inside its header block; a script that printed nothing still gets its 200.
+      if (this.headLen > 0) {
+        this.fail(new ExchangeError(502, 'FastCGI response ended inside its headers'));
+        return;
+      }
+      this.headBuf = undefined;
+      res.statusCode = 200;
+    }
+    const reusable = this.stdinDone;
+    let last: Buffer | undefined;
+    if (!res.headersSent && this.held.length > 0 && hasBody(this.ctx.req.method, res.statusCode)) {
+      // The whole answer came in this read: one write with its length, rather than a chunked body.
+      const held = this.held;
+      last = held.length === 1 ? held[0] : Buffer.concat(held, this.heldBytes);
+      this.held = [];
+      this.heldBytes = 0;
+      if (!res.hasHeader('content-length')) res.setHeader('Content-Length', last.length);
+    }
+    this.flushHeld();
+    if (last !== undefined && last.length <= ONE_WRITE_MAX) res.end(last.toString('latin1'), 'latin1');
+    else res.end(last);
+    // The application is done: its connection (and php-fpm worker) goes to the next request now, not
+    // once our client has taken the last bytes.
+    this.finish(reusable);
+  }
+
+  onError(err: Error): void {
+    this.fail(new ExchangeError(502, `FastCGI ${this.upstream}: ${err.message}`));
+  }
+
+  onReadTimeout(): void {
+    // Waiting on our own client is not the application being slow.
+    if (this.clientPaused) this.armRead();
+    else this.fail(new ExchangeError(504, `FastCGI ${this.upstream} read timeout`));
+  }
+
+  // --- events of the client, the request body and the upstream socket (listeners need their own `this`)
+
+  private readonly onClientClose = (): void => {
+    if (!this.ctx.res.writableFinished) this.fail(new ExchangeError(499, 'client closed the connection'));
+  };
+
+  /** Made when the client first pushes back (most never do). */
+  private onClientDrain: (() => void) | undefined;
+
+  /** The request body's listeners, made only for a request that has one. */
+  private bodyListeners(body: Readable): BodyListeners {
+    const drain = () => {
+      clearTimeout(this.sendTimer);
+      body.resume();
+    };
+    return {
+      drain,
+      data: (chunk: Buffer) => {
+        if (this.conn.writeStdin(chunk)) return;
+        body.pause();
+        const sendMs = this.timeouts.sendMs;
+        if (sendMs > 0) {
+          clearTimeout(this.sendTimer);
+          this.sendTimer = setTimeout(
+            () => this.fail(new ExchangeError(504, `FastCGI ${this.upstream} send timeout`)),
+            sendMs,
+          );
+        }
+        this.conn.socket.once('drain', drain);
+      },
+      end: () => {
+        this.conn.endStdin();
+        this.stdinDone = true;
+      },
+      error: (err: Error) => {
+        this.fail(
+          err instanceof HttpError ? err : new ExchangeError(400, `reading the request body: ${err.message}`),
+        );
+      },
+    };
+  }
+
+  // --- the rest
+
+  private armRead(): void {
+    if (this.timeouts.readMs > 0) this.conn.armRead(this.timeouts.readMs);
+  }
+
+  private writeBody(data: Buffer): void {
+    const res = this.ctx.res;
+    if (res.write(data) || this.clientPaused) return;
+    this.clientPaused = true;
+    this.conn.pause();
+    this.onClientDrain ??= () => {
+      this.clientPaused = false;
+      this.conn.resume();
+      this.armRead();
+    };
+    res.once('drain', this.onClientDrain);
+  }
+
+  /** Writes the held body bytes; once the head is parsed, the headers are committed at least. */
+  private flushHeld(): void {
+    if (this.held.length === 0) {
+      const res = this.ctx.res;
+      if (this.headBuf === undefined && !res.headersSent) res.writeHead(res.statusCode);
+      return;
+    }
+    const pieces = this.held;
+    this.held = [];
+    this.heldBytes = 0;
+    for (const piece of pieces) this.writeBody(piece);
+  }
+
+  private logStderr(text: string, flush: boolean): void {
+    const lines = (this.stderrPartial + text).split('\n');
+    this.stderrPartial = flush ? '' : lines.pop()!;
+    if (this.stderrPartial.length > MAX_STDERR_LINE) {
+      lines.push(this.stderrPartial);
+      this.stderrPartial = '';
+    }
+    for (const line of lines) {
+      const trimmed = line.trimEnd();
+      if (trimmed)
+        this.ctx.log.error(
+          { fastcgi: this.upstream, uri: this.ctx.originalUri },
+          `FastCGI stderr: ${trimmed}`,
+        );
+    }
+  }
+
+  private cleanup(): void {
+    clearTimeout(this.sendTimer);
+    const res = this.ctx.res;
+    res.removeListener('close', this.onClientClose);
+    if (this.onClientDrain) res.removeListener('drain', this.onClientDrain);
+    const body = this.body;
+    const l = this.listeners;
+    if (body && l) {
+      this.conn.socket.removeListener('drain', l.drain);
+      body.removeListener('data', l.data);
+      body.removeListener('end', l.end);
+      body.removeListener('error', l.error);
+      // What the application did not read is discarded, so the client connection stays usable.
+      if (!body.readableEnded) body.resume();
+    }
+  }
+
+  private finish(reusable: boolean): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.stderrPartial) this.logStderr('', true);
+    this.cleanup();
+    this.pool.release(this.conn, reusable);
+    this.resolve();
+  }
+
+  private fail(err: ExchangeError | HttpError): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.stderrPartial) this.logStderr('', true);
+    this.cleanup();
+    this.pool.release(this.conn, false);
+    const res = this.ctx.res;
+    // The application's head was taken: what it sent goes out, then the cut below.
+    if (this.headBuf === undefined && !res.destroyed) this.flushHeld();
+    if (!res.headersSent) {
+      this.reject(err instanceof HttpError ? err : new HttpError(err.status, err.message, { cause: err }));
+      return;
+    }
+    // Headers (and maybe part of the body) are out: a truncated body must not look complete.
+    this.ctx.log.warn(
+      { fastcgi: this.upstream, uri: this.ctx.originalUri, err: err.message },
+      'FastCGI response cut short',
+    );
+    res.destroy();
+    this.resolve();
+  }
 }

@@ -31,28 +31,38 @@ function hostList(upstreams: readonly Upstream[]): UpstreamHost[] {
   return list;
 }
 
-export async function forward(ctx: RequestContext, rule: ForwardRule, fpath: string): Promise<void> {
+export function forward(ctx: RequestContext, rule: ForwardRule, fpath: string): Promise<void> {
   const method = (ctx.req.method ?? 'GET').toUpperCase();
   // HEAD and OPTIONS never send a body (as Caddy); others send one when the request has one.
-  const withBody = method !== 'HEAD' && method !== 'OPTIONS' && hasRequestBody(ctx);
-  let body: Readable | undefined;
-  let bodyLength = '0';
+  if (method === 'HEAD' || method === 'OPTIONS' || !hasRequestBody(ctx))
+    return send(ctx, rule, fpath, undefined, '0');
+  return forwardWithBody(ctx, rule, fpath);
+}
+
+async function forwardWithBody(ctx: RequestContext, rule: ForwardRule, fpath: string): Promise<void> {
+  let body = requestBody(ctx); // a declared length over `limits` throws 413 here, before any connection
+  let bodyLength: string;
   let spooled: Spooled | undefined;
-  if (withBody) {
-    body = requestBody(ctx); // a declared length over `limits` throws 413 here, before any connection
-    const declared = ctx.req.headers['content-length'];
-    if (declared !== undefined) bodyLength = declared;
-    else {
-      spooled = await spoolBody(body, spoolLimits(ctx.maxBodyBytes));
-      body = spooled.open();
-      bodyLength = String(spooled.length);
-    }
+  const declared = ctx.req.headers['content-length'];
+  if (declared !== undefined) bodyLength = declared;
+  else {
+    spooled = await spoolBody(body, spoolLimits(ctx.maxBodyBytes));
+    body = spooled.open();
+    bodyLength = String(spooled.length);
   }
   try {
     await send(ctx, rule, fpath, body, bodyLength);
   } finally {
     await spooled?.dispose();
   }
+}
+
+/** The upstream for this request: the only one while it is available, else the rule's policy's choice. */
+function pick(ctx: RequestContext, rule: ForwardRule): Upstream | undefined {
+  const upstreams = rule.upstreams;
+  if (upstreams.length === 1) return upstreams[0].host.available() ? upstreams[0] : undefined;
+  const picked = selectHost(rule.policy, hostList(upstreams), selectionInput(ctx));
+  return picked && upstreams.find((u) => u.host === picked);
 }
 
 async function send(
@@ -68,8 +78,7 @@ async function send(
     body === undefined,
   );
 
-  const picked = selectHost(rule.policy, hostList(rule.upstreams), selectionInput(ctx));
-  const upstream = picked && rule.upstreams.find((u) => u.host === picked);
+  const upstream = pick(ctx, rule);
   if (!upstream) throw new HttpError(502, 'no FastCGI upstream available');
   ctx.vars.set('upstream', upstream.host.name);
   const done = upstream.host.acquire();
@@ -77,14 +86,16 @@ async function send(
     // A pooled connection php-fpm closed a moment ago fails before any answer: a bodiless request is then
     // retried once on a new connection (a streamed body cannot be replayed).
     for (let attempt = 0; ; attempt++) {
-      let conn;
-      try {
-        conn = await upstream.pool.acquire(rule.connectTimeoutMs);
-      } catch (err) {
-        if (!(err instanceof ConnectError)) throw err;
-        upstream.host.recordFailure();
-        throw new HttpError(502, err.message, { cause: err });
-      }
+      // An idle connection is taken without waiting on a promise (the common case under load).
+      let conn = upstream.pool.takeIdle();
+      if (conn === undefined)
+        try {
+          conn = await upstream.pool.acquire(rule.connectTimeoutMs);
+        } catch (err) {
+          if (!(err instanceof ConnectError)) throw err;
+          upstream.host.recordFailure();
+          throw new HttpError(502, err.message, { cause: err });
+        }
       const reused = conn.completed > 0;
       try {
         await exchange(ctx, conn, upstream.pool, head, body, rule.timeouts, upstream.host.name);

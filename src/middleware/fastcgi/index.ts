@@ -79,29 +79,67 @@ function cleanPath(p: string): string {
   return p.endsWith('/') && !cleaned.endsWith('/') ? `${cleaned}/` : cleaned;
 }
 
+/** Where `route` may answer later: a file must be looked up first. */
+type Routed = string | undefined | Promise<string | undefined>;
+
 /**
  * The script path when this rule takes the request, or undefined when the request passes on.
  * Follows Caddy's order: index file for directories, then split, then "missing file, directory or ext".
+ * A request for a `.php` path needs no file lookup and is routed at once, without a promise.
  */
-async function route(rule: CompiledRule, ctx: RequestContext, siteRoot: string): Promise<string | undefined> {
+function route(rule: CompiledRule, ctx: RequestContext, siteRoot: string): Routed {
   const current = cleanPath(ctx.path);
   if (!rule.matches(current) || rule.excepts.some((m) => m(current))) return undefined;
   // Trailing spaces and dots would name the same file on some systems and show the source: trim them.
-  let fpath = current.replace(/[ .]+$/, '') || '/';
-  if (fpath.endsWith('/')) {
-    for (const name of rule.index) {
-      const candidate = path.posix.join(fpath, name);
-      if (await exists(path.join(siteRoot, candidate))) {
-        if (splitEnd(candidate, rule.split, rule.caseSensitive) < 0)
-          throw new HttpError(500, 'configured index file(s) must include split value');
-        fpath = candidate;
-        break;
-      }
+  const lastChar = current.charCodeAt(current.length - 1);
+  const fpath = lastChar === 0x20 || lastChar === 0x2e ? current.replace(/[ .]+$/, '') || '/' : current;
+  if (fpath.endsWith('/') && rule.index.length > 0) return routeDirectory(rule, fpath, siteRoot);
+  return routeFile(rule, fpath, siteRoot);
+}
+
+async function routeDirectory(
+  rule: CompiledRule,
+  dir: string,
+  siteRoot: string,
+): Promise<string | undefined> {
+  let fpath = dir;
+  for (const name of rule.index) {
+    const candidate = path.posix.join(dir, name);
+    if (await exists(path.join(siteRoot, candidate))) {
+      if (splitEnd(candidate, rule.split, rule.caseSensitive) < 0)
+        throw new HttpError(500, 'configured index file(s) must include split value');
+      fpath = candidate;
+      break;
     }
   }
+  return routeFile(rule, fpath, siteRoot);
+}
+
+function routeFile(rule: CompiledRule, fpath: string, siteRoot: string): Routed {
   if (splitEnd(fpath, rule.split, rule.caseSensitive) < 0) return undefined;
   if (fpath.endsWith('/') || (rule.ext !== '' && fpath.toLowerCase().endsWith(rule.ext))) return fpath;
-  return (await exists(path.join(siteRoot, fpath))) ? undefined : fpath;
+  return exists(path.join(siteRoot, fpath)).then((found) => (found ? undefined : fpath));
+}
+
+/** The first rule (from `i`) that takes the request forwards it; none: the next handler. */
+function serve(
+  rules: readonly CompiledRule[],
+  i: number,
+  ctx: RequestContext,
+  next: Handler,
+  root: string,
+): Promise<void> {
+  for (; i < rules.length; i++) {
+    const rule = rules[i];
+    const routed = route(rule, ctx, root);
+    if (routed === undefined) continue;
+    if (typeof routed === 'string') return forward(ctx, rule, routed);
+    const from = i + 1;
+    return routed.then((fpath): Promise<void> =>
+      fpath === undefined ? serve(rules, from, ctx, next, root) : forward(ctx, rule, fpath),
+    );
+  }
+  return next(ctx);
 }
 
 export const fastcgi = defineDirective<FastcgiRule[]>({
@@ -114,12 +152,12 @@ export const fastcgi = defineDirective<FastcgiRule[]>({
     return {
       middleware:
         (next: Handler): Handler =>
-        async (ctx) => {
-          for (const rule of compiled) {
-            const fpath = await route(rule, ctx, site.root);
-            if (fpath !== undefined) return forward(ctx, rule, fpath);
+        (ctx) => {
+          try {
+            return serve(compiled, 0, ctx, next, site.root);
+          } catch (err) {
+            return Promise.reject(err instanceof Error ? err : new Error(String(err)));
           }
-          return next(ctx);
         },
       start: async () => {
         for (const rule of compiled)

@@ -24,8 +24,21 @@ export function splitEnd(fpath: string, split: string, caseSensitive: boolean): 
   return i < 0 ? -1 : i + split.length;
 }
 
-/** `Content-Type` → `HTTP_CONTENT_TYPE`: upper case, `-` and space become `_`. */
+/** Parameter names of the header names seen (a client sends the same few): bounded, then left as it is. */
+const cgiNames = new Map<string, string>();
+const MAX_CGI_NAMES = 256;
+
+/** `content-type` → `HTTP_CONTENT_TYPE`: upper case, `-` and space become `_`. */
 function cgiHeaderName(name: string): string {
+  let out = cgiNames.get(name);
+  if (out === undefined) {
+    out = makeCgiHeaderName(name);
+    if (cgiNames.size < MAX_CGI_NAMES) cgiNames.set(name, out);
+  }
+  return out;
+}
+
+function makeCgiHeaderName(name: string): string {
   let out = 'HTTP_';
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
@@ -36,10 +49,18 @@ function cgiHeaderName(name: string): string {
   return out;
 }
 
-/** Splits a Node remote address the way Go's RemoteAddr split does (IP without brackets, port). */
-function remote(ctx: RequestContext): { ip: string; port: string } {
-  const s = ctx.req.socket;
-  return { ip: clientIp(s.remoteAddress), port: s.remotePort === undefined ? '' : String(s.remotePort) };
+/** The last script's SCRIPT_FILENAME: path.join normalizes, and a site runs the same script again and again. */
+let lastRoot = '';
+let lastScript = '';
+let lastFilename = '';
+
+function scriptFilename(root: string, scriptName: string): string {
+  if (root !== lastRoot || scriptName !== lastScript) {
+    lastFilename = path.join(root, scriptName);
+    lastRoot = root;
+    lastScript = scriptName;
+  }
+  return lastFilename;
 }
 
 /**
@@ -99,7 +120,10 @@ export function buildParams(
   bodyLength: string,
 ): ParamList {
   const req = ctx.req;
-  const { ip, port } = remote(ctx);
+  // The remote address split the way Go's RemoteAddr split does (IP without brackets, port).
+  const socket = req.socket;
+  const ip = clientIp(socket.remoteAddress);
+  const port = socket.remotePort === undefined ? '' : String(socket.remotePort);
   const docUri = fpath.slice(0, end);
   const pathInfo = fpath.slice(end);
   const scriptName = docUri;
@@ -126,13 +150,13 @@ export function buildParams(
   p.add('REQUEST_SCHEME', ctx.isTls ? 'https' : 'http');
   p.add('SERVER_NAME', address.host);
   p.add('SERVER_PORT', address.port);
-  p.add('SERVER_PROTOCOL', `HTTP/${req.httpVersion}`);
+  p.add('SERVER_PROTOCOL', req.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`);
   p.add('SERVER_SOFTWARE', rule.software);
   p.add('DOCUMENT_ROOT', rule.root);
   p.add('DOCUMENT_URI', docUri);
   p.add('HTTP_HOST', knownHeader(ctx, 'host'));
   p.add('REQUEST_URI', ctx.originalUri);
-  p.add('SCRIPT_FILENAME', path.join(rule.root, scriptName));
+  p.add('SCRIPT_FILENAME', scriptFilename(rule.root, scriptName));
   p.add('SCRIPT_NAME', prefix ? path.posix.join(prefix, scriptName) : scriptName);
   if (pathInfo !== '') p.add('PATH_TRANSLATED', path.join(rule.root, pathInfo));
   if (ctx.isTls) {
@@ -146,13 +170,12 @@ export function buildParams(
   // User variables override the built-ins, and request headers override them (Caddy's order).
   for (const [name, value] of rule.env) p.set(name, value.render(ctx));
   const raw = req.rawHeaders;
-  const seen = new Set<string>();
   for (let i = 0; i < raw.length; i += 2) {
     const lower = raw[i].toLowerCase();
     // httpoxy (CVE-2016-5385): a `Proxy:` request header must never become HTTP_PROXY. HTTP/2 pseudo-headers
     // (`:authority`, …) are not headers; HTTP_HOST comes from Host, which the listener sets from :authority.
-    if (lower === 'proxy' || lower.charCodeAt(0) === 0x3a || seen.has(lower)) continue;
-    seen.add(lower);
+    // A repeated header sets its parameter again, to the same joined value, in the same place.
+    if (lower === 'proxy' || lower.charCodeAt(0) === 0x3a) continue;
     p.setHeader(cgiHeaderName(lower), header(ctx, lower));
   }
   return p;

@@ -49,16 +49,11 @@ interface Waiter {
   timer: NodeJS.Timeout | undefined;
 }
 
-interface Idle {
-  conn: FcgiConnection;
-  since: number;
-}
-
 export class FcgiPool {
   readonly endpoint: Endpoint;
   private readonly opts: Required<PoolOptions>;
   /** Free connections, the most recently used last (reused first: the others expire). */
-  private readonly idle: Idle[] = [];
+  private readonly idle: FcgiConnection[] = [];
   /** Requests waiting for a connection, oldest first. */
   private readonly waiters: Waiter[] = [];
   /** Connected, probe sent, no child has answered yet (in php-fpm's listen queue, most likely). */
@@ -86,7 +81,7 @@ export class FcgiPool {
   /** Idle connections kept at most from now on (the largest `keepalive` of the configs using the pool). */
   setMaxIdle(maxIdle: number): void {
     this.opts.maxIdle = maxIdle;
-    while (this.idle.length > maxIdle) this.idle.shift()!.conn.destroy();
+    while (this.idle.length > maxIdle) this.idle.shift()!.destroy();
   }
 
   get idleCount(): number {
@@ -106,14 +101,8 @@ export class FcgiPool {
    * with ConnectError when the application cannot be reached, or nothing was free within waitMs (0: no limit).
    */
   acquire(waitMs: number): Promise<FcgiConnection> {
-    while (this.idle.length > 0) {
-      const { conn } = this.idle.pop()!;
-      if (conn.alive) {
-        this.busy++;
-        return Promise.resolve(conn);
-      }
-      conn.destroy();
-    }
+    const conn = this.takeIdle();
+    if (conn) return Promise.resolve(conn);
     if (this.closed) return Promise.reject(new ConnectError('FastCGI upstream is shutting down'));
     this.dialTimeoutMs = waitMs;
     return new Promise((resolve, reject) => {
@@ -124,10 +113,24 @@ export class FcgiPool {
     });
   }
 
+  /** An idle connection for one request, taken now (give it back with release()), or undefined if none. */
+  takeIdle(): FcgiConnection | undefined {
+    while (this.idle.length > 0) {
+      const conn = this.idle.pop()!;
+      if (conn.alive) {
+        this.busy++;
+        return conn;
+      }
+      conn.destroy();
+    }
+    return undefined;
+  }
+
   /** Gives a connection back after its request: to the oldest waiting request, else kept idle. */
   release(conn: FcgiConnection, reusable: boolean): void {
     this.busy--;
-    const old = performance.now() - conn.since > this.opts.maxAgeMs;
+    const now = performance.now();
+    const old = now - conn.since > this.opts.maxAgeMs;
     if (!reusable || !conn.alive || this.closed || old) {
       conn.destroy();
       this.grow();
@@ -136,13 +139,13 @@ export class FcgiPool {
     // A request that ended while its client was slow leaves the socket paused (backpressure); parked so, the
     // next request's answer would never be read.
     conn.resume();
-    this.handOut(conn);
+    this.handOut(conn, now);
   }
 
   /** Closes idle and pending connections and fails waiting requests; busy ones close when they end. */
   close(): void {
     this.closed = true;
-    for (const { conn } of this.idle.splice(0)) conn.destroy();
+    for (const conn of this.idle.splice(0)) conn.destroy();
     for (const conn of [...this.pending.keys()]) conn.destroy();
     this.pending.clear();
     for (const w of this.waiters.splice(0)) {
@@ -154,7 +157,7 @@ export class FcgiPool {
   }
 
   /** A free connection: to the oldest waiter, else idle (or closed when enough are idle). */
-  private handOut(conn: FcgiConnection): void {
+  private handOut(conn: FcgiConnection, now = performance.now()): void {
     const waiter = this.waiters.shift();
     if (waiter) {
       clearTimeout(waiter.timer);
@@ -166,7 +169,8 @@ export class FcgiPool {
       conn.destroy();
       return;
     }
-    this.idle.push({ conn, since: performance.now() });
+    conn.idleSince = now;
+    this.idle.push(conn);
     if (!this.idleTimer) this.armIdleTimer(this.opts.idleTimeoutMs);
   }
 
@@ -249,7 +253,7 @@ export class FcgiPool {
       this.grow();
       return;
     }
-    const i = this.idle.findIndex((e) => e.conn === conn);
+    const i = this.idle.indexOf(conn);
     if (i >= 0) this.idle.splice(i, 1);
   }
 
@@ -267,9 +271,9 @@ export class FcgiPool {
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
       const now = performance.now();
-      while (this.idle.length > 0 && now - this.idle[0].since >= this.opts.idleTimeoutMs)
-        this.idle.shift()!.conn.destroy();
-      if (this.idle.length > 0) this.armIdleTimer(this.opts.idleTimeoutMs - (now - this.idle[0].since));
+      while (this.idle.length > 0 && now - this.idle[0].idleSince >= this.opts.idleTimeoutMs)
+        this.idle.shift()!.destroy();
+      if (this.idle.length > 0) this.armIdleTimer(this.opts.idleTimeoutMs - (now - this.idle[0].idleSince));
     }, ms);
     this.idleTimer.unref();
   }

@@ -55,8 +55,11 @@ function writeHeader(
 ): void {
   out[at] = FCGI_VERSION;
   out[at + 1] = type;
-  out.writeUInt16BE(requestId, at + 2);
-  out.writeUInt16BE(len, at + 4);
+  // Byte by byte: Buffer's checked writers and fill() cost more than these few stores, on every request.
+  out[at + 2] = requestId >>> 8;
+  out[at + 3] = requestId & 0xff;
+  out[at + 4] = len >>> 8;
+  out[at + 5] = len & 0xff;
   out[at + 6] = padding;
   out[at + 7] = 0;
 }
@@ -137,7 +140,7 @@ function closeRecord(type: RecordType, requestId: number, start: number, end: nu
   const padding = (8 - (len % 8)) % 8;
   const out = reserve(end, padding);
   writeHeader(out, start, type, requestId, len, padding);
-  out.fill(0, end, end + padding);
+  for (let i = end; i < end + padding; i++) out[i] = 0;
   return end + padding;
 }
 
@@ -223,6 +226,15 @@ export function encodeParams(requestId: number, params: Pairs | Iterable<readonl
   return Buffer.from(scratch.subarray(0, end));
 }
 
+/** BEGIN_REQUEST (responder, FCGI_KEEP_CONN) at the start of `out`. */
+function writeBegin(out: Buffer, requestId: number): void {
+  writeHeader(out, 0, RecordType.BeginRequest, requestId, 8, 0);
+  out[HEADER_LEN] = 0;
+  out[HEADER_LEN + 1] = ROLE_RESPONDER;
+  out[HEADER_LEN + 2] = FLAG_KEEP_CONN;
+  for (let i = HEADER_LEN + 3; i < 2 * HEADER_LEN; i++) out[i] = 0;
+}
+
 /**
  * The start of a request as one buffer: BEGIN_REQUEST (responder, FCGI_KEEP_CONN), the PARAMS stream and,
  * for a request without a body, the empty STDIN record that ends it.
@@ -232,17 +244,46 @@ export function encodeRequest(
   params: Pairs | Iterable<readonly [string, string]>,
   endStdin: boolean,
 ): Buffer {
-  const out = reserve(0, 2 * HEADER_LEN);
-  writeHeader(out, 0, RecordType.BeginRequest, requestId, 8, 0);
-  out.writeUInt16BE(ROLE_RESPONDER, HEADER_LEN);
-  out[HEADER_LEN + 2] = FLAG_KEEP_CONN;
-  out.fill(0, HEADER_LEN + 3, 2 * HEADER_LEN);
-  let end = writeParams(requestId, pairsOf(params), 2 * HEADER_LEN);
+  const pairs = pairsOf(params);
+  const usual = encodeUsualRequest(requestId, pairs, endStdin);
+  if (usual) return usual;
+  writeBegin(reserve(0, 2 * HEADER_LEN), requestId);
+  let end = writeParams(requestId, pairs, 2 * HEADER_LEN);
   if (endStdin) {
     writeHeader(reserve(end, HEADER_LEN), end, RecordType.Stdin, requestId, 0, 0);
     end += HEADER_LEN;
   }
   return Buffer.from(scratch.subarray(0, end));
+}
+
+/**
+ * The usual request (ASCII parameters that fit one PARAMS record) written straight into a buffer of its
+ * size: the same bytes as writeParams makes, without the copy out of the scratch buffer, which cost as
+ * much as the encoding. Undefined for any other request.
+ */
+function encodeUsualRequest(requestId: number, pairs: Pairs, endStdin: boolean): Buffer | undefined {
+  const { names, values } = pairs;
+  let content = 0;
+  for (let i = 0; i < names.length; i++) {
+    const n = names[i].length;
+    const v = values[i].length;
+    if (n + v > SHORT_PAIR) return undefined;
+    content += lengthSize(n) + lengthSize(v) + n + v;
+  }
+  if (content === 0 || content > MAX_CONTENT) return undefined;
+  const padding = (8 - (content % 8)) % 8;
+  const out = Buffer.allocUnsafe(4 * HEADER_LEN + content + padding + (endStdin ? HEADER_LEN : 0));
+  writeBegin(out, requestId);
+  writeHeader(out, 2 * HEADER_LEN, RecordType.Params, requestId, content, padding);
+  let at = 3 * HEADER_LEN;
+  for (let i = 0; i < names.length; i++) {
+    at = writeAsciiPair(out, at, names[i], values[i]);
+    if (at < 0) return undefined;
+  }
+  for (let i = 0; i < padding; i++) out[at++] = 0;
+  writeHeader(out, at, RecordType.Params, requestId, 0, 0);
+  if (endStdin) writeHeader(out, at + HEADER_LEN, RecordType.Stdin, requestId, 0, 0);
+  return out;
 }
 
 /** FCGI_GET_VALUES asking for these variables (the values are left empty, as the spec says). */
@@ -291,6 +332,12 @@ export interface FcgiRecord {
   readonly content: Buffer;
 }
 
+/** Takes records as RecordParser finds them (an object's method: no closure per chunk read). */
+export interface RecordSink {
+  /** `content` is a view into the received bytes: valid until the next feed() unless copied. */
+  record(type: number, requestId: number, content: Buffer): void;
+}
+
 /**
  * Turns socket chunks into records. Content is handed out as views into the chunks (no copy) except when a
  * record straddles chunk boundaries, where only that record's bytes are joined.
@@ -300,6 +347,11 @@ export class RecordParser {
 
   /** Feeds a chunk; calls onRecord for every complete record. Throws on a malformed header. */
   push(chunk: Buffer, onRecord: (record: FcgiRecord) => void): void {
+    this.feed(chunk, { record: (type, requestId, content) => onRecord({ type, requestId, content }) });
+  }
+
+  /** Feeds a chunk; gives every complete record to the sink. Throws on a malformed header. */
+  feed(chunk: Buffer, sink: RecordSink): void {
     let buf = chunk;
     if (this.pending) {
       buf = Buffer.concat([this.pending, chunk]);
@@ -308,14 +360,14 @@ export class RecordParser {
     let at = 0;
     while (buf.length - at >= HEADER_LEN) {
       if (buf[at] !== FCGI_VERSION) throw new Error(`FastCGI protocol error: version ${buf[at]}`);
-      const len = buf.readUInt16BE(at + 4);
+      const len = (buf[at + 4] << 8) | buf[at + 5];
       const total = HEADER_LEN + len + buf[at + 6];
       if (buf.length - at < total) break;
-      onRecord({
-        type: buf[at + 1],
-        requestId: buf.readUInt16BE(at + 2),
-        content: buf.subarray(at + HEADER_LEN, at + HEADER_LEN + len),
-      });
+      sink.record(
+        buf[at + 1],
+        (buf[at + 2] << 8) | buf[at + 3],
+        buf.subarray(at + HEADER_LEN, at + HEADER_LEN + len),
+      );
       at += total;
     }
     if (at < buf.length) this.pending = Buffer.from(buf.subarray(at));

@@ -24,6 +24,9 @@ header('X-Custom: yes'); header('X-Multi: a'); header('X-Multi: b', false); echo
   'stream.php': `<?php while (ob_get_level()) ob_end_flush(); header('Content-Type: application/octet-stream'); $chunk = str_repeat('0123456789abcdef', 65536);
 for ($i = 0, $n = (int)($_GET['mb'] ?? 1); $i < $n; $i++) { echo $chunk; flush(); }`,
   'sleep.php': `<?php while (ob_get_level()) ob_end_flush(); echo 'before '; flush(); usleep((int)($_GET['ms'] ?? 0) * 1000); echo 'after';`,
+  // Every byte value, ?n times over (256 * n bytes).
+  'bytes.php': `<?php header('Content-Type: application/octet-stream'); $s = ''; for ($i = 0; $i < 256; $i++) $s .= chr($i);
+echo str_repeat($s, (int)($_GET['n'] ?? 1));`,
   'slow-start.php': `<?php usleep((int)($_GET['ms'] ?? 0) * 1000); echo 'late';`,
   'fatal.php': `<?php echo_nonexistent_function_for_test();`,
   'stderr.php': `<?php error_log('a message on stderr for the test'); echo 'logged';`,

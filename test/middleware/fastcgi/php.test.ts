@@ -98,6 +98,21 @@ describe('fastcgi with php-fpm', { skip: phpFpmSkip() }, () => {
     tmp?.cleanup();
   });
 
+  /** GET with the body as bytes. */
+  const getBytes = (p: number, uri: string) =>
+    new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+      http
+        .get({ host: '127.0.0.1', port: p, path: uri, agent: false }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+          );
+          res.on('error', reject);
+        })
+        .on('error', reject);
+    });
+
   const json = async (p: number, uri: string, opts?: Parameters<typeof request>[2]) => {
     const r = await request(p, uri, opts);
     assert.equal(r.status, 200, `${uri}: ${r.body}`);
@@ -283,6 +298,31 @@ describe('fastcgi with php-fpm', { skip: phpFpmSkip() }, () => {
     assert.equal(streamed.body, 'before after');
     assert.equal(streamed.headers['transfer-encoding'], 'chunked');
     assert.equal(streamed.headers['content-length'], undefined);
+  });
+
+  test('every byte value comes back unchanged, in small and larger whole answers', async () => {
+    const every = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    // A small whole answer goes out as a string with its head; a larger one (PHP flushes its output
+    // buffer as it fills) is streamed as Buffers.
+    for (const n of [1, 8, 65]) {
+      const r = await getBytes(port.main, `/bytes.php?n=${n}`);
+      assert.equal(r.status, 200);
+      if (n === 1) assert.equal(r.headers['content-length'], '256');
+      assert.ok(
+        r.body.equals(Buffer.concat(Array.from({ length: n }, () => every))),
+        `n=${n}: the same bytes`,
+      );
+    }
+  });
+
+  test('a repeated request header is one parameter with its values joined', async () => {
+    const answer = await rawRequest(
+      port.main,
+      'GET /server.php HTTP/1.0\r\nHost: 127.0.0.1\r\nX-Dup: one\r\nX-Other: o\r\nX-Dup: two\r\n\r\n',
+    );
+    const s = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as Json;
+    assert.equal(s.HTTP_X_DUP, 'one, two');
+    assert.equal(s.HTTP_X_OTHER, 'o');
   });
 
   test('HEAD gets the headers and no body', async () => {

@@ -9,6 +9,7 @@ import { applyCgiHead, parseCgiHead, findHeaderEnd } from '../../../src/middlewa
 import {
   decodePairs,
   encodeParams,
+  encodeRecord,
   encodeRequest,
   encodeStream,
   RecordParser,
@@ -38,6 +39,34 @@ describe('FastCGI records', () => {
     assert.deepEqual([stdinEnd.type, stdinEnd.content.length], [RecordType.Stdin, 0]);
     // With a body to follow, the STDIN records are the body's.
     assert.equal(records(encodeRequest(1, [['A', 'b']], false)).length, 3);
+  });
+
+  test('every request start is BEGIN_REQUEST, the PARAMS stream encodeParams makes, and the end of STDIN', () => {
+    // The usual request is written by a path of its own: the bytes must be the general path's.
+    const begin = encodeRecord(RecordType.BeginRequest, 7, Buffer.from([0, 1, 1, 0, 0, 0, 0, 0]));
+    const usual: [string, string][] = [
+      ['SCRIPT_FILENAME', '/srv/www/index.php'],
+      ['QUERY_STRING', ''],
+      ['REQUEST_URI', `/${'p'.repeat(200)}?q=1`],
+      ['HTTP_HOST', 'example.com'],
+    ];
+    const lists: [string, string][][] = [
+      [],
+      [['A', '']],
+      usual,
+      [...usual, ['HTTP_X', 'caf\u00e9']], // not ASCII: from there on, UTF-8
+      [...usual, ['LONG', 'x'.repeat(5000)]], // a pair too long for the loop
+      Array.from({ length: 900 }, (_, i): [string, string] => [`HTTP_X_${i}`, 'v'.repeat(70)]), // two records
+    ];
+    for (const list of lists)
+      for (const endStdin of [true, false]) {
+        const expected = Buffer.concat([
+          begin,
+          encodeParams(7, list),
+          ...(endStdin ? [encodeRecord(RecordType.Stdin, 7)] : []),
+        ]);
+        assert.deepEqual(encodeRequest(7, list, endStdin), expected, `${list.length} pairs, ${endStdin}`);
+      }
   });
 
   test('PARAMS: non-ASCII values are UTF-8; a value cut to fit a record ends on a whole character', () => {
