@@ -25,17 +25,22 @@ export function tcpLine(s: TcpSummary): string {
 }
 
 /**
- * Lines gathered over one turn of the event loop and written together: stdout to a pipe or a file is a
- * synchronous write on Linux, one system call per request line otherwise. `flush` writes what waits (at exit).
+ * Lines gathered for up to `delayMs` and written together: stdout to a pipe or a file is a synchronous write
+ * on Linux, one system call per request line otherwise (a busy tunnel finishes only a few requests per turn
+ * of the event loop). `flush` writes what waits (at exit).
  */
-export function batched(write: (text: string) => void): {
+export function batched(
+  write: (text: string) => void,
+  delayMs = 50,
+): {
   write: (text: string) => void;
   flush: () => void;
 } {
   let pending = '';
-  let scheduled = false;
+  let timer: NodeJS.Timeout | undefined;
   const flush = () => {
-    scheduled = false;
+    clearTimeout(timer);
+    timer = undefined;
     if (pending === '') return;
     const text = pending;
     pending = '';
@@ -45,10 +50,7 @@ export function batched(write: (text: string) => void): {
     write: (text) => {
       pending += text;
       if (pending.length >= 64 * 1024) flush();
-      else if (!scheduled) {
-        scheduled = true;
-        setImmediate(flush);
-      }
+      else timer ??= setTimeout(flush, delayMs);
     },
     flush,
   };
