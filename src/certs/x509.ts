@@ -2,11 +2,15 @@
 // underneath; acme-client builds on the same package). Keys and certificates come out as PEM text.
 import { createPrivateKey, KeyObject, webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 import type { KeyType } from '../core/tls/config.js';
+import { lazyRequire } from '../core/lazy-require.js';
 
-// @peculiar/x509 types its provider with the DOM's Crypto, which this project's lib does not declare.
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+/** Loaded when the first certificate is made (a few MB of heap that most processes never need). */
+export const x509 = lazyRequire<typeof X509>('@peculiar/x509', (loaded) =>
+  // @peculiar/x509 types its provider with the DOM's Crypto, which this project's lib does not declare.
+  loaded.cryptoProvider.set(webcrypto as unknown as Parameters<typeof loaded.cryptoProvider.set>[0]),
+);
 
 export interface PemPair {
   readonly cert: string;
@@ -39,8 +43,8 @@ function keyPem(key: webcrypto.CryptoKey): string {
 }
 
 /** Subject alternative names: IPs as IP entries, everything else as DNS names. */
-function sanExtension(names: readonly string[]): x509.SubjectAlternativeNameExtension {
-  return new x509.SubjectAlternativeNameExtension(
+function sanExtension(names: readonly string[]): X509.SubjectAlternativeNameExtension {
+  return new (x509().SubjectAlternativeNameExtension)(
     names.map((n) => (isIP(n) ? { type: 'ip' as const, value: n } : { type: 'dns' as const, value: n })),
     false,
   );
@@ -58,7 +62,7 @@ export async function selfSignedLeaf(
   validMs: number,
 ): Promise<PemPair> {
   const { keys, algorithm } = await generateKeys(type);
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+  const cert = await x509().X509CertificateGenerator.createSelfSigned({
     name: `O=nodecaddy Self-Signed, CN=${names[0]}`,
     keys,
     signingAlgorithm: algorithm,
@@ -70,14 +74,14 @@ export async function selfSignedLeaf(
 }
 
 /** What makes a certificate a TLS server's leaf for `names`: not a CA, signing keys, serverAuth, the SANs. */
-function serverLeafExtensions(names: readonly string[]): x509.Extension[] {
+function serverLeafExtensions(names: readonly string[]): X509.Extension[] {
   return [
-    new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(
-      x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+    new (x509().BasicConstraintsExtension)(false, undefined, true),
+    new (x509().KeyUsagesExtension)(
+      x509().KeyUsageFlags.digitalSignature | x509().KeyUsageFlags.keyEncipherment,
       true,
     ),
-    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+    new (x509().ExtendedKeyUsageExtension)([x509().ExtendedKeyUsage.serverAuth]),
     sanExtension(names),
   ];
 }
@@ -85,16 +89,16 @@ function serverLeafExtensions(names: readonly string[]): x509.Extension[] {
 /** A root CA (`tls internal`'s local authority). */
 export async function rootCa(commonName: string, validMs: number): Promise<PemPair> {
   const { keys, algorithm } = await generateKeys('P256');
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+  const cert = await x509().X509CertificateGenerator.createSelfSigned({
     name: `O=nodecaddy, CN=${commonName}`,
     keys,
     signingAlgorithm: algorithm,
     notBefore: notBefore(),
     notAfter: new Date(Date.now() + validMs),
     extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      new (x509().BasicConstraintsExtension)(true, 0, true),
+      new (x509().KeyUsagesExtension)(x509().KeyUsageFlags.keyCertSign | x509().KeyUsageFlags.cRLSign, true),
+      await x509().SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
   return { cert: cert.toString('pem'), key: keyPem(keys.privateKey) };
@@ -107,10 +111,10 @@ export async function signedLeaf(
   type: KeyType,
   validMs: number,
 ): Promise<PemPair> {
-  const issuer = new x509.X509Certificate(ca.cert);
+  const issuer = new (x509().X509Certificate)(ca.cert);
   const caKey = await importSigningKey(ca.key);
   const { keys } = await generateKeys(type);
-  const cert = await x509.X509CertificateGenerator.create({
+  const cert = await x509().X509CertificateGenerator.create({
     subject: `CN=${names[0]}`,
     issuer: issuer.subject,
     publicKey: keys.publicKey,
@@ -118,7 +122,7 @@ export async function signedLeaf(
     signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
     notBefore: notBefore(),
     notAfter: new Date(Math.min(Date.now() + validMs, issuer.notAfter.getTime())),
-    extensions: [...serverLeafExtensions(names), await x509.AuthorityKeyIdentifierExtension.create(issuer)],
+    extensions: [...serverLeafExtensions(names), await x509().AuthorityKeyIdentifierExtension.create(issuer)],
   });
   return { cert: cert.toString('pem'), key: keyPem(keys.privateKey) };
 }

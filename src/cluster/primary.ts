@@ -7,7 +7,6 @@ import cluster, { type Worker } from 'node:cluster';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import v8 from 'node:v8';
 import type { CaddyfileInput, Config } from '../app.js';
 import type { Logger } from '../core/logger.js';
 import type { ApplySummary, Engine } from '../engine.js';
@@ -16,36 +15,14 @@ import { CertificateBroadcast } from './cert-broadcast.js';
 import type { CertificateRequests } from '../core/tls/managed.js';
 import net from 'node:net';
 import { listenError } from '../core/listener.js';
+import { missingMemoryEnv, missingMemoryFlags } from './memory-settings.js';
 
 /** Longest wait for a worker to answer (boot, prepare). A worker that does not answer is killed. */
 const ANSWER_TIMEOUT_MS = 60_000;
 
-/**
- * Memory settings for workers, unless the user gave their own (measured with `npm run bench`; the README's
- * section on workers says the same):
- * - V8's young generation capped at 2 x 4 MB semi-spaces. Node lets it grow to 2 x 16 MB under load: up to
- *   24 MB more RSS per busy worker. The extra scavenges measured 0.3 µs per static file and a few µs per
- *   proxied request at most, within the noise.
- * - An old generation of at most 2047 MB where V8 would allow more (it allows a quarter of the RAM, up to
- *   4 GB). Below 2 GB V8 lets the old generation grow to about 2x what survived the last full GC before the
- *   next one, instead of 4x: the tunnel's busy worker peaked at ~86 MB instead of ~108 MB, its full GCs
- *   taking 1% of its time instead of 0.3%. Where little survives (files, proxy) nothing changes.
- * - Two glibc malloc arenas instead of one per thread-pool thread (zlib and fs work fragmented them).
- */
-const WORKER_V8_FLAGS = ['--max-semi-space-size=4'];
-/** Just under the 2 GB (2 x 1 GB on 64-bit) from which V8 uses its largest heap growing factor. */
-const OLD_SPACE_MB = 2047;
-const WORKER_ENV = { MALLOC_ARENA_MAX: '2' };
-
 /** The primary's own node flags, and the workers' memory flags the user did not set (argv, NODE_OPTIONS). */
 function workerExecArgv(): string[] {
-  const flags = [...WORKER_V8_FLAGS];
-  // The primary runs with V8's default limit (or the user's, then the flag is not added below).
-  if (v8.getHeapStatistics().heap_size_limit > (OLD_SPACE_MB + 128) * 1024 * 1024)
-    flags.push(`--max-old-space-size=${OLD_SPACE_MB}`);
-  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  const missing = flags.filter((f) => !given.some((g) => g.startsWith(f.split('=')[0])));
-  return [...process.execArgv, ...missing];
+  return [...process.execArgv, ...missingMemoryFlags()];
 }
 
 /** A worker that dies sooner than this after its start counts as a crash loop and backs off. */
@@ -175,9 +152,7 @@ export class ClusterEngine implements Engine {
 
   /** Forks one worker and resolves once it listens for orders. */
   private fork(): Promise<Slot> {
-    const env: Record<string, string> = { NODECADDY_RUN_DIR: this.runDir };
-    for (const [name, value] of Object.entries(WORKER_ENV))
-      if (process.env[name] === undefined) env[name] = value;
+    const env: Record<string, string> = { NODECADDY_RUN_DIR: this.runDir, ...missingMemoryEnv() };
     const worker = cluster.fork(env);
     const slot: Slot = { worker, startedAt: Date.now() };
     this.slots.set(worker.id, slot);

@@ -3,7 +3,8 @@
 // request: no offline queue (a command while Redis is away fails at once instead of waiting for it), a short
 // deadline on every command (also once it was sent), reconnects capped at 2 s. The outage is logged once, and
 // its end once; whoever keeps state in Redis re-registers it on `onReady` (a restarted Redis has lost it).
-import { createClient } from '@redis/client';
+import type * as Redis from '@redis/client';
+import { lazyRequire } from '../core/lazy-require.js';
 import type { Logger } from '../core/logger.js';
 import { recordRedisCall, setRedisUp } from './metrics.js';
 
@@ -19,7 +20,10 @@ export class RedisUnavailable extends Error {
   }
 }
 
-type Client = ReturnType<typeof createClient>;
+/** Loaded by the first link: a few MB of heap that a process without -storage redis:// never needs. */
+const redis = lazyRequire<typeof Redis>('@redis/client');
+
+type Client = ReturnType<typeof Redis.createClient>;
 
 export interface RedisLinkOptions {
   /** redis://[user:password@]host:port/db, rediss://… (TLS), unix:///path/to/redis.sock. */
@@ -159,7 +163,7 @@ export class RedisLink {
 
 function connect(url: string, timeoutMs: number): Client {
   const unix = url.startsWith('unix://') ? new URL(url) : undefined;
-  return createClient({
+  return redis().createClient({
     ...(!unix && { url: url.replace(/\?.*$/, '') }),
     disableOfflineQueue: true,
     commandOptions: { timeout: timeoutMs, rejectInFlight: true },

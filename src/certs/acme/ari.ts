@@ -6,7 +6,7 @@
 import { X509Certificate } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import * as x509 from '@peculiar/x509';
+import { x509 } from '../x509.js';
 
 /** When the answer says nothing about when to ask again (RFC 9773 §4.3.3: six hours). */
 export const DEFAULT_RETRY_AFTER_MS = 6 * 3600_000;
@@ -55,7 +55,8 @@ export function serialOctets(hex: string): Buffer {
 export function ariCertificateId(pem: string): string | undefined {
   const first = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/.exec(pem);
   const leaf = new X509Certificate(first ? first[0] : pem);
-  const aki = new x509.X509Certificate(leaf.raw).getExtension(x509.AuthorityKeyIdentifierExtension);
+  const lib = x509();
+  const aki = new lib.X509Certificate(leaf.raw).getExtension(lib.AuthorityKeyIdentifierExtension);
   if (!aki?.keyId) return undefined;
   return `${Buffer.from(aki.keyId, 'hex').toString('base64url')}.${serialOctets(leaf.serialNumber).toString('base64url')}`;
 }

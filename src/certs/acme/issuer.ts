@@ -2,12 +2,16 @@
 // kept in storage), a fresh key and CSR, the challenge answered by every server process before the CA is told
 // to validate, and the chain. Scheduling, retries and storage of the result are the manager's.
 import { X509Certificate } from 'node:crypto';
-import acme from 'acme-client';
+import type * as Acme from 'acme-client';
 import type { KeyType } from '../../core/tls/config.js';
 import type { AcmeChallenge, PemPair } from '../../core/tls/managed.js';
 import type { CertificateSink } from '../sink.js';
 import { safeKeyPart, type Storage } from '../storage.js';
 import { dns01Fqdn, type DnsHook } from './dns-exec.js';
+import { lazyRequire } from '../../core/lazy-require.js';
+
+/** acme-client (about 8 MB of heap) is loaded by the first order: most processes never make one. */
+const acme = lazyRequire<typeof Acme>('acme-client');
 
 export type ChallengeType = 'http-01' | 'tls-alpn-01' | 'dns-01';
 
@@ -40,10 +44,10 @@ export function caKey(ca: string): string {
 
 /** acme-client's HTTP client is one per process: bounded requests, few retries (ours are in the manager). */
 function configureHttp(timeoutMs: number): void {
-  acme.axios.defaults.timeout = timeoutMs;
+  acme().axios.defaults.timeout = timeoutMs;
   // acme-client retries 5xx, 429 and unreachable CAs 5 times, waiting 5 s more each time (75 s in all):
   // one quick retry covers a blip, and the manager's backoff handles a CA that is down.
-  const settings = (acme.axios.defaults as { acmeSettings?: Record<string, number> }).acmeSettings;
+  const settings = (acme().axios.defaults as { acmeSettings?: Record<string, number> }).acmeSettings;
   if (settings) {
     settings.retryMaxAttempts = 1;
     settings.retryDefaultDelay = 1;
@@ -51,7 +55,7 @@ function configureHttp(timeoutMs: number): void {
 }
 
 export class Issuer {
-  private account: Promise<acme.Client> | undefined;
+  private account: Promise<Acme.Client> | undefined;
 
   constructor(
     private readonly settings: IssuerSettings,
@@ -89,9 +93,9 @@ export class Issuer {
     return e;
   }
 
-  private async order(request: OrderRequest, client: acme.Client): Promise<Issued> {
+  private async order(request: OrderRequest, client: Acme.Client): Promise<Issued> {
     const certKey = await newKey(request.keyType);
-    const [, csr] = await acme.crypto.createCsr({ altNames: [request.subject] }, certKey);
+    const [, csr] = await acme().crypto.createCsr({ altNames: [request.subject] }, certKey);
     const chain = await client.auto({
       csr,
       email: this.settings.email,
@@ -161,8 +165,8 @@ export class Issuer {
     const id = `${name}\0${keyAuthorization}`;
     let made = this.alpnCerts.get(id);
     if (!made) {
-      const authz = { identifier: { type: 'dns', value: name } } as acme.Authorization;
-      const [key, cert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization);
+      const authz = { identifier: { type: 'dns', value: name } } as Acme.Authorization;
+      const [key, cert] = await acme().crypto.createAlpnCertificate(authz, keyAuthorization);
       made = { type: 'tls-alpn-01', name, key: key.toString(), cert: cert.toString() };
       this.alpnCerts.set(id, made);
     } else this.alpnCerts.delete(id);
@@ -170,7 +174,7 @@ export class Issuer {
   }
 
   /** The account client: key and URL from storage, or a new key (registered at the first order). */
-  private client(): Promise<acme.Client> {
+  private client(): Promise<Acme.Client> {
     this.account ??= this.loadAccount().catch((err: unknown) => {
       this.account = undefined;
       throw err;
@@ -182,7 +186,7 @@ export class Issuer {
     return `acme/${caKey(this.settings.ca)}/users/${safeKeyPart(this.settings.email ?? 'default')}`;
   }
 
-  private async loadAccount(): Promise<acme.Client> {
+  private async loadAccount(): Promise<Acme.Client> {
     const prefix = this.accountPrefix();
     const release = await this.storage.lock(
       `account_${caKey(this.settings.ca)}_${this.settings.email ?? ''}`,
@@ -190,12 +194,12 @@ export class Issuer {
     try {
       let accountKey = await this.storage.load(`${prefix}/account.key`);
       if (!accountKey) {
-        accountKey = await acme.crypto.createPrivateEcdsaKey('P-256');
+        accountKey = await acme().crypto.createPrivateEcdsaKey('P-256');
         await this.storage.store(`${prefix}/account.key`, accountKey);
       }
       const meta = await this.storage.load(`${prefix}/account.json`);
       const accountUrl = meta ? (JSON.parse(meta.toString()) as { url?: string }).url : undefined;
-      return new acme.Client({
+      return new (acme().Client)({
         directoryUrl: this.settings.ca,
         accountKey,
         ...(accountUrl && { accountUrl }),
@@ -209,7 +213,7 @@ export class Issuer {
     }
   }
 
-  private async saveAccountUrl(client: acme.Client): Promise<void> {
+  private async saveAccountUrl(client: Acme.Client): Promise<void> {
     const key = `${this.accountPrefix()}/account.json`;
     if (await this.storage.load(key)) return;
     await this.storage.store(
@@ -222,12 +226,12 @@ export class Issuer {
 function newKey(type: KeyType): Promise<Buffer> {
   switch (type) {
     case 'P256':
-      return acme.crypto.createPrivateEcdsaKey('P-256');
+      return acme().crypto.createPrivateEcdsaKey('P-256');
     case 'P384':
-      return acme.crypto.createPrivateEcdsaKey('P-384');
+      return acme().crypto.createPrivateEcdsaKey('P-384');
     case 'RSA2048':
-      return acme.crypto.createPrivateRsaKey(2048);
+      return acme().crypto.createPrivateRsaKey(2048);
     case 'RSA4096':
-      return acme.crypto.createPrivateRsaKey(4096);
+      return acme().crypto.createPrivateRsaKey(4096);
   }
 }
