@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { TunnelClient } from '../tunnel/client.js';
+import { withMemorySettings } from './memory-relaunch.js';
 import { batched, jsonOutput, plainOutput, type Output } from '../tunnel/console/lines.js';
 import { screenOutput } from '../tunnel/console/screen.js';
 import { CaptureStore } from '../tunnel/inspector/capture.js';
@@ -146,6 +147,7 @@ function readFlags(argv: string[]) {
 }
 
 export async function tunnelMain(argv: string[]): Promise<void> {
+  withMemorySettings();
   const f = readFlags(argv);
   const lines = batched((text) => process.stdout.write(text));
   process.on('exit', lines.flush);
