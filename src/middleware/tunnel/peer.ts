@@ -81,6 +81,9 @@ export async function bindPeer(file: string, handler: PeerHandler): Promise<net.
       { ServerResponse: HookedResponse },
       (req, res) => void serve(handler, req, res),
     );
+    // A join's watch is a request whose body (its traffic reports) lasts as long as the join: Node's default
+    // limit of 5 minutes for receiving a whole request would cut it.
+    server.requestTimeout = 0;
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const { res, upgrade } = upgradeResponse(req, socket, head);
       relay(res, upgrade, incoming(req), null, handler.upstream).catch((err: unknown) => refuse(res, err));
