@@ -61,11 +61,10 @@ describe('tunnels on the admin endpoint', () => {
 
     // The client keeps a link to each worker; a link's traffic reaches the holder's row within a second.
     const row = await waitFor(
-      async () => (await rows()).find((r) => r.bytes_out > MIB && r.bytes_in > MIB),
+      async () => (await rows()).find((r) => r.links === 2 && r.bytes_out > MIB && r.bytes_in > MIB),
       10_000,
-      'the traffic of every link in the row',
+      'both links, and the traffic of every link in the row',
     );
-    assert.equal(row.links, 2);
     assert.equal(row.tunnel, name);
     assert.equal(row.remote, '127.0.0.1');
     assert.equal(row.streams, 0);
