@@ -40,10 +40,6 @@ export class JoinLinks {
 
   constructor(private readonly dial: JoinDialer) {}
 
-  get count(): number {
-    return this.open.size;
-  }
-
   /** The main link is online and the server wants `total` links: dial the missing joins. */
   want(total: number): void {
     this.closeAll();

@@ -118,11 +118,6 @@ export class TunnelClient {
     return `${s.protocol.replace('ws', 'http')}//${this.o.name}.${s.host}`;
   }
 
-  /** Links to the server now: the main one and the joins. */
-  get links(): number {
-    return (this.ws?.readyState === this.ws?.OPEN ? 1 : 0) + this.joins.count;
-  }
-
   get targetUrl(): string {
     const t = this.o.target;
     return t.proto === 'tcp' ? `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}` : targetUrl(t);

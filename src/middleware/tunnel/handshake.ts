@@ -325,8 +325,8 @@ async function acceptJoin(
     transport: byteCounter(socket),
     joined: true,
   });
+  // No goOnline: a join says nothing to the client, its traffic goes to the holder.
   site.attachJoined(host, session, watch);
-  session.goOnline();
   trackSession(session);
   settings.log.debug({ host, remote }, 'tunnel link joined');
 }

@@ -184,7 +184,7 @@ export class TunnelSession implements Upstream {
    * to the holding process, not to the client).
    */
   goOnline(): void {
-    if (this.closedFlag || this.joined) return;
+    if (this.closedFlag) return;
     this.control = new ControlChannel(this.mux, () => this.traffic());
     const workers = this.settings().workers;
     this.control.send({
