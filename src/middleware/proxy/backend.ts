@@ -4,7 +4,7 @@
 import { isIP } from 'node:net';
 import { UpstreamHost, type HostLimits } from '../../core/upstream/index.js';
 import type { TlsConfig } from './config.js';
-import { ConnectionPool, type DialOptions } from './h1/pool.js';
+import { ConnectionPool, type DialOptions } from '../../core/h1/pool.js';
 import type { UpstreamTarget } from './upstreams.js';
 
 export interface PoolOptions {

@@ -7,9 +7,9 @@ import { HttpError } from '../../core/errors.js';
 import type { HttpResponse } from '../../core/response.js';
 import type { Backend } from './backend.js';
 import { h1Attempt } from './h1/client.js';
-import type { UpgradeHead } from './h1/parser.js';
-import type { UpstreamConnection } from './h1/pool.js';
-import { InvalidRequestHeadError } from './h1/request.js';
+import type { UpgradeHead } from '../../core/h1/parser.js';
+import type { UpstreamConnection } from '../../core/h1/pool.js';
+import { InvalidRequestHeadError } from '../../core/h1/request.js';
 
 /** The request body as the attempts see it. */
 export type BodySource =

@@ -4,7 +4,7 @@
 import type { Backend } from './backend.js';
 import type { HealthCheckConfig } from './config.js';
 import { probe, probePool } from './h1/probe.js';
-import type { ConnectionPool } from './h1/pool.js';
+import type { ConnectionPool } from '../../core/h1/pool.js';
 import { joinPaths } from './upstreams.js';
 
 /** The most of a check's body we read looking for health_check_contains. */

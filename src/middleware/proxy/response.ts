@@ -6,8 +6,8 @@ import { connectionTokens, isHopByHop } from '../../core/forwarded.js';
 import { applyHeaderRules, objectHeaderBag, type HeaderRule } from '../../core/headerrules.js';
 import type { UpgradeRequest } from '../../core/upgrade.js';
 import type { UpstreamResponse } from './forward.js';
-import type { UpgradeHead } from './h1/parser.js';
-import type { UpstreamConnection } from './h1/pool.js';
+import type { UpgradeHead } from '../../core/h1/parser.js';
+import type { UpstreamConnection } from '../../core/h1/pool.js';
 
 /** Headers an earlier directive may have set that the upstream does not override (Caddy's list). */
 const KEEP_EXISTING = new Set([

@@ -6,7 +6,7 @@ import net, { type AddressInfo, type Socket } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { rawRequest, waitFor } from '../../helpers/http.js';
-import { InvalidRequestHeadError, serializeHead } from '../../../src/middleware/proxy/h1/request.js';
+import { InvalidRequestHeadError, serializeHead } from '../../../src/core/h1/request.js';
 import { get, startSite, type Site } from './helpers.js';
 
 interface RawUpstream {

@@ -19,10 +19,15 @@ import {
   releaseStreamChunk,
   takeBodyBuffer,
   WHOLE_BODY_LIMIT,
-} from './buffers.js';
-import { ResponseParser, type ResponseEvents, type ResponseHead, type UpgradeHead } from './parser.js';
-import type { ConnectionPool, ConnectionUser, UpstreamConnection } from './pool.js';
-import { serializeHead } from './request.js';
+} from '../../../core/h1/buffers.js';
+import {
+  ResponseParser,
+  type ResponseEvents,
+  type ResponseHead,
+  type UpgradeHead,
+} from '../../../core/h1/parser.js';
+import type { ConnectionPool, ConnectionUser, UpstreamConnection } from '../../../core/h1/pool.js';
+import { serializeHead } from '../../../core/h1/request.js';
 
 /** A body up to this size is copied into the head's buffer: one write, one syscall. */
 const COALESCE_BODY_BYTES = 16 * 1024;

@@ -2,9 +2,14 @@
 // serialization and strict parser as proxied requests, never a pooled connection (a check must see the
 // upstream as a new client would, and must not take a connection from the requests).
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import { ResponseParser, type ResponseHead } from './parser.js';
-import { ConnectionPool, type ConnectionUser, type DialOptions, type UpstreamConnection } from './pool.js';
-import { serializeHead } from './request.js';
+import { ResponseParser, type ResponseHead } from '../../../core/h1/parser.js';
+import {
+  ConnectionPool,
+  type ConnectionUser,
+  type DialOptions,
+  type UpstreamConnection,
+} from '../../../core/h1/pool.js';
+import { serializeHead } from '../../../core/h1/request.js';
 
 export interface ProbeResult {
   readonly statusCode: number;

@@ -1,5 +1,5 @@
-// The upstream client's memory: one read buffer shared by every upstream socket of the process, and reused
-// buffers for whole response bodies.
+// Our HTTP/1.1 clients' memory (the proxy's, the tunnel client's): one read buffer shared by every upstream
+// socket of the process, and reused buffers for whole response bodies and streamed parts.
 //
 // Why: a Node socket allocates a fresh 64 KB buffer for every read. Proxying 100 KB pages at a few thousand
 // a second per worker, those reads (and the copies made of them) were hundreds of MB a second of garbage
@@ -8,7 +8,7 @@
 // are valid only until the read callback returns, and whatever must outlive that is copied: into a body
 // buffer taken here when the length is known and small (given back once the client response has finished
 // with it), else into a buffer of its own.
-import { IdleTrim } from '../../../core/idle-trim.js';
+import { IdleTrim } from '../idle-trim.js';
 
 /** Every upstream read of this process lands here; its contents are valid only during the read callback. */
 export const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);

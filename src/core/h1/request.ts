@@ -1,7 +1,8 @@
-// The request head the proxy's upstream client writes: `METHOD SP path SP HTTP/1.1`, then the header
-// fields as route.ts built them. Nothing with CR, LF, NUL or another control character reaches the wire:
-// header_upstream rules render placeholders (a decoded query value can hold CRLF), and a value passed
-// through unchecked would let a client inject header fields or whole requests into the upstream connection.
+// The request head our HTTP/1.1 clients write (the proxy's, the tunnel client's): `METHOD SP path SP
+// HTTP/1.1`, then the header fields as the caller built them. Nothing with CR, LF, NUL or another control
+// character reaches the wire: header_upstream rules render placeholders (a decoded query value can hold CRLF),
+// and a value passed through unchecked would let a client inject header fields or whole requests into the
+// upstream connection.
 import type { OutgoingHttpHeaders } from 'node:http';
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;

@@ -3,11 +3,7 @@
 import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders } from 'node:http';
 import { describe, test } from 'node:test';
-import {
-  MAX_HEAD_BYTES,
-  ResponseParser,
-  type ResponseHead,
-} from '../../../src/middleware/proxy/h1/parser.js';
+import { MAX_HEAD_BYTES, ResponseParser, type ResponseHead } from '../../../src/core/h1/parser.js';
 
 interface Parsed {
   head: ResponseHead | undefined;

@@ -1,10 +1,10 @@
-// A small, strict, incremental HTTP/1.x response parser (RFC 9112) for the proxy's upstream client: the
-// status line and header fields of one response (1xx interim answers skipped; a 101 to an upgrade request
-// ends the HTTP part), then its body framed by §6.3 — none, Content-Length, chunked (with trailers) or until
-// the connection closes. Body bytes are
-// handed on as views of the received chunks, never copied; no chunk is kept after execute() returns (the
-// client's read buffer is reused), so a partial head is copied. Anything malformed is an
-// UpstreamProtocolError, which the proxy answers with a 502: a confused upstream must not be guessed around.
+// A small, strict, incremental HTTP/1.x response parser (RFC 9112) for our HTTP/1.1 clients (the proxy's to
+// its upstreams, the tunnel client's to its target): the status line and header fields of one response (1xx
+// interim answers skipped; a 101 to an upgrade request ends the HTTP part), then its body framed by §6.3 —
+// none, Content-Length, chunked (with trailers) or until the connection closes. Body bytes are handed on as
+// views of the received chunks, never copied; no chunk is kept after execute() returns (the client's read
+// buffer is reused), so a partial head is copied. Anything malformed is an UpstreamProtocolError, which both
+// clients answer with a 502: a confused upstream must not be guessed around.
 import type { IncomingHttpHeaders } from 'node:http';
 import {
   addField,
