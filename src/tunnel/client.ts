@@ -4,9 +4,10 @@
 // Reconnects forever with exponential backoff and jitter; only a refusal that retrying cannot fix (wrong
 // secret, bad name, another protocol version) stops it.
 import { randomBytes } from 'node:crypto';
-import http, { type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
+import { ConnectionPool } from '../core/h1/pool.js';
 import { dialServer } from './client-dial.js';
 import { forwardHttp, targetUrl, type ExchangeSummary, type HttpTarget } from './forward-http.js';
 import { forwardTcp, type TcpSummary } from './forward-tcp.js';
@@ -81,7 +82,8 @@ export class TunnelClient {
   readonly o: TunnelClientOptions;
   /** Proves to the server that a reconnect is this same client, so it may replace its stale session. */
   private readonly token = randomBytes(16).toString('hex');
-  private readonly agent = new http.Agent({ keepAlive: true, maxFreeSockets: 64 });
+  /** Keep-alive connections to the HTTP target (at most 64 idle). */
+  private readonly pool: ConnectionPool;
   /** Visitor requests (HTTP tunnels) and connections (TCP tunnels) seen by this client. */
   readonly http = new Series();
   readonly conns = new Series();
@@ -109,6 +111,8 @@ export class TunnelClient {
 
   constructor(options: TunnelClientOptions) {
     this.o = options;
+    const { host, port } = options.target;
+    this.pool = new ConnectionPool({ host, port, socketPath: undefined, fallbackDelayMs: undefined }, 64);
   }
 
   /** The public URL: `https://alice.tunnel.example.com`, or `tcp://tunnel.example.com:20001` once known. */
@@ -123,10 +127,10 @@ export class TunnelClient {
     return t.proto === 'tcp' ? `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}` : targetUrl(t);
   }
 
-  /** The local HTTP target with the agent the tunnel uses (replays from the inspector go the same way). */
+  /** The local HTTP target and the connections the tunnel keeps to it. */
   get httpTarget(): HttpTarget {
     const { host, port } = this.o.target;
-    return { host, port, hostHeader: this.o.hostHeader, agent: this.agent };
+    return { host, port, hostHeader: this.o.hostHeader, pool: this.pool };
   }
 
   start(): void {
@@ -147,7 +151,7 @@ export class TunnelClient {
       await closed;
       clearTimeout(timer);
     }
-    this.agent.destroy();
+    this.pool.close();
     this.resolveDone(0);
   }
 

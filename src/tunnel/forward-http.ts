@@ -1,11 +1,15 @@
 // One HTTP stream from the server, forwarded to the local target: the request as HTTP/1.1 (Host rewritten
-// as asked), the answer back on the stream. Capture for the inspector tees both bodies as they pass.
+// as asked), the answer back on the stream. Capture for the inspector tees both bodies as they pass. A
+// request goes over our own connection pool (target-h1.ts); a WebSocket upgrade, which then becomes a byte
+// stream both ways, over a connection of its own from Node's http client.
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import type { ConnectionPool } from '../core/h1/pool.js';
 import { errorWire, responseWire, type RequestHead } from './headers.js';
 import type { CaptureStore, Recorder } from './inspector/capture.js';
 import type { MuxStream } from './mux-stream.js';
 import { StreamDuplex } from './stream-duplex.js';
+import { forwardToTarget, type TargetObserver } from './target-h1.js';
 import { ignoreError, splice } from './transport.js';
 
 /** The local HTTP server the tunnel forwards to. */
@@ -14,7 +18,8 @@ export interface HttpTarget {
   port: number;
   /** `rewrite` (Host = target), `preserve` (Host = public host), or a literal Host value. */
   hostHeader: string;
-  agent: http.Agent;
+  /** Keep-alive connections to it. */
+  pool: ConnectionPool;
 }
 
 /** One finished exchange, for the request lines and the counters. */
@@ -56,17 +61,6 @@ function remoteOf(headers: OutgoingHttpHeaders): string {
   const xff = headers['x-forwarded-for'];
   const list = Array.isArray(xff) ? xff.join(',') : String(xff ?? '');
   return list.slice(list.lastIndexOf(',') + 1).trim();
-}
-
-/**
- * A response body up to this size that arrives within one turn of the event loop (a small answer: head and
- * body in one read) crosses whole in the REPLY frame; a bigger or slower one streams in DATA frames.
- */
-const INLINE_BYTES = 64 * 1024;
-
-function joined(chunks: Buffer[]): Buffer | undefined {
-  if (chunks.length === 0) return undefined;
-  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
 }
 
 /**
@@ -113,40 +107,58 @@ export function forwardHttp(
       ...(rec && { id: rec.id }),
     });
   };
+  const observer = { url: targetUrl(target), rec, report };
+  if (protocol) forwardUpgrade(stream, { path, headers: out, body, end, protocol }, target, observer);
+  else forwardToTarget(stream, target.pool, { method, path, headers: out, body, end }, observer);
+}
+
+interface UpgradeRequest {
+  path: string;
+  headers: OutgoingHttpHeaders;
+  body: Buffer;
+  end: boolean;
+  protocol: string;
+}
+
+/**
+ * A WebSocket (or other) upgrade: once the target switches protocols, the stream and the target's socket
+ * are spliced; a target that answers without switching has its answer passed on.
+ */
+function forwardUpgrade(
+  stream: MuxStream,
+  u: UpgradeRequest,
+  target: HttpTarget,
+  observer: TargetObserver,
+): void {
+  const { rec, report } = observer;
   const req = http.request({
     host: target.host,
     port: target.port,
-    method,
-    path,
-    headers: out,
-    agent: protocol ? false : target.agent,
+    method: 'GET',
+    path: u.path,
+    headers: u.headers,
+    agent: false,
   });
   let answer: IncomingMessage | undefined;
   let replied = false;
   let upgraded = false;
   const resumeAnswer = () => answer?.resume();
-  // The request body: whole in the OPEN frame, or streamed from the server through a duplex.
+  // The bytes after the upgrade come through a duplex; an OPEN that ended the stream leaves nothing to splice.
   let duplex: StreamDuplex | undefined;
-  if (end) {
+  if (u.end) {
     stream.sink = {
       deliver: (chunk) => stream.consumed(chunk.length),
       abandoned: ignoreError,
       resumeWriting: resumeAnswer,
     };
-    if (body.length > 0) rec?.requestData(body);
-    req.end(body.length > 0 ? body : undefined);
-    stream.consumed(body.length);
+    stream.consumed(u.body.length);
   } else {
     duplex = new StreamDuplex(stream);
     duplex.on('error', ignoreError);
     duplex.onWritable = resumeAnswer;
-    if (body.length > 0) duplex.deliver(body, false);
-    if (protocol) req.end();
-    else {
-      if (rec) duplex.on('data', (chunk: Buffer) => rec.requestData(chunk));
-      duplex.pipe(req);
-    }
+    if (u.body.length > 0) duplex.deliver(u.body, false);
   }
+  req.end();
   req.on('error', (err: NodeJS.ErrnoException) => {
     if (replied || stream.done) {
       duplex?.destroy();
@@ -158,11 +170,10 @@ export function forwardHttp(
     report(502, why);
     replied = true;
     stream.reply(
-      errorWire(502, 'target-down', `the tunnel client could not reach ${targetUrl(target)}: ${why}`),
+      errorWire(502, 'target-down', `the tunnel client could not reach ${observer.url}: ${why}`),
       undefined,
       true,
     );
-    // A request body still coming is not wanted any more.
     duplex?.destroy();
   });
   req.on('upgrade', (res, socket, head) => {
@@ -174,7 +185,7 @@ export function forwardHttp(
     replied = true;
     stream.reply(responseWire(101, res.headers), undefined, false);
     if (head.length > 0) duplex.write(head);
-    rec?.upgraded(protocol ?? 'websocket', res.headers);
+    rec?.upgraded(u.protocol, res.headers);
     upgraded = true;
     void splice(duplex, socket).then(() => report(101));
   });
@@ -186,55 +197,22 @@ export function forwardHttp(
       return;
     }
     rec?.response(status, res.headers);
-    const wire = responseWire(status, res.headers);
-    if (method === 'HEAD' || status === 204 || status === 304) {
-      // Answered at 'end', when the exchange counts as complete.
-      res.once('end', () => {
-        replied = true;
-        stream.reply(wire, undefined, true);
-      });
-      res.resume();
-      return;
-    }
+    replied = true;
+    stream.reply(responseWire(status, res.headers), undefined, false);
     res.on('error', ignoreError);
     res.once('close', () => {
       if (!res.complete) stream.reset('target-error');
     });
-    // What arrives in this turn of the event loop waits to go with the head.
-    let early: Buffer[] = [];
-    let earlyBytes = 0;
-    const sendHead = () => {
-      replied = true;
-      stream.reply(wire, joined(early), false);
-      early = [];
-    };
-    const headTimer = setImmediate(sendHead);
     res.on('data', (chunk: Buffer) => {
       rec?.responseData(chunk);
-      if (!replied) {
-        early.push(chunk);
-        earlyBytes += chunk.length;
-        if (earlyBytes >= INLINE_BYTES) {
-          clearImmediate(headTimer);
-          sendHead();
-        }
-      } else if (!stream.write(chunk)) res.pause();
+      if (!stream.write(chunk)) res.pause();
     });
-    res.on('end', () => {
-      if (replied) {
-        stream.end();
-        return;
-      }
-      clearImmediate(headTimer);
-      replied = true;
-      stream.reply(wire, joined(early), true);
-    });
+    res.on('end', () => stream.end());
   });
-  // Over both ways, or abandoned by the server (the visitor went away): stop talking to the target. What
-  // decides is whether the target's answer came in whole.
   stream.onClose = () => {
-    const whole = req.writableFinished && answer?.complete === true;
+    if (upgraded) return;
+    const whole = answer?.complete === true;
     if (!whole) req.destroy();
-    if (!upgraded) report(answer?.statusCode, whole ? undefined : 'cancelled');
+    report(answer?.statusCode, whole ? undefined : 'cancelled');
   };
 }

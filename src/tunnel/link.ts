@@ -19,13 +19,21 @@ export function wsMux(
 ): Mux {
   const mux = new Mux(
     {
-      write(chunks) {
-        if (chunks.length === 1) {
-          ws.send(chunks[0]);
+      write(chunks, written) {
+        // The socket finishes writes in order: the last one's callback says the OS has them all.
+        const done =
+          written &&
+          ((err?: Error) => {
+            if (!err) written();
+          });
+        const last = chunks.length - 1;
+        if (last === 0) {
+          ws.send(chunks[0], done);
           return;
         }
         socket?.cork();
-        for (const c of chunks) ws.send(c);
+        for (let i = 0; i < last; i++) ws.send(chunks[i]);
+        ws.send(chunks[last], done);
         socket?.uncork();
       },
       get pendingBytes() {

@@ -47,6 +47,8 @@ export class MuxStream implements Endpoint {
   /** Received and not yet consumed (counted in the mux's held bytes). */
   private unconsumed = 0;
   private pending: Buffer[] = [];
+  /** What to call once each pending buffer has been written (see write()). */
+  private pendingReleases: ((() => void) | undefined)[] = [];
   private endPending = false;
   private wantsWritable = false;
   private sentEnd = false;
@@ -154,29 +156,36 @@ export class MuxStream implements Endpoint {
 
   /**
    * Acceptor side: the response head (wire form), with the whole body (`end`) or its start. A body the
-   * windows have no room for follows in DATA frames as they allow.
+   * windows have no room for follows in DATA frames as they allow. `release` as for write().
    */
-  reply(head: unknown, body: Buffer | undefined, end: boolean): void {
+  reply(head: unknown, body: Buffer | undefined, end: boolean, release?: () => void): void {
     if (this.over) return;
     this.activity++;
     const n = body?.length ?? 0;
     if (n > 0 && n > Math.min(this.sendCredit, this.mux.linkCredit)) {
       this.mux.send(REPLY, 0, this.id, headPayload(head, undefined));
-      this.write(body!);
+      this.write(body!, release);
       if (end) this.end();
       return;
     }
     this.sendCredit -= n;
     this.mux.spent(n);
     if (end) this.sentEnd = true;
-    this.mux.send(REPLY, end ? END : 0, this.id, headPayload(head, body));
+    this.mux.send(REPLY, end ? END : 0, this.id, headPayload(head, body), release);
     this.maybeOver();
   }
 
-  /** Sends body bytes as the window allows; false: wait for the sink's writable() before writing more. */
-  write(chunk: Buffer): boolean {
+  /**
+   * Sends body bytes as the window allows; false: wait for the sink's writable() before writing more.
+   * `release` is called once the OS has all of `chunk` (a pooled buffer may then be reused); never if the
+   * stream or the link ends first.
+   */
+  write(chunk: Buffer, release?: () => void): boolean {
     if (this.over || this.sentEnd || this.endPending) return true;
-    if (chunk.length > 0) this.pending.push(chunk);
+    if (chunk.length > 0) {
+      this.pending.push(chunk);
+      this.pendingReleases.push(release);
+    } else release?.();
     if (this.pump()) return true;
     this.wantsWritable = true;
     return false;
@@ -232,16 +241,20 @@ export class MuxStream implements Endpoint {
         return false;
       }
       let chunk = this.pending[0];
+      let release: (() => void) | undefined;
       const n = Math.min(chunk.length, this.sendCredit, this.mux.linkCredit, MAX_DATA);
       if (n < chunk.length) {
         this.pending[0] = chunk.subarray(n);
         chunk = chunk.subarray(0, n);
-      } else this.pending.shift();
+      } else {
+        this.pending.shift();
+        release = this.pendingReleases.shift();
+      }
       this.sendCredit -= n;
       this.mux.spent(n);
       this.activity++;
       const last = this.endPending && this.pending.length === 0;
-      this.mux.send(DATA, last ? END : 0, this.id, chunk);
+      this.mux.send(DATA, last ? END : 0, this.id, chunk, release);
       if (last) this.endSent();
     }
     if (this.endPending) {
@@ -265,6 +278,7 @@ export class MuxStream implements Endpoint {
   private finish(): void {
     this.over = true;
     this.pending = [];
+    this.pendingReleases = [];
     this.endPending = false;
     this.mux.forget(this.id);
     const onClose = this.onClose;

@@ -29,8 +29,11 @@ const MAX_JOINED = 256 * 1024;
 
 /** What a mux writes to and reads from (a WebSocket). */
 export interface Link {
-  /** Writes the chunks in order, in as few system calls as it can. */
-  write(chunks: Buffer[]): void;
+  /**
+   * Writes the chunks in order, in as few system calls as it can; `written` (if given) is called once the
+   * OS has taken all of them (not when the link failed).
+   */
+  write(chunks: Buffer[], written?: () => void): void;
   /** Bytes written and not yet handed to the OS. */
   readonly pendingBytes: number;
 }
@@ -47,6 +50,8 @@ export class Mux {
   private readonly reader: FrameReader;
   private queue: Buffer[] = [];
   private queuedBytes = 0;
+  /** Given back once the queued frames are written: buffers of a pool that the frames carry. */
+  private queuedReleases: (() => void)[] = [];
   private flushing: NodeJS.Immediate | undefined;
   private nextId = 1;
   private lastPeerId = 0;
@@ -123,6 +128,7 @@ export class Mux {
     if (this.flushing) clearImmediate(this.flushing);
     this.queue = [];
     this.queuedBytes = 0;
+    this.queuedReleases = [];
     this.blocked.clear();
     const endpoints = [...this.streams.values()];
     this.streams.clear();
@@ -146,9 +152,14 @@ export class Mux {
     this.streams.delete(id);
   }
 
-  /** Queues a frame; everything queued in this turn of the event loop is written together. */
-  send(type: number, flags: number, id: number, payload?: Buffer | Buffer[]): void {
+  /**
+   * Queues a frame; everything queued in this turn of the event loop is written together. `release` is
+   * called once the OS has the frame (a pooled buffer in the payload may then be reused); never if the link
+   * fails first.
+   */
+  send(type: number, flags: number, id: number, payload?: Buffer | Buffer[], release?: () => void): void {
     if (this.closed) return;
+    if (release) this.queuedReleases.push(release);
     let length = 0;
     if (Array.isArray(payload)) for (const p of payload) length += p.length;
     else if (payload) length = payload.length;
@@ -162,10 +173,12 @@ export class Mux {
   private readonly flush = (): void => {
     this.flushing = undefined;
     const chunks = this.queue;
+    const releases = this.queuedReleases;
     this.queue = [];
     this.queuedBytes = 0;
+    this.queuedReleases = [];
     if (this.closed || chunks.length === 0) return;
-    this.link.write(joinSmall(chunks));
+    this.link.write(joinSmall(chunks), releases.length > 0 ? () => releaseAll(releases) : undefined);
     this.drained();
   };
 
@@ -240,6 +253,10 @@ export class Mux {
       this.release(body);
     }
   }
+}
+
+function releaseAll(releases: (() => void)[]): void {
+  for (const release of releases) release();
 }
 
 /** Consecutive small buffers joined (fewer, larger writes); a big one alone, without a copy. */

@@ -82,7 +82,8 @@ export function replay(
     method,
     path,
     headers,
-    agent: target.agent,
+    // A connection of its own: a replay is rare, and must not wait for the tunnel's.
+    agent: false,
   });
   req.on('error', (err: NodeJS.ErrnoException) =>
     rec.finish(err.code === 'ECONNREFUSED' ? 'connection refused' : err.message),
