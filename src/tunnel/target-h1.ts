@@ -12,7 +12,7 @@
 // paused while the stream's window is full. A pooled connection that fails before any byte of the answer
 // (the target closed it while idle) is retried once on a new one, unless the body was streamed.
 import type { OutgoingHttpHeaders } from 'node:http';
-import { copyStreamChunk, releaseStreamChunk } from '../core/h1/buffers.js';
+import { copyReadPart, type ReadPart } from '../core/h1/buffers.js';
 import { ResponseParser, type ResponseEvents, type ResponseHead } from '../core/h1/parser.js';
 import type { ConnectionPool, ConnectionUser, UpstreamConnection } from '../core/h1/pool.js';
 import { serializeHead } from '../core/h1/request.js';
@@ -29,8 +29,6 @@ const INLINE_BYTES = 64 * 1024;
 const COALESCE_BODY_BYTES = 16 * 1024;
 /** Methods whose empty body Node's client announces as `Content-Length: 0` (it sends none for these). */
 const NO_BODY_EXPECTED = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
-/** Parts smaller than this are copied into Node's own small-buffer slabs instead of a pooled 64 KB chunk. */
-const SMALL_PART = 4096;
 
 export interface TargetRequest {
   method: string;
@@ -48,18 +46,6 @@ export interface TargetObserver {
   readonly rec: Recorder | undefined;
   /** The exchange is over (called once): the status, or undefined; why it failed. */
   readonly report: (status: number | undefined, error?: string) => void;
-}
-
-/** A body part copied out of READ_BUFFER, and what gives its buffer back once the link has written it. */
-interface Part {
-  buf: Buffer;
-  release: (() => void) | undefined;
-}
-
-function copyOut(view: Buffer): Part {
-  if (view.length < SMALL_PART) return { buf: Buffer.from(view), release: undefined };
-  const buf = copyStreamChunk(view);
-  return { buf, release: () => releaseStreamChunk(buf) };
 }
 
 export function forwardToTarget(
@@ -85,7 +71,7 @@ class TargetExchange implements ConnectionUser, ResponseEvents, StreamSink {
   private wire: unknown;
   private replied = false;
   private complete = false;
-  private early: Part[] = [];
+  private early: ReadPart[] = [];
   private earlyBytes = 0;
   private headTimer: NodeJS.Immediate | undefined;
   private paused = false;
@@ -226,7 +212,7 @@ class TargetExchange implements ConnectionUser, ResponseEvents, StreamSink {
 
   onBody(view: Buffer): void {
     this.observer.rec?.responseData(view);
-    const part = copyOut(view);
+    const part = copyReadPart(view);
     if (!this.replied) {
       this.early.push(part);
       this.earlyBytes += view.length;

@@ -78,3 +78,19 @@ export function releaseStreamChunk(chunk: Buffer): void {
   idleChunks.push(chunk.buffer as ArrayBuffer);
   trimChunks.arm();
 }
+
+/** A copy of a part of READ_BUFFER, and what gives its buffer back once nothing reads it (if anything). */
+export interface ReadPart {
+  buf: Buffer;
+  release: (() => void) | undefined;
+}
+
+/** Parts smaller than this are copied into Node's own small-buffer slabs: not worth a pooled chunk. */
+const SMALL_PART = 4096;
+
+/** A copy of `view` (a part of READ_BUFFER) for a writer that says when it is done with it (`release`). */
+export function copyReadPart(view: Buffer): ReadPart {
+  if (view.length < SMALL_PART) return { buf: Buffer.from(view), release: undefined };
+  const buf = copyStreamChunk(view);
+  return { buf, release: () => releaseStreamChunk(buf) };
+}
