@@ -10,12 +10,13 @@
 // backpressure; the answer's head and what arrives of its body in the same turn of the event loop cross in
 // one REPLY frame (a small answer is one frame each way), the rest streams in DATA frames, the target being
 // paused while the stream's window is full. A pooled connection that fails before any byte of the answer
-// (the target closed it while idle) is retried once on a new one, unless the body was streamed.
+// (the target closed it while idle) is retried once on a new one when the request may run twice (as the
+// proxy decides: an idempotent method or an Idempotency-Key) and its body came whole.
 import type { OutgoingHttpHeaders } from 'node:http';
 import { copyReadPart, type ReadPart } from '../core/h1/buffers.js';
 import { ResponseParser, type ResponseEvents, type ResponseHead } from '../core/h1/parser.js';
 import type { ConnectionPool, ConnectionUser, UpstreamConnection } from '../core/h1/pool.js';
-import { serializeHead } from '../core/h1/request.js';
+import { replayable, serializeHead } from '../core/h1/request.js';
 import { errorWire, responseWire } from './headers.js';
 import type { Recorder } from './inspector/capture.js';
 import type { MuxStream, StreamSink } from './mux-stream.js';
@@ -272,6 +273,7 @@ class TargetExchange implements ConnectionUser, ResponseEvents, StreamSink {
       this.parser.bytesSeen === 0 &&
       (code === 'ECONNRESET' || code === 'EPIPE') &&
       this.req.end &&
+      replayable(this.req.method, this.req.headers) &&
       !this.retried;
     this.destroyConnection();
     if (this.stream.done) return;

@@ -69,7 +69,7 @@ describe('tunnel client to its target', () => {
     return target;
   }
 
-  test('a kept connection the target drops when reused is retried on a new one', async () => {
+  test('a kept connection the target drops when reused is retried on a new one, unless the request may not run twice', async () => {
     // The target answers the first request of a connection and closes it when a second comes (as a server
     // whose keep-alive timeout ran out just then).
     const target = await tunnelTo('retry', (socket, _head, nth) => {
@@ -82,6 +82,12 @@ describe('tunnel client to its target', () => {
       assert.equal(await text(res), 'ok');
     }
     // Each request after the first tried the kept connection, then a new one.
+    assert.equal(target.connections, 3);
+    // A POST must not run twice (as the proxy decides): it gets the 502.
+    const post = await viaTunnel(port, 'retry', '/once', { method: 'POST' });
+    assert.equal(post.statusCode, 502);
+    assert.match(await text(post), /could not reach .*: socket hang up/);
+    assert.equal(target.heads.filter((h) => h.startsWith('POST /once ')).length, 1);
     assert.equal(target.connections, 3);
   });
 

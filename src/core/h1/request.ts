@@ -68,3 +68,17 @@ function fieldLine(name: string, value: string): string {
     throw new InvalidRequestHeadError(`invalid character (CR, LF, NUL or a control) in header ${name}`);
   return `${name}: ${value}\r\n`;
 }
+
+/**
+ * Whether a request may be sent again after its pooled connection turned out to be closed (RFC 9110 §9.2.2
+ * idempotent methods, or an Idempotency-Key), as Go's Transport decides: a body-less POST must not run twice.
+ */
+export function replayable(method: string, headers: OutgoingHttpHeaders): boolean {
+  return (
+    IDEMPOTENT.has(method) ||
+    headers['idempotency-key'] !== undefined ||
+    headers['x-idempotency-key'] !== undefined
+  );
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);

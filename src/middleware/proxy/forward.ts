@@ -80,20 +80,6 @@ export function attempt(
   }
 }
 
-/**
- * Whether a request may be sent again after its pooled connection turned out to be closed (RFC 9110 §9.2.2
- * idempotent methods, or an Idempotency-Key), as Go's Transport decides: a body-less POST must not run twice.
- */
-export function replayable(method: string, headers: OutgoingHttpHeaders): boolean {
-  return (
-    IDEMPOTENT.has(method) ||
-    headers['idempotency-key'] !== undefined ||
-    headers['x-idempotency-key'] !== undefined
-  );
-}
-
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
-
 /** Reads a whole stream into one buffer (used only when try_duration asks for a replayable body). */
 export async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];

@@ -15,16 +15,10 @@ import {
   type Policy,
   type UpstreamHost,
 } from '../../core/upstream/index.js';
+import { replayable } from '../../core/h1/request.js';
 import { Backend } from './backend.js';
 import type { ProxyConfig } from './config.js';
-import {
-  attempt,
-  readAll,
-  replayable,
-  type AttemptOptions,
-  type AttemptResult,
-  type BodySource,
-} from './forward.js';
+import { attempt, readAll, type AttemptOptions, type AttemptResult, type BodySource } from './forward.js';
 import { HealthChecker } from './health.js';
 import { copyResponseHead, spliceUpgrade } from './response.js';
 import { joinPaths } from './upstreams.js';
