@@ -116,7 +116,8 @@ class TargetExchange implements ConnectionUser, ResponseEvents, StreamSink {
       return;
     }
     if (body.length > 0 && !fresh) this.observer.rec?.requestData(body);
-    if (body.length <= COALESCE_BODY_BYTES) {
+    if (body.length === 0) socket.write(head.text, 'latin1');
+    else if (body.length <= COALESCE_BODY_BYTES) {
       const buf = Buffer.allocUnsafe(head.text.length + body.length);
       buf.write(head.text, 0, 'latin1');
       body.copy(buf, head.text.length);
