@@ -15,6 +15,15 @@ const CLOSE = 0x8;
 const PING = 0x9;
 const PONG = 0xa;
 
+/** `promise`, or a failure saying what did not come within 5 s (a test of a broken server fails, not hangs). */
+function soon<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not come within 5 s`)), 5000);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 function closePayload(code: number, reason: Buffer | string = ''): Buffer {
   const r = Buffer.from(reason);
   const b = Buffer.alloc(2 + r.length);
@@ -105,7 +114,7 @@ describe('the tunnel server WebSocket endpoint', () => {
         sent += part.length;
         await accepted.read(sent);
       }
-      const pong = await client.frame();
+      const pong = await soon(client.frame(), `the pong (${what})`);
       assert.deepEqual([pong.opcode, pong.payload.toString()], [PONG, 'hi'], what);
       assert.deepEqual(Buffer.concat(accepted.pieces.slice(before)), expected, what);
     };
@@ -141,6 +150,15 @@ describe('the tunnel server WebSocket endpoint', () => {
         'the message',
       );
       assert.ok(accepted.pieces.length > 1, `${accepted.pieces.length} pieces`);
+      // Each piece is a view into a chunk the socket read (unmasked there), not a copy.
+      const inChunk = (p: Buffer) =>
+        accepted.chunks.some(
+          (c) =>
+            c.buffer === p.buffer &&
+            p.byteOffset >= c.byteOffset &&
+            p.byteOffset + p.length <= c.byteOffset + c.length,
+        );
+      assert.ok(accepted.pieces.every(inChunk), 'pieces are views into the socket chunks');
       assert.deepEqual(Buffer.concat(accepted.pieces), body, `zero mask: ${zeroMask}`);
       const echoed = new Promise<Buffer>((resolve) => ws.once('message', (m: Buffer) => resolve(m)));
       accepted.link.send(body);
@@ -166,7 +184,7 @@ describe('the tunnel server WebSocket endpoint', () => {
         clientFrame(BINARY, Buffer.from('late')),
       ]),
     );
-    const f = await client.frame();
+    const f = await soon(client.frame(), 'the answering close frame');
     assert.deepEqual([f.opcode, f.payload.readUInt16BE(0)], [CLOSE, 4001]);
     await client.ended;
     assert.deepEqual(await accepted.closed, { code: 4001, reason: 'bye' });
@@ -233,7 +251,7 @@ describe('the tunnel server WebSocket endpoint', () => {
           clientFrame(BINARY, Buffer.from('after')),
         ]),
       );
-      const f = await client.frame();
+      const f = await soon(client.frame(), 'the close frame');
       assert.equal(f.opcode, CLOSE);
       assert.equal(f.payload.readUInt16BE(0), code);
       assert.match(f.payload.subarray(2).toString(), reason);

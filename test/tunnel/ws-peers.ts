@@ -11,6 +11,8 @@ export interface Accepted {
   socket: net.Socket;
   /** The binary payload pieces, in order. */
   pieces: Buffer[];
+  /** The socket's chunks, as read. */
+  chunks: Buffer[];
   pongs: number;
   /** What onProtocolError heard. */
   errors: string[];
@@ -42,7 +44,9 @@ export async function linkServer(maxPayload = 64 * 1024 * 1024): Promise<LinkSer
     // Frame bytes read: the socket's count less the request head (and whatever came with it).
     const start = socket.bytesRead - head.length;
     const readers: { n: number; resolve: () => void }[] = [];
-    socket.on('data', () => {
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
       const got = socket.bytesRead - start;
       for (const r of readers.splice(0)) {
         if (got >= r.n) r.resolve();
@@ -53,6 +57,7 @@ export async function linkServer(maxPayload = 64 * 1024 * 1024): Promise<LinkSer
       link,
       socket,
       pieces: [],
+      chunks,
       pongs: 0,
       errors,
       closed: new Promise((resolve) =>
