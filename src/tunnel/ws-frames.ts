@@ -92,6 +92,12 @@ function rotated(mask: Buffer, phase: number): Buffer {
   return rotatedMask;
 }
 
+/** A client frame's header length, from its second byte: 2, the extended length, the mask. */
+function headerBytes(b1: number): number {
+  const len7 = b1 & 0x7f;
+  return 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + 4;
+}
+
 /** Valid close codes a peer may send (RFC 6455 §7.4: 1004-1006 and 1015 never go on the wire). */
 function isValidCloseCode(code: number): boolean {
   return (
@@ -164,6 +170,16 @@ export class WsFrameReader {
 
   /** Takes header bytes from `chunk` at `at`; returns where it stopped. */
   private readHeader(chunk: Buffer, at: number): number {
+    if (this.headerHave === 0 && chunk.length - at >= 2) {
+      // The usual case: the whole header is in this chunk, read where it is.
+      const need = headerBytes(chunk[at + 1]);
+      if (chunk.length - at >= need) {
+        this.checkStart(chunk[at], chunk[at + 1]);
+        this.startFrame(chunk, at, need);
+        return at + need;
+      }
+    }
+    // A header cut by the end of a chunk: gathered in `header`.
     const h = this.header;
     if (this.headerHave < 2) {
       const take = Math.min(2 - this.headerHave, chunk.length - at);
@@ -173,29 +189,39 @@ export class WsFrameReader {
       if (this.headerHave < 2) return at;
       this.checkStart(h[0], h[1]);
     }
-    const len7 = h[1] & 0x7f;
-    const need = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + 4;
+    const need = headerBytes(h[1]);
     const take = Math.min(need - this.headerHave, chunk.length - at);
     chunk.copy(h, this.headerHave, at, at + take);
     this.headerHave += take;
     at += take;
     if (this.headerHave < need) return at;
     this.headerHave = 0;
+    this.startFrame(h, 0, need);
+    return at;
+  }
+
+  /** The frame whose (checked) header of `need` bytes is at `h[at]` starts. */
+  private startFrame(h: Buffer, at: number, need: number): void {
+    const len7 = h[at + 1] & 0x7f;
     let length = len7;
-    if (len7 === 126) length = h.readUInt16BE(2);
+    if (len7 === 126) length = h.readUInt16BE(at + 2);
     else if (len7 === 127) {
       // Anything with the high word set is far beyond any limit we run with.
-      if (h.readUInt32BE(2) !== 0) throw this.tooBig();
-      length = h.readUInt32BE(6);
+      if (h.readUInt32BE(at + 2) !== 0) throw this.tooBig();
+      length = h.readUInt32BE(at + 6);
     }
     if (length > this.maxPayload) throw this.tooBig();
-    h.copy(this.mask, 0, need - 4, need);
-    this.zeroMask = (this.mask[0] | this.mask[1] | this.mask[2] | this.mask[3]) === 0;
+    const m = at + need - 4;
+    const mask = this.mask;
+    mask[0] = h[m];
+    mask[1] = h[m + 1];
+    mask[2] = h[m + 2];
+    mask[3] = h[m + 3];
+    this.zeroMask = (mask[0] | mask[1] | mask[2] | mask[3]) === 0;
     this.left = length;
     this.seen = 0;
     if (length > 0) this.inPayload = true;
     else if (this.opcode >= OP_CLOSE) this.controlFrame(this.control.subarray(0, 0));
-    return at;
   }
 
   private tooBig(): WsProtocolError {
