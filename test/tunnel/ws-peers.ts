@@ -122,6 +122,7 @@ export async function rawClient(
   port: number,
   headers: Record<string, string | undefined> = {},
   method = 'GET',
+  path = '/',
 ): Promise<RawClient> {
   const socket = net.connect(port, '127.0.0.1');
   socket.setNoDelay(true);
@@ -136,7 +137,7 @@ export async function rawClient(
   const lines = Object.entries(fields)
     .filter((e): e is [string, string] => e[1] !== undefined)
     .map(([k, v]) => `${k}: ${v}\r\n`);
-  socket.write(`${method} / HTTP/1.1\r\n${lines.join('')}\r\n`);
+  socket.write(`${method} ${path} HTTP/1.1\r\n${lines.join('')}\r\n`);
   let buf = Buffer.alloc(0);
   let ended = false;
   let wake: (() => void) | undefined;
