@@ -57,73 +57,84 @@ export function splitHead(payload: Buffer): { head: unknown; body: Buffer } {
 
 export type FrameHandler = (type: number, flags: number, stream: number, payload: Buffer) => void;
 
+const NO_PAYLOAD = Buffer.alloc(0);
+
 /**
- * Cuts a byte stream into frames. A frame may span chunks; a payload that arrives alone right after its
- * header (how the writer sends bulk DATA) is passed on without a copy.
+ * Cuts a byte stream into frames, without copying payloads: a DATA frame whose payload arrives in several
+ * chunks is handed on in as many pieces (views into the chunks), each a DATA frame of its own, END only on the
+ * last one (a stream's window counts bytes, not frames). Other frames stay whole: one within a chunk is a
+ * view into it; one spread over chunks (rare: heads, credits, control messages) is joined.
  */
 export class FrameReader {
-  /** A header that ended the last chunk, its payload not yet seen. */
-  private header: Buffer | undefined;
-  /** The pieces of a frame spread over several chunks. */
+  /** The header being read when a chunk ended inside it. */
+  private readonly header = Buffer.alloc(FRAME_HEADER_BYTES);
+  private headerHave = 0;
+  /** Reading a payload (else a header), of this frame, with this many bytes still to come. */
+  private inPayload = false;
+  private type = 0;
+  private flags = 0;
+  private stream = 0;
+  private left = 0;
+  /** The pieces of a whole (non-DATA) frame spread over chunks. */
   private parts: Buffer[] = [];
-  private partsBytes = 0;
-  /** The whole length of that frame, once its header is complete (else 0). */
-  private need = 0;
 
   constructor(private readonly onFrame: FrameHandler) {}
 
   /** Throws ProtocolError on a frame longer than MAX_PAYLOAD. */
   push(chunk: Buffer): void {
-    const header = this.header;
-    if (header) {
-      this.header = undefined;
-      const length = header.readUInt32BE(6);
-      if (chunk.length >= length) {
-        this.onFrame(header[0], header[1], header.readUInt32BE(2), chunk.subarray(0, length));
-        if (chunk.length > length) this.parse(chunk.subarray(length));
-        return;
-      }
-      this.parts = [header];
-      this.partsBytes = header.length;
-      this.need = FRAME_HEADER_BYTES + length;
-    }
-    if (this.partsBytes > 0) {
-      this.parts.push(chunk);
-      this.partsBytes += chunk.length;
-      if (this.need === 0 && this.partsBytes >= FRAME_HEADER_BYTES) {
-        this.need = FRAME_HEADER_BYTES + checkedLength(Buffer.concat(this.parts), 0);
-      }
-      if (this.need === 0 || this.partsBytes < this.need) return;
-      chunk = Buffer.concat(this.parts, this.partsBytes);
-      this.parts = [];
-      this.partsBytes = 0;
-      this.need = 0;
-    }
-    this.parse(chunk);
-  }
-
-  private parse(chunk: Buffer): void {
+    const n = chunk.length;
     let at = 0;
-    while (chunk.length - at >= FRAME_HEADER_BYTES) {
-      const end = at + FRAME_HEADER_BYTES + checkedLength(chunk, at);
-      if (end > chunk.length) break;
-      this.onFrame(
-        chunk[at],
-        chunk[at + 1],
-        chunk.readUInt32BE(at + 2),
-        chunk.subarray(at + FRAME_HEADER_BYTES, end),
-      );
-      at = end;
+    while (at < n) {
+      if (!this.inPayload) {
+        let length: number;
+        if (this.headerHave === 0 && n - at >= FRAME_HEADER_BYTES) {
+          length = checkedLength(chunk, at);
+          this.type = chunk[at];
+          this.flags = chunk[at + 1];
+          this.stream = chunk.readUInt32BE(at + 2);
+          at += FRAME_HEADER_BYTES;
+        } else {
+          const take = Math.min(FRAME_HEADER_BYTES - this.headerHave, n - at);
+          chunk.copy(this.header, this.headerHave, at, at + take);
+          this.headerHave += take;
+          at += take;
+          if (this.headerHave < FRAME_HEADER_BYTES) return;
+          this.headerHave = 0;
+          const h = this.header;
+          length = checkedLength(h, 0);
+          this.type = h[0];
+          this.flags = h[1];
+          this.stream = h.readUInt32BE(2);
+        }
+        if (length === 0) {
+          this.onFrame(this.type, this.flags, this.stream, NO_PAYLOAD);
+          continue;
+        }
+        if (n - at >= length) {
+          // The whole payload is here (the usual case): a view.
+          at += length;
+          this.onFrame(this.type, this.flags, this.stream, chunk.subarray(at - length, at));
+          continue;
+        }
+        this.inPayload = true;
+        this.left = length;
+        continue;
+      }
+      const take = Math.min(this.left, n - at);
+      const piece = chunk.subarray(at, at + take);
+      at += take;
+      this.left -= take;
+      if (this.left === 0) this.inPayload = false;
+      if (this.type === DATA) {
+        this.onFrame(DATA, this.left === 0 ? this.flags : this.flags & ~END, this.stream, piece);
+        continue;
+      }
+      this.parts.push(piece);
+      if (this.left > 0) continue;
+      const whole = Buffer.concat(this.parts);
+      this.parts = [];
+      this.onFrame(this.type, this.flags, this.stream, whole);
     }
-    if (at === chunk.length) return;
-    const tail = chunk.subarray(at);
-    if (tail.length === FRAME_HEADER_BYTES) {
-      this.header = tail;
-      return;
-    }
-    this.parts = [tail];
-    this.partsBytes = tail.length;
-    this.need = tail.length >= FRAME_HEADER_BYTES ? FRAME_HEADER_BYTES + checkedLength(tail, 0) : 0;
   }
 }
 

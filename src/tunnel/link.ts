@@ -1,7 +1,27 @@
 // The link a tunnel mux runs over: the WebSocket between the public server and the tunnel client.
 import type { Duplex } from 'node:stream';
-import type { WebSocket } from 'ws';
 import { Mux } from './mux.js';
+
+/**
+ * What a tunnel link needs of a WebSocket: ws's WebSocket (the client dials with it) and the public server's
+ * own WsLink (ws-link.ts) both are one. 'message' brings bytes of the link's frame stream (a whole message
+ * from ws, a piece of one from WsLink: message boundaries mean nothing to the frames).
+ */
+export interface LinkSocket {
+  readonly readyState: number;
+  readonly OPEN: number;
+  /** Bytes written and not yet handed to the OS. */
+  readonly bufferedAmount: number;
+  send(data: Buffer): void;
+  ping(): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+  on(event: 'message', listener: (data: Buffer) => void): this;
+  on(event: 'pong', listener: () => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  once(event: 'close', listener: () => void): this;
+  off(event: 'pong', listener: () => void): this;
+}
 
 /** The WebSocket close code for a peer that broke the protocol (RFC 6455 §7.4.1). */
 export const PROTOCOL_ERROR_CLOSE = 1002;
@@ -13,7 +33,7 @@ export const PROTOCOL_ERROR_CLOSE = 1002;
  * `onProtocolError` heard the reason.
  */
 export function wsMux(
-  ws: WebSocket,
+  ws: LinkSocket,
   socket: Duplex | undefined,
   onProtocolError?: (reason: string) => void,
 ): Mux {

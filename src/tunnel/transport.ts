@@ -2,7 +2,7 @@
 // answering is cut and redialled, not left half-dead) and joining byte streams.
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import type { WebSocket } from 'ws';
+import type { LinkSocket } from './link.js';
 
 /**
  * The error listener of a per-request stream whose failures surface elsewhere (its 'close', the session).
@@ -23,7 +23,7 @@ export function isLoopback(host: string): boolean {
  * first ping goes at once when it is given). Returns the stopper.
  */
 export function heartbeat(
-  ws: WebSocket,
+  ws: LinkSocket,
   intervalMs: number,
   onDead: () => void,
   onRtt?: (ms: number) => void,

@@ -1,38 +1,43 @@
-// Real WebSocket links on 127.0.0.1 for the mux tests: the WebSocket server opens streams (as the public
-// server does), the WebSocket client answers them (as the tunnel client does), or a raw client plays a
-// broken peer.
+// Real WebSocket links on 127.0.0.1 for the mux tests: the server's end is the public server's own
+// WebSocket endpoint (WsLink) and opens streams (as the public server does), the client's is ws's WebSocket
+// and answers them (as the tunnel client does), or a raw client plays a broken peer.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WebSocket, WebSocketServer } from 'ws';
+import type { Duplex } from 'node:stream';
+import { WebSocket } from 'ws';
 import { frameHeader } from '../../src/tunnel/frames.js';
 import { wsMux } from '../../src/tunnel/link.js';
 import type { Mux } from '../../src/tunnel/mux.js';
+import { acceptWebSocket, type WsLink } from '../../src/tunnel/ws-link.js';
 
 export interface MuxServer {
   port: number;
   /** The opener side of the next WebSocket that connects. */
-  nextLink(): Promise<{ mux: Mux; ws: WebSocket; reasons: string[] }>;
+  nextLink(): Promise<{ mux: Mux; ws: WsLink; reasons: string[] }>;
   close(): Promise<void>;
 }
 
 export async function muxServer(): Promise<MuxServer> {
   const server = http.createServer();
-  const wss = new WebSocketServer({ server, perMessageDeflate: false });
-  const sockets = new Set<WebSocket>();
+  const links = new Set<WsLink>();
+  const waiting: ((link: { mux: Mux; ws: WsLink; reasons: string[] }) => void)[] = [];
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    const reasons: string[] = [];
+    const ws = acceptWebSocket(req, socket, head, {
+      maxPayload: 64 * 1024 * 1024,
+      onProtocolError: (code, why) => reasons.push(`${code} ${why}`),
+    });
+    if (!ws) return;
+    links.add(ws);
+    ws.once('close', () => links.delete(ws));
+    waiting.shift()?.({ mux: wsMux(ws, socket, (why) => reasons.push(why)), ws, reasons });
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
-    nextLink: () =>
-      new Promise((resolve) =>
-        wss.once('connection', (ws, req) => {
-          sockets.add(ws);
-          const reasons: string[] = [];
-          resolve({ mux: wsMux(ws, req.socket, (why) => reasons.push(why)), ws, reasons });
-        }),
-      ),
+    nextLink: () => new Promise((resolve) => waiting.push(resolve)),
     close: async () => {
-      for (const ws of sockets) ws.terminate();
-      wss.close();
+      for (const ws of links) ws.terminate();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

@@ -26,11 +26,25 @@ import { frame, muxPair, muxServer, rawPeer, type MuxServer } from './mux-pair.j
 
 type Parsed = [type: number, flags: number, stream: number, payload: string];
 
+/**
+ * The frames `chunks` hold. A DATA frame spread over chunks comes in pieces: they are joined here again
+ * (the tests' frame lists have one DATA frame per stream, so consecutive DATA of a stream is one frame).
+ */
 function parseAll(chunks: Buffer[]): Parsed[] {
   const out: Parsed[] = [];
-  const reader = new FrameReader((type, flags, stream, payload) =>
-    out.push([type, flags, stream, payload.toString('hex')]),
-  );
+  let open: Parsed | undefined;
+  const reader = new FrameReader((type, flags, stream, payload) => {
+    const hex = payload.toString('hex');
+    if (type === DATA && open && open[2] === stream) {
+      assert.equal(open[1] & END, 0, 'END comes only with the last piece');
+      open[1] = flags;
+      open[3] += hex;
+      return;
+    }
+    const parsed: Parsed = [type, flags, stream, hex];
+    open = type === DATA ? parsed : undefined;
+    out.push(parsed);
+  });
   for (const c of chunks) reader.push(c);
   return out;
 }
@@ -63,6 +77,55 @@ test('frames split at every byte boundary, or fed byte by byte, parse the same',
   // A payload that comes alone right after its header (how bulk DATA is written).
   const big = randomBytes(200_000);
   assert.deepEqual(parseAll([frameHeader(DATA, 0, 7, big.length), big]), [[DATA, 0, 7, big.toString('hex')]]);
+});
+
+test('a DATA frame over several chunks comes in pieces that are views into them, END on the last only', () => {
+  const payload = randomBytes(1000);
+  const bytes = Buffer.concat([
+    frame(CREDIT, 0, 3, Buffer.from([0, 1, 0, 0])),
+    frame(DATA, END, 5, payload),
+    frame(RESET, 0, 5, Buffer.from('cancel')),
+  ]);
+  const dataAt = 14 + 10;
+  for (let i = 1; i < bytes.length; i++) {
+    for (const j of [i + 1, i + 7, i + 500, bytes.length]) {
+      if (j > bytes.length) continue;
+      // Fresh chunks: a piece must be a view into the one it came in, not a copy.
+      const chunks = [bytes.subarray(0, i), bytes.subarray(i, j), bytes.subarray(j)].map((c) =>
+        Buffer.from(c),
+      );
+      const frames: { type: number; flags: number; payload: Buffer }[] = [];
+      const reader = new FrameReader((type, flags, _stream, p) => frames.push({ type, flags, payload: p }));
+      for (const c of chunks) reader.push(c);
+      const data = frames.filter((f) => f.type === DATA);
+      const others = frames.filter((f) => f.type !== DATA);
+      assert.deepEqual(
+        others.map((f) => [f.type, f.payload.toString('hex')]),
+        [
+          [CREDIT, '00010000'],
+          [RESET, Buffer.from('cancel').toString('hex')],
+        ],
+        `cut at ${i} and ${j}: other frames whole`,
+      );
+      assert.deepEqual(Buffer.concat(data.map((f) => f.payload)), payload, `cut at ${i} and ${j}`);
+      // As many pieces as chunks the payload touches, none empty.
+      const touched = [0, i, j].filter((start, k) => {
+        const end = [i, j, bytes.length][k];
+        return end > dataAt && start < dataAt + payload.length && end > start;
+      }).length;
+      assert.equal(data.length, touched, `cut at ${i} and ${j}: one piece per chunk`);
+      data.forEach((f, k) => {
+        assert.ok(f.payload.length > 0);
+        assert.equal(f.flags, k === data.length - 1 ? END : 0, `cut at ${i} and ${j}: piece ${k}'s flags`);
+        const p = f.payload;
+        const inside = (c: Buffer) =>
+          c.buffer === p.buffer &&
+          p.byteOffset >= c.byteOffset &&
+          p.byteOffset + p.length <= c.byteOffset + c.length;
+        assert.ok(chunks.some(inside), `cut at ${i} and ${j}: piece ${k} is a view into a chunk, not a copy`);
+      });
+    }
+  }
 });
 
 /** The opener side of a stream: sends `head`, collects the reply's body. */

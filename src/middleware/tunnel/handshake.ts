@@ -5,7 +5,6 @@ import { HttpError } from '../../core/errors.js';
 import { clientIp } from '../../core/forwarded.js';
 import { certificateRequests } from '../../core/tls/managed.js';
 import type { Logger } from '../../core/logger.js';
-import { WebSocketServer, type WebSocket } from 'ws';
 import type { Duplex } from 'node:stream';
 import type { Mux } from '../../tunnel/mux.js';
 import {
@@ -25,6 +24,7 @@ import {
   type RefusalCode,
 } from '../../tunnel/protocol.js';
 import { wsMux } from '../../tunnel/link.js';
+import { acceptWebSocket, type WsLink } from '../../tunnel/ws-link.js';
 import { secretId, type TunnelSettings } from './options.js';
 import type { SiteTunnels } from './registry.js';
 import { TunnelSession, type ByteCounter } from './session.js';
@@ -33,8 +33,8 @@ import { tunnelCluster, type ClusterName } from './cluster.js';
 import { trackSession } from './stats.js';
 import { VisitorAuth } from './visitor-auth.js';
 
-// One WebSocket server for every tunnel site: it only performs handshakes (noServer), holds no sockets.
-const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+/** The longest WebSocket frame a client may send on a link (its own are at most 256 KiB). */
+const MAX_LINK_FRAME = 64 * 1024 * 1024;
 
 function refuse(status: number, code: RefusalCode, detail: string): HttpError {
   return new HttpError(status, detail, {
@@ -211,7 +211,7 @@ export async function acceptTunnel(
     if (err instanceof HttpError) log.warn({ host, remote }, `tunnel refused: ${err.message}`);
     throw err;
   }
-  const link = await openLink(ctx, socket, settings.log, host, remote);
+  const link = openLink(ctx, socket, settings.log, host, remote);
   if (!link) {
     await giveBack();
     return;
@@ -255,21 +255,21 @@ export async function acceptTunnel(
 }
 
 /** The WebSocket of an accepted handshake and the tunnel's mux over it; undefined if the upgrade failed. */
-async function openLink(
+function openLink(
   ctx: RequestContext,
   socket: Duplex,
   log: Logger,
   host: string,
   remote: string,
-): Promise<{ ws: WebSocket; mux: Mux } | undefined> {
-  // handleUpgrade answers a malformed handshake itself and never calls back: then the socket just closes.
-  const ws = await new Promise<WebSocket | undefined>((resolve) => {
-    socket.once('close', () => resolve(undefined));
-    wss.handleUpgrade(ctx.req, socket, ctx.upgrade!.head, resolve);
+): { ws: WsLink; mux: Mux } | undefined {
+  // A malformed handshake is answered (400, 405, 426) and the connection ends.
+  const ws = acceptWebSocket(ctx.req, socket, ctx.upgrade!.head, {
+    maxPayload: MAX_LINK_FRAME,
+    onProtocolError: (code, why) =>
+      log.warn({ host, remote, code, err: why }, 'tunnel client broke the WebSocket protocol'),
   });
   if (!ws) return undefined;
-  ws.on('error', () => ws.terminate());
-  // A client that breaks the protocol is cut (close code 1002).
+  // A client that breaks the tunnel's protocol is cut (close code 1002).
   const mux = wsMux(ws, socket, (why) =>
     log.warn({ host, remote, err: why }, 'tunnel client broke the protocol'),
   );
@@ -312,7 +312,7 @@ async function acceptJoin(
     site.unjoin(host, watch);
     throw err;
   }
-  const link = await openLink(ctx, socket, settings.log, host, remote);
+  const link = openLink(ctx, socket, settings.log, host, remote);
   if (!link) {
     site.unjoin(host, watch);
     return;

@@ -2,9 +2,9 @@
 // request (or TCP connection) is one stream. Lives in the process-wide registry, not in a config
 // generation, so a reload that keeps the site keeps it.
 import type { Duplex, Readable } from 'node:stream';
-import type { WebSocket } from 'ws';
 import { clientIp } from '../../core/forwarded.js';
 import { requestWire, responseOf } from '../../tunnel/headers.js';
+import type { LinkSocket } from '../../tunnel/link.js';
 import type { Mux } from '../../tunnel/mux.js';
 import type { TrafficCounters } from '../../tunnel/protocol.js';
 import { MuxStream, streamError } from '../../tunnel/mux-stream.js';
@@ -56,7 +56,7 @@ export interface SessionInit {
   token: string;
   secretId: string;
   remote: string;
-  ws: WebSocket;
+  ws: LinkSocket;
   mux: Mux;
   settings: () => TunnelSettings;
   /** The socket under the WebSocket, whose byte counts are the tunnel's traffic. */
@@ -81,7 +81,7 @@ export class TunnelSession implements Upstream {
   readonly tcp: TcpPort | undefined;
   readonly joined: boolean;
   readonly since = new Date();
-  private readonly ws: WebSocket;
+  private readonly ws: LinkSocket;
   private readonly mux: Mux;
   private readonly settings: () => TunnelSettings;
   private readonly transport: ByteCounter;
