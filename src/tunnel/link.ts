@@ -12,7 +12,8 @@ export interface LinkSocket {
   readonly OPEN: number;
   /** Bytes written and not yet handed to the OS. */
   readonly bufferedAmount: number;
-  send(data: Buffer): void;
+  /** `written` (if given) is called once the OS has the message, with an error if it never will. */
+  send(data: Buffer, written?: (err?: Error | null) => void): void;
   ping(): void;
   close(code?: number, reason?: string): void;
   terminate(): void;
@@ -43,7 +44,7 @@ export function wsMux(
         // The socket finishes writes in order: the last one's callback says the OS has them all.
         const done =
           written &&
-          ((err?: Error) => {
+          ((err?: Error | null) => {
             if (!err) written();
           });
         const last = chunks.length - 1;

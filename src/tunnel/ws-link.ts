@@ -172,8 +172,8 @@ export class WsLink extends EventEmitter implements LinkSocket {
   }
 
   /** Sends one binary message (no copy: the header and `data` leave in one write). Dropped unless open. */
-  send(data: Buffer): void {
-    if (this.state === OPEN) this.writeFrame(OP_BINARY, data);
+  send(data: Buffer, written?: (err?: Error | null) => void): void {
+    if (this.state === OPEN) this.writeFrame(OP_BINARY, data, written);
   }
 
   ping(): void {
@@ -264,17 +264,18 @@ export class WsLink extends EventEmitter implements LinkSocket {
     this.closeTimer.unref();
   }
 
-  private writeFrame(opcode: number, payload: Buffer): void {
+  /** `written` hears when the socket has written the frame (not if it cannot be written any more). */
+  private writeFrame(opcode: number, payload: Buffer, written?: (err?: Error | null) => void): void {
     const s = this.socket;
     if (s.writableEnded || s.destroyed) return;
     const header = serverFrameHeader(opcode, payload.length);
     if (payload.length === 0) {
-      s.write(header);
+      s.write(header, written);
       return;
     }
     s.cork();
     s.write(header);
-    s.write(payload);
+    s.write(payload, written);
     s.uncork();
   }
 }
