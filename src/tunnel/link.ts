@@ -12,7 +12,7 @@ export interface LinkSocket {
   readonly OPEN: number;
   /** Bytes written and not yet handed to the OS. */
   readonly bufferedAmount: number;
-  /** `written` (if given) is called once the OS has the message, with an error if it never will. */
+  /** `written` (if given) is called once the OS has the message; with an error, or never, if it will not. */
   send(data: Buffer, written?: (err?: Error | null) => void): void;
   ping(): void;
   close(code?: number, reason?: string): void;
