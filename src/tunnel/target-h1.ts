@@ -16,7 +16,13 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import { copyReadPart, type ReadPart } from '../core/h1/buffers.js';
 import { ResponseParser, type ResponseEvents, type ResponseHead } from '../core/h1/parser.js';
 import type { ConnectionPool, ConnectionUser, UpstreamConnection } from '../core/h1/pool.js';
-import { replayable, serializeHead } from '../core/h1/request.js';
+import {
+  endChunkedBody,
+  replayable,
+  serializeHead,
+  writeBodyPart,
+  writeWholeRequest,
+} from '../core/h1/request.js';
 import { errorWire, responseWire } from './headers.js';
 import type { Recorder } from './inspector/capture.js';
 import type { MuxStream, StreamSink } from './mux-stream.js';
@@ -26,8 +32,6 @@ import type { MuxStream, StreamSink } from './mux-stream.js';
  * body in one read) crosses whole in the REPLY frame; a bigger or slower one streams in DATA frames.
  */
 const INLINE_BYTES = 64 * 1024;
-/** A request body up to this size goes in the head's write: one system call. */
-const COALESCE_BODY_BYTES = 16 * 1024;
 /** Methods whose empty body Node's client announces as `Content-Length: 0` (it sends none for these). */
 const NO_BODY_EXPECTED = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
 
@@ -116,18 +120,7 @@ class TargetExchange implements ConnectionUser, ResponseEvents, StreamSink {
       return;
     }
     if (body.length > 0 && !fresh) this.observer.rec?.requestData(body);
-    if (body.length === 0) socket.write(head.text, 'latin1');
-    else if (body.length <= COALESCE_BODY_BYTES) {
-      const buf = Buffer.allocUnsafe(head.text.length + body.length);
-      buf.write(head.text, 0, 'latin1');
-      body.copy(buf, head.text.length);
-      socket.write(buf);
-    } else {
-      socket.cork();
-      socket.write(head.text, 'latin1');
-      socket.write(body);
-      socket.uncork();
-    }
+    writeWholeRequest(socket, head, body);
     this.requestSent = true;
     if (!fresh) this.stream.consumed(body.length);
   }
@@ -142,18 +135,9 @@ class TargetExchange implements ConnectionUser, ResponseEvents, StreamSink {
     }
     if (chunk.length > 0) this.observer.rec?.requestData(chunk);
     const socket = this.conn!.socket;
-    let ok = true;
-    if (chunk.length > 0) {
-      if (this.chunked) {
-        socket.cork();
-        socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-        socket.write(chunk);
-        ok = socket.write('\r\n', 'latin1');
-        socket.uncork();
-      } else ok = socket.write(chunk);
-    }
+    const ok = chunk.length === 0 || writeBodyPart(socket, chunk, this.chunked);
     if (end) {
-      if (this.chunked) socket.write('0\r\n\r\n', 'latin1');
+      if (this.chunked) endChunkedBody(socket);
       this.requestSent = true;
     }
     // Credit goes back as the target takes the bytes, so the window bounds what waits in the socket.

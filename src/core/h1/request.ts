@@ -4,6 +4,7 @@
 // and a value passed through unchecked would let a client inject header fields or whole requests into the
 // upstream connection.
 import type { OutgoingHttpHeaders } from 'node:http';
+import type { Writable } from 'node:stream';
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** What Node's http client refuses in a header value (ERR_INVALID_CHAR); ours too. */
@@ -61,6 +62,46 @@ export function serializeHead(
   }
   if (!keepAlive && !hasConnection) text += 'Connection: close\r\n';
   return { text: `${text}\r\n`, chunked };
+}
+
+/** A body up to this size is copied into the head's buffer: one write, one syscall. */
+const COALESCE_BODY_BYTES = 16 * 1024;
+
+/** Writes a request whose body is all at hand (possibly empty): the head and a small body in one write. */
+export function writeWholeRequest(socket: Writable, head: RequestHead, body: Buffer): void {
+  if (body.length === 0) {
+    socket.write(head.chunked ? `${head.text}0\r\n\r\n` : head.text, 'latin1');
+    return;
+  }
+  if (!head.chunked && body.length <= COALESCE_BODY_BYTES) {
+    const buf = Buffer.allocUnsafe(head.text.length + body.length);
+    buf.write(head.text, 0, 'latin1');
+    body.copy(buf, head.text.length);
+    socket.write(buf);
+    return;
+  }
+  socket.cork();
+  socket.write(head.text, 'latin1');
+  writeBodyPart(socket, body, head.chunked);
+  if (head.chunked) endChunkedBody(socket);
+  socket.uncork();
+}
+
+/** Writes a part of a streamed body (a chunk of its own when `chunked`); false: wait for 'drain'. */
+export function writeBodyPart(socket: Writable, part: Buffer, chunked: boolean): boolean {
+  if (!chunked) return socket.write(part);
+  if (part.length === 0) return true;
+  socket.cork();
+  socket.write(`${part.length.toString(16)}\r\n`, 'latin1');
+  socket.write(part);
+  const ok = socket.write('\r\n', 'latin1');
+  socket.uncork();
+  return ok;
+}
+
+/** The last chunk of a chunked body (no trailers). */
+export function endChunkedBody(socket: Writable): void {
+  socket.write('0\r\n\r\n', 'latin1');
 }
 
 function fieldLine(name: string, value: string): string {

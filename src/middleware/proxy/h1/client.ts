@@ -27,10 +27,14 @@ import {
   type UpgradeHead,
 } from '../../../core/h1/parser.js';
 import type { ConnectionPool, ConnectionUser, UpstreamConnection } from '../../../core/h1/pool.js';
-import { serializeHead } from '../../../core/h1/request.js';
+import {
+  endChunkedBody,
+  serializeHead,
+  writeBodyPart,
+  writeWholeRequest,
+  type RequestHead,
+} from '../../../core/h1/request.js';
 
-/** A body up to this size is copied into the head's buffer: one write, one syscall. */
-const COALESCE_BODY_BYTES = 16 * 1024;
 /** Body bytes held for a client response not attached yet, before the upstream is paused. */
 const QUEUE_HIGH_WATER = 256 * 1024;
 
@@ -51,7 +55,7 @@ export function h1Attempt(
   const head = serializeHead(method, path, headers, body.kind === 'stream', pool.keepAlive);
   return new Promise((resolve) => {
     const exchange = new Exchange(ctx, pool, method === 'HEAD', opts.upgrade, resolve);
-    exchange.start(head.text, head.chunked, body, opts, fresh);
+    exchange.start(head, body, opts, fresh);
   });
 }
 
@@ -107,7 +111,7 @@ class Exchange implements ConnectionUser, ResponseEvents, UpstreamResponse {
     this.parser = new ResponseParser(headRequest, this, upgradeRequest);
   }
 
-  start(head: string, chunked: boolean, body: BodySource, opts: AttemptOptions, fresh: boolean): void {
+  start(head: RequestHead, body: BodySource, opts: AttemptOptions, fresh: boolean): void {
     const res = this.ctx.res;
     if (res.destroyed || this.ctx.req.socket.destroyed) return this.onClientCloseEarly();
     res.on('close', this.onClientCloseEarly);
@@ -124,32 +128,16 @@ class Exchange implements ConnectionUser, ResponseEvents, UpstreamResponse {
         this.destroyConnection();
       }, opts.responseTimeoutMs);
     }
-    this.chunked = chunked;
+    this.chunked = head.chunked;
     const socket = conn.socket;
     switch (body.kind) {
       case 'none':
-        socket.write(chunked ? `${head}0\r\n\r\n` : head, 'latin1');
+      case 'buffered':
+        writeWholeRequest(socket, head, body.kind === 'none' ? EMPTY : body.data);
         this.requestSent = true;
         break;
-      case 'buffered': {
-        const data = body.data;
-        if (!chunked && data.length <= COALESCE_BODY_BYTES) {
-          const buf = Buffer.allocUnsafe(head.length + data.length);
-          buf.write(head, 0, 'latin1');
-          data.copy(buf, head.length);
-          socket.write(buf);
-        } else {
-          socket.cork();
-          socket.write(head, 'latin1');
-          this.writeBodyChunk(data);
-          if (chunked) socket.write('0\r\n\r\n', 'latin1');
-          socket.uncork();
-        }
-        this.requestSent = true;
-        break;
-      }
       case 'stream':
-        socket.write(head, 'latin1');
+        socket.write(head.text, 'latin1');
         this.body = body;
         this.streamed = true;
         body.consumed = true;
@@ -164,21 +152,9 @@ class Exchange implements ConnectionUser, ResponseEvents, UpstreamResponse {
 
   // ---- the request body ----
 
-  private writeBodyChunk(chunk: Buffer): boolean {
-    const socket = this.conn!.socket;
-    if (!this.chunked) return socket.write(chunk);
-    if (chunk.length === 0) return true;
-    socket.cork();
-    socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-    socket.write(chunk);
-    const ok = socket.write('\r\n', 'latin1');
-    socket.uncork();
-    return ok;
-  }
-
   private readonly onBodyData = (chunk: Buffer) => {
     if (!this.attached || this.body.kind !== 'stream') return;
-    if (!this.writeBodyChunk(chunk)) {
+    if (!writeBodyPart(this.conn!.socket, chunk, this.chunked)) {
       this.waitingForUpstreamDrain = true;
       this.body.stream.pause();
     }
@@ -186,7 +162,7 @@ class Exchange implements ConnectionUser, ResponseEvents, UpstreamResponse {
 
   private readonly onBodyEnd = () => {
     if (!this.attached) return;
-    if (this.chunked) this.conn!.socket.write('0\r\n\r\n', 'latin1');
+    if (this.chunked) endChunkedBody(this.conn!.socket);
     this.requestSent = true;
     this.stopReadingBody();
   };
@@ -464,6 +440,8 @@ class Exchange implements ConnectionUser, ResponseEvents, UpstreamResponse {
 }
 
 function ignore(): void {}
+
+const EMPTY = Buffer.alloc(0);
 
 /** Writes a streamed part; its reused buffer goes back once the socket has it (not after a failed write). */
 function writeChunk(out: HttpResponse, chunk: Buffer): boolean {
