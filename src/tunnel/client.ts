@@ -82,8 +82,8 @@ export class TunnelClient {
   readonly o: TunnelClientOptions;
   /** Proves to the server that a reconnect is this same client, so it may replace its stale session. */
   private readonly token = randomBytes(16).toString('hex');
-  /** Keep-alive connections to the HTTP target (at most 64 idle). */
-  private readonly pool: ConnectionPool;
+  /** The local HTTP target and the connections the tunnel keeps to it (at most 64 idle). */
+  readonly httpTarget: HttpTarget;
   /** Visitor requests (HTTP tunnels) and connections (TCP tunnels) seen by this client. */
   readonly http = new Series();
   readonly conns = new Series();
@@ -112,7 +112,13 @@ export class TunnelClient {
   constructor(options: TunnelClientOptions) {
     this.o = options;
     const { host, port } = options.target;
-    this.pool = new ConnectionPool({ host, port, socketPath: undefined, fallbackDelayMs: undefined }, 64);
+    this.httpTarget = {
+      host,
+      port,
+      url: targetUrl({ host, port }),
+      hostHeader: options.hostHeader,
+      pool: new ConnectionPool({ host, port, socketPath: undefined, fallbackDelayMs: undefined }, 64),
+    };
   }
 
   /** The public URL: `https://alice.tunnel.example.com`, or `tcp://tunnel.example.com:20001` once known. */
@@ -125,12 +131,6 @@ export class TunnelClient {
   get targetUrl(): string {
     const t = this.o.target;
     return t.proto === 'tcp' ? `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}` : targetUrl(t);
-  }
-
-  /** The local HTTP target and the connections the tunnel keeps to it. */
-  get httpTarget(): HttpTarget {
-    const { host, port } = this.o.target;
-    return { host, port, hostHeader: this.o.hostHeader, pool: this.pool };
   }
 
   start(): void {
@@ -151,7 +151,7 @@ export class TunnelClient {
       await closed;
       clearTimeout(timer);
     }
-    this.pool.close();
+    this.httpTarget.pool.close();
     this.resolveDone(0);
   }
 

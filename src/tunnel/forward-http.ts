@@ -16,6 +16,8 @@ import { ignoreError, splice } from './transport.js';
 export interface HttpTarget {
   host: string;
   port: number;
+  /** `http://host:port`, for messages. */
+  url: string;
   /** `rewrite` (Host = target), `preserve` (Host = public host), or a literal Host value. */
   hostHeader: string;
   /** Keep-alive connections to it. */
@@ -107,7 +109,7 @@ export function forwardHttp(
       ...(rec && { id: rec.id }),
     });
   };
-  const observer = { url: targetUrl(target), rec, report };
+  const observer = { url: target.url, rec, report };
   if (protocol) forwardUpgrade(stream, { path, headers: out, body, end, protocol }, target, observer);
   else forwardToTarget(stream, target.pool, { method, path, headers: out, body, end }, observer);
 }
