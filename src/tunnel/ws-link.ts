@@ -23,7 +23,7 @@ import {
   serverFrameHeader,
 } from './ws-frames.js';
 
-const CONNECTING = 0;
+// readyState values, as ws has them.
 const OPEN = 1;
 const CLOSING = 2;
 const CLOSED = 3;
@@ -122,10 +122,7 @@ function refuseHandshake(
  * connection just closes.
  */
 export class WsLink extends EventEmitter implements LinkSocket {
-  readonly CONNECTING = CONNECTING;
   readonly OPEN = OPEN;
-  readonly CLOSING = CLOSING;
-  readonly CLOSED = CLOSED;
   private state = OPEN;
   private closeSent = false;
   private closeReceived = false;
