@@ -20,6 +20,7 @@ import { runWorker } from './cluster/worker.js';
 import { SUBCOMMANDS } from './cli/subcommands.js';
 import { observePrimary, observeWorker, parseAdminAddress, type AdminAddress } from './admin/index.js';
 import { VERSION } from './version.js';
+import { libdeflate, libdeflateMissing } from './middleware/gzip/libdeflate.js';
 import { automaticHttps } from './certs/acme/index.js';
 import { CertificateManager } from './certs/acme/manager.js';
 import type { AcmeFlags } from './certs/acme/plan.js';
@@ -117,6 +118,10 @@ async function main(argv: string[], preset?: CaddyfileInput): Promise<void> {
   if (bool('env')) for (const [k, v] of Object.entries(process.env)) process.stdout.write(`${k}=${v}\n`);
   if (bool('version')) {
     process.stdout.write(`nodecaddy ${VERSION}\n`);
+    // Which gzip serves whole bodies: the libdeflate binding, or node:zlib and why.
+    process.stdout.write(
+      libdeflate ? `gzip: libdeflate ${libdeflate.version}\n` : `gzip: node:zlib (${libdeflateMissing})\n`,
+    );
     process.exit(0);
   }
   if (bool('json-to-caddyfile')) {

@@ -1,4 +1,5 @@
-// gzip of whole bodies with reused compressors.
+// gzip of whole bodies: with libdeflate where its binding is built (./libdeflate.ts), else with reused zlib
+// compressors.
 //
 // A fresh zlib compressor per response costs its setup (about 260 KB of zlib state allocated, zeroed and
 // freed again) and, worse, that memory is reported to V8 as external memory: at a few thousand compressed
@@ -6,11 +7,13 @@
 // (flush with Z_FINISH) and is reset (deflateReset) starts the next body as new: measured on a 100 KB page,
 // about a third less CPU per response than zlib.gzip().
 //
-// At most MAX_BUSY bodies are compressed at once; the others wait their turn here. They would wait anyway:
-// libuv's thread pool runs four jobs at a time. So under any load this process holds at most MAX_BUSY
-// compressors (about 270 KB each), not one per response in flight.
+// At most MAX_BUSY bodies are compressed at once, with either; the others wait their turn here. They would
+// wait anyway: libuv's thread pool runs four jobs at a time. So under any load this process holds at most
+// MAX_BUSY zlib compressors (about 270 KB each), not one per response in flight, and never queues more than
+// MAX_BUSY compressions ahead of the file reads that share the thread pool.
 import zlib from 'node:zlib';
 import { IdleTrim } from '../../core/idle-trim.js';
+import { libdeflate } from './libdeflate.js';
 
 /** Bodies compressed at once (by this module); compressors kept idle per level, at most. */
 const MAX_BUSY = 8;
@@ -53,22 +56,29 @@ function release(level: number, z: Gzip): void {
   trim.arm();
 }
 
-/** gzip of `body` at `level`, in the thread pool; the same bytes zlib.gzip would give. */
+/** gzip of `body` at `level`, in the thread pool: libdeflate's, else the same bytes zlib.gzip would give. */
 export function gzipWhole(level: number, body: Buffer, done: (err: Error | null, out: Buffer) => void): void {
   if (busy >= MAX_BUSY) {
     waiting.push({ level, body, done });
     return;
   }
   busy++;
-  compress(level, body, (err, out) => {
+  const finished = (err: Error | null, out: Buffer) => {
     busy--;
     const next = waiting.shift();
     if (next) gzipWhole(next.level, next.body, next.done);
     done(err, out);
-  });
+  };
+  if (libdeflate) libdeflate.gzip(body, level, finished);
+  else zlibGzipWhole(level, body, finished);
 }
 
-function compress(level: number, body: Buffer, done: (err: Error | null, out: Buffer) => void): void {
+/** gzip of `body` with a reused zlib compressor (exported for the tests of the path without libdeflate). */
+export function zlibGzipWhole(
+  level: number,
+  body: Buffer,
+  done: (err: Error | null, out: Buffer) => void,
+): void {
   const z = take(level);
   const out: Buffer[] = [];
   let failed = false;
