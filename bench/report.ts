@@ -20,6 +20,8 @@ export interface Row extends WrkResult {
   connections: number;
   /** A failed sanity check of the first response (then the numbers are not comparable). */
   note: string | undefined;
+  /** The first response's body size as sent, where the scenario shows it. */
+  body?: number;
   /** The load generator and its settings (wrk unless the scenario says otherwise). */
   load: string;
   /** Server CPU time (user + system, all its processes) per request: the median run's, and the extremes. */
@@ -96,7 +98,13 @@ export function writeResults(
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
-    const flags = [r.errors ? `${r.errors} errors` : '', r.note ?? ''].filter(Boolean).join('; ');
+    const flags = [
+      r.body === undefined ? '' : `body ${r.body.toLocaleString('en-US')} B`,
+      r.errors ? `${r.errors} errors` : '',
+      r.note ?? '',
+    ]
+      .filter(Boolean)
+      .join('; ');
     const tcp = r.minBytesPerSec !== undefined;
     lines.push(
       `| ${r.title} | ${r.server}${flags ? ` (${flags})` : ''} | ${tcp ? '–' : `${r.rps.toFixed(0)} (${r.minRps.toFixed(0)}–${r.maxRps.toFixed(0)})`} | ` +

@@ -254,6 +254,8 @@ interface Running {
   /** The process tree whose memory is sampled (the backend's for `direct`). */
   pid: number | undefined;
   note: string | undefined;
+  /** The first response's body size as sent (Scenario.showBody). */
+  body: number | undefined;
   runs: WrkResult[];
   /** Server CPU time per request of each measured run, in µs. */
   cpuUs: number[];
@@ -307,6 +309,7 @@ async function measureScenario(
       port,
       pid,
       note: undefined,
+      body: undefined,
       runs: [],
       cpuUs: [],
       peakPssKb: 0,
@@ -315,6 +318,7 @@ async function measureScenario(
     if (!sc.tcp) {
       const first = await get(port, sc.path, headers, ca);
       r.note = sc.check?.(first.status, first.headers, first.bytes);
+      if (sc.showBody) r.body = first.bytes;
       if (ca && first.fingerprint256 !== env.cert?.fingerprint256) r.note ??= 'showed another certificate';
     }
     if (o.warmup > 0) {
@@ -366,6 +370,7 @@ async function measureScenario(
         peakPssKb: r.peakPssKb,
         peakWorkerRssKb: r.peakWorkerRssKb,
         note: r.note,
+        body: r.body,
         connections,
         load: describeLoad(sc, o.threads, connections, o.seconds),
         cpuUs: cpu.length ? cpu[Math.floor((cpu.length - 1) / 2)] : NaN,
