@@ -5,19 +5,47 @@
 // 2.9 ms). Streams (bodies of unknown or large length) stay with node:zlib, which can flush as it goes.
 //
 // Exports gzip(input: Uint8Array, level: 0-12, callback(err, out: Buffer)), whose input must not change until
-// the callback runs (as with node:zlib's asynchronous calls), and version (libdeflate's, as built).
+// the callback runs (as with node:zlib's asynchronous calls), trim() (below), and version (libdeflate's, as
+// built).
 #define NAPI_VERSION 8
 #include <libdeflate.h>
 #include <node_api.h>
+#include <pthread.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 
 #define MAX_LEVEL 12
 
-// A compressor per level and per pool thread, made on first use and kept: libdeflate clears its tables at
-// the start of every call, so a kept one is as good as new, and making one costs an allocation of up to a
-// few hundred KB. At most (pool threads x levels in use) of them exist.
-static _Thread_local struct libdeflate_compressor *compressors[MAX_LEVEL + 1];
+// Idle compressors per level, shared by the pool threads: a job takes one (or makes one) and gives it back.
+// libdeflate clears its tables at the start of every call, so a kept one is as good as new, while making one
+// allocates about 200 KB (level 1), 650 KB (2-9) or 8.8 MB (10-12). At most MAX_IDLE are kept per level (the
+// JavaScript side runs at most 8 jobs at once), and trim() frees them all: the JavaScript side calls it after
+// a quiet spell, so that the memory of a busy minute goes back.
+#define MAX_IDLE 8
+static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct libdeflate_compressor *idle[MAX_LEVEL + 1][MAX_IDLE];
+static int idle_count[MAX_LEVEL + 1];
+
+static struct libdeflate_compressor *take(int level) {
+  struct libdeflate_compressor *c = NULL;
+  pthread_mutex_lock(&idle_lock);
+  if (idle_count[level] > 0) c = idle[level][--idle_count[level]];
+  pthread_mutex_unlock(&idle_lock);
+  return c != NULL ? c : libdeflate_alloc_compressor(level);
+}
+
+static void give_back(int level, struct libdeflate_compressor *c) {
+  pthread_mutex_lock(&idle_lock);
+  if (idle_count[level] < MAX_IDLE) {
+    idle[level][idle_count[level]++] = c;
+    c = NULL;
+  }
+  pthread_mutex_unlock(&idle_lock);
+  if (c != NULL) libdeflate_free_compressor(c);
+}
 
 typedef struct {
   napi_async_work work;
@@ -34,11 +62,7 @@ typedef struct {
 static void run(napi_env env, void *data) {
   (void)env;
   job_t *job = data;
-  struct libdeflate_compressor *c = compressors[job->level];
-  if (c == NULL) {
-    c = libdeflate_alloc_compressor(job->level);
-    compressors[job->level] = c;
-  }
+  struct libdeflate_compressor *c = take(job->level);
   if (c == NULL) {
     job->error = "libdeflate: out of memory for a compressor";
     return;
@@ -46,10 +70,12 @@ static void run(napi_env env, void *data) {
   size_t bound = libdeflate_gzip_compress_bound(c, job->in_len);
   job->out = malloc(bound);
   if (job->out == NULL) {
+    give_back(job->level, c);
     job->error = "libdeflate: out of memory for the output";
     return;
   }
   job->out_len = libdeflate_gzip_compress(c, job->in, job->in_len, job->out, bound);
+  give_back(job->level, c);
   // The bound is libdeflate's own worst case, so 0 (did not fit) means a bug, not bad input.
   if (job->out_len == 0) job->error = "libdeflate: the output did not fit its bound";
 }
@@ -131,10 +157,32 @@ static napi_value gzip(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// trim(): frees the idle compressors and says how many (those in use go back to the pool and stay until the
+// next trim). glibc
+// keeps freed blocks in its arenas (after a big block was freed it even raises the size from which it maps
+// blocks of their own), so it is asked to give free pages back too; that is a walk over its arenas, at most
+// once per quiet spell.
+static napi_value trim(napi_env env, napi_callback_info info) {
+  (void)info;
+  int freed = 0;
+  pthread_mutex_lock(&idle_lock);
+  for (int level = 0; level <= MAX_LEVEL; level++)
+    for (; idle_count[level] > 0; freed++) libdeflate_free_compressor(idle[level][--idle_count[level]]);
+  pthread_mutex_unlock(&idle_lock);
+#ifdef __GLIBC__
+  if (freed > 0) malloc_trim(0);
+#endif
+  napi_value result;
+  napi_create_int32(env, freed, &result);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "gzip", NAPI_AUTO_LENGTH, gzip, NULL, &fn);
   napi_set_named_property(env, exports, "gzip", fn);
+  napi_create_function(env, "trim", NAPI_AUTO_LENGTH, trim, NULL, &fn);
+  napi_set_named_property(env, exports, "trim", fn);
   napi_value version;
   napi_create_string_utf8(env, LIBDEFLATE_VERSION_STRING, NAPI_AUTO_LENGTH, &version);
   napi_set_named_property(env, exports, "version", version);

@@ -84,6 +84,19 @@ describe('libdeflate binding', { skip }, () => {
     assert.throws(() => call(Buffer.from('x'), 6), { name: 'TypeError', code: 'ERR_INVALID_ARG_COUNT' });
   });
 
+  test('trim() frees the compressors kept for reuse, and gzip goes on after it', async () => {
+    libdeflate!.trim();
+    const body = text(256 * 1024);
+    // Four at once: the pool threads each take a compressor, and give it back to be kept.
+    await Promise.all(Array.from({ length: 4 }, () => gz(native, 6, body)));
+    await gz(native, 1, body);
+    const freed = libdeflate!.trim();
+    assert.ok(freed >= 2 && freed <= 5, `freed ${freed}: one per level at least, at most one per job`);
+    assert.equal(libdeflate!.trim(), 0, 'nothing is left to free');
+    assert.ok(zlib.gunzipSync(await gz(native, 6, body)).equals(body));
+    assert.equal(libdeflate!.trim(), 1, 'the job after a trim made a compressor, kept it, and it went');
+  });
+
   test('gzip of whole bodies goes through it', async () => {
     const body = text(50 * 1024);
     const out = await gz(gzipWhole, 6, body);

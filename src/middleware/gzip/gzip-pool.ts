@@ -17,7 +17,7 @@ import { libdeflate } from './libdeflate.js';
 
 /** Bodies compressed at once (by this module); compressors kept idle per level, at most. */
 const MAX_BUSY = 8;
-/** Idle compressors not used for this long are closed (their memory goes back). */
+/** Idle compressors (zlib's here, libdeflate's in the binding) not used for this long are freed. */
 const IDLE_MS = 30_000;
 
 /** A gzip compressor; node:zlib has reset() on every deflate stream, @types/node declares it apart. */
@@ -34,6 +34,7 @@ const waiting: Job[] = [];
 let busy = 0;
 const trim = new IdleTrim(IDLE_MS, () => {
   for (const list of idle.values()) for (const z of list.splice(0)) z.close();
+  libdeflate?.trim();
 });
 
 function take(level: number): Gzip {
@@ -69,8 +70,12 @@ export function gzipWhole(level: number, body: Buffer, done: (err: Error | null,
     if (next) gzipWhole(next.level, next.body, next.done);
     done(err, out);
   };
-  if (libdeflate) libdeflate.gzip(body, level, finished);
-  else zlibGzipWhole(level, body, finished);
+  if (libdeflate) {
+    // The binding keeps its compressors for reuse, as take() and release() do below.
+    trim.used();
+    trim.arm();
+    libdeflate.gzip(body, level, finished);
+  } else zlibGzipWhole(level, body, finished);
 }
 
 /** gzip of `body` with a reused zlib compressor (exported for the tests of the path without libdeflate). */

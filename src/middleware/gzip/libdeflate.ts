@@ -7,6 +7,8 @@ import { createRequire } from 'node:module';
 export interface Libdeflate {
   /** gzip of the whole `input` at `level` (0-12) in the thread pool; `input` must not change meanwhile. */
   gzip(input: Uint8Array, level: number, done: (err: Error | null, out: Buffer) => void): void;
+  /** Frees the compressors kept idle for reuse (about 650 KB each at levels 2-9); returns how many. */
+  trim(): number;
   /** libdeflate's version, as built. */
   readonly version: string;
 }
