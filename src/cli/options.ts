@@ -150,7 +150,12 @@ export const FLAGS: readonly FlagSpec[] = [
     default: 'true',
     usage: 'Reload when the Caddyfile or a file it imports changes',
   },
-  { name: 'version', type: 'bool', default: 'false', usage: 'Show version' },
+  {
+    name: 'version',
+    type: 'bool',
+    default: 'false',
+    usage: 'Show version (and which gzip compresses whole bodies)',
+  },
   { name: 'caddyfile-to-json', type: 'bool', default: 'false', usage: 'From Caddyfile stdin to JSON stdout' },
   { name: 'json-to-caddyfile', type: 'bool', default: 'false', usage: 'From JSON stdin to Caddyfile stdout' },
 ];
