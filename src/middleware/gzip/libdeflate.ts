@@ -1,5 +1,5 @@
 // The libdeflate binding (native/deflate.c, built into build/native/deflate.node by native/build.js), which
-// gzips whole bodies in the thread pool: on the bench's 100 KB page, at the same level, about 1.2-1.9x less
+// gzips whole bodies in the thread pool: on the bench's 100 KB page, at the same level, about 1.2-2.4x less
 // CPU than zlib and output no larger. Where it was not built (no C compiler or libdeflate) or cannot load
 // (another platform than the one it was built on), gzip uses node:zlib for every body, as before.
 import { createRequire } from 'node:module';
