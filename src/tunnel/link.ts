@@ -1,5 +1,6 @@
 // The link a tunnel mux runs over: the WebSocket between the public server and the tunnel client.
 import type { Duplex } from 'node:stream';
+import { countRead } from '../core/read-gc.js';
 import { Mux } from './mux.js';
 
 /**
@@ -69,7 +70,11 @@ export function wsMux(
       setTimeout(() => ws.terminate(), 2000).unref();
     },
   );
-  ws.on('message', (data: Buffer) => mux.receive(data));
+  ws.on('message', (data: Buffer) => {
+    // Socket reads (WsLink's pieces of them, ws's messages): see core/read-gc.ts.
+    countRead(data.length);
+    mux.receive(data);
+  });
   socket?.on('drain', () => mux.drained());
   ws.once('close', () => mux.lost('the tunnel connection closed'));
   return mux;

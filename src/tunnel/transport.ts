@@ -1,7 +1,9 @@
 // What both ends of a tunnel share besides the frames: liveness (both ping; a connection whose peer stops
 // answering is cut and redialled, not left half-dead) and joining byte streams.
+import { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
+import { countRead } from '../core/read-gc.js';
 import type { LinkSocket } from './link.js';
 
 /**
@@ -93,6 +95,8 @@ export function joinHalfOpen(a: Duplex, b: Duplex): void {
   ] as const) {
     from.on('error', ignoreError);
     from.once('close', cut(from, to));
+    // A TCP connection's reads are fresh buffers (core/read-gc.ts); the other side's are the link's, counted.
+    if (from instanceof Socket) from.on('data', (chunk: Buffer) => countRead(chunk.length));
     from.pipe(to);
   }
 }

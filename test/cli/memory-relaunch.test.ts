@@ -55,6 +55,7 @@ test('a process without memory settings gets them (same pid, same arguments) whe
     if (typeof (process as { execve?: unknown }).execve === 'function') {
       assert.ok(seen.execArgv.includes('--max-semi-space-size=4'), seen.execArgv.join(' '));
       assert.ok(seen.execArgv.includes('--no-concurrent-array-buffer-sweeping'), seen.execArgv.join(' '));
+      assert.ok(seen.execArgv.includes('--expose-gc'), seen.execArgv.join(' '));
       assert.equal(seen.arena, '2');
     } else {
       // Node 20: nothing to replace the process with; it runs on as started.
@@ -75,7 +76,7 @@ test("the user's own memory settings are kept; only what they left out is added"
     });
     // The sweeping flag cannot be given in NODE_OPTIONS (V8 flags are not allowed there): it is added.
     const execve = typeof (process as { execve?: unknown }).execve === 'function';
-    assert.deepEqual(seen.execArgv, execve ? ['--no-concurrent-array-buffer-sweeping'] : []);
+    assert.deepEqual(seen.execArgv, execve ? ['--no-concurrent-array-buffer-sweeping', '--expose-gc'] : []);
     assert.equal(seen.arena, '1');
   } finally {
     tmp.cleanup();

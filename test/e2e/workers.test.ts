@@ -131,7 +131,7 @@ describe('-workers 2', () => {
     }
   });
 
-  test('workers get two malloc arenas, a 4 MB young generation, synchronous array buffer sweeping and a 2 GB heap unless the user set their own', async () => {
+  test('workers get two malloc arenas, a 4 MB young generation, synchronous array buffer sweeping, gc and a 2 GB heap unless the user set their own', async () => {
     const port = await freePort();
     const conf = path.join(dir, 'Caddyfile.memory');
     writeFileSync(conf, site(port, 'one.txt'));
@@ -143,6 +143,7 @@ describe('-workers 2', () => {
         assert.ok(environ(pid).includes('MALLOC_ARENA_MAX=2'));
         assert.ok(cmdline(pid).includes('--max-semi-space-size=4'), cmdline(pid).join(' '));
         assert.ok(cmdline(pid).includes('--no-concurrent-array-buffer-sweeping'), cmdline(pid).join(' '));
+        assert.ok(cmdline(pid).includes('--expose-gc'), cmdline(pid).join(' '));
         // Only where V8's default limit (a quarter of the RAM, up to 4 GB) is above 2 GB.
         if (v8.getHeapStatistics().heap_size_limit > 2175 * 1024 ** 2)
           assert.ok(cmdline(pid).includes('--max-old-space-size=2047'), cmdline(pid).join(' '));

@@ -21,7 +21,9 @@ import {
 import { MuxStream, STREAM_WINDOW } from '../../src/tunnel/mux-stream.js';
 import { LINK_WINDOW, type Mux } from '../../src/tunnel/mux.js';
 import { StreamDuplex } from '../../src/tunnel/stream-duplex.js';
+import { READ_GC_BYTES } from '../../src/core/read-gc.js';
 import { waitFor } from '../helpers/http.js';
+import { withCountingGc } from '../helpers/gc.js';
 import { frame, muxPair, muxServer, rawPeer, type MuxServer } from './mux-pair.js';
 
 type Parsed = [type: number, flags: number, stream: number, payload: string];
@@ -207,6 +209,23 @@ describe('the mux between two processes', () => {
       answers.forEach((a, i) => assert.equal(sha(a), sha(bodies[i]), `stream ${i}`));
       assert.equal(pair.opener.streamCount, 0, 'every stream is over at the opener');
       assert.equal(pair.acceptor.streamCount, 0, 'and at the acceptor');
+    } finally {
+      pair.close();
+    }
+  });
+
+  test("a link's received bytes (fresh socket reads) bring a minor collection every READ_GC_BYTES", async () => {
+    const pair = await muxPair(server);
+    try {
+      serve(pair.acceptor);
+      const body = randomBytes(3 * READ_GC_BYTES);
+      await withCountingGc(async (calls) => {
+        const answer = await within(echo(pair.opener, body), 30_000, 'the echo');
+        assert.equal(sha(answer), sha(body));
+        // Both ends are in this process: the body is received twice (there and back), 6 x READ_GC_BYTES.
+        assert.ok(calls.length >= 5, `${calls.length} collections`);
+        assert.ok(calls.every((c) => (c as { type: string }).type === 'minor'));
+      });
     } finally {
       pair.close();
     }

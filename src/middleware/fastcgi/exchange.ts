@@ -7,6 +7,7 @@
 import type { Readable } from 'node:stream';
 import type { RequestContext } from '../../core/context.js';
 import { HttpError } from '../../core/errors.js';
+import { countRead } from '../../core/read-gc.js';
 import { applyCgiHead, findHeaderEnd, MAX_HEADER_BYTES, parseCgiHead } from './cgi-response.js';
 import type { ExchangeHandlers, FcgiConnection } from './connection.js';
 import type { FcgiPool } from './pool.js';
@@ -220,6 +221,7 @@ class Exchange implements ExchangeHandlers {
     return {
       drain,
       data: (chunk: Buffer) => {
+        countRead(chunk.length);
         if (this.conn.writeStdin(chunk)) return;
         body.pause();
         const sendMs = this.timeouts.sendMs;

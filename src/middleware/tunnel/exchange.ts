@@ -1,6 +1,7 @@
 // A visitor's request on a tunnel stream and the wait for its answer, the same whether the stream is on a
 // session held by this process or on the link to the process that holds it.
 import type { Readable } from 'node:stream';
+import { countRead } from '../../core/read-gc.js';
 import { requestWire, responseOf } from '../../tunnel/headers.js';
 import { MuxStream } from '../../tunnel/mux-stream.js';
 import type { Mux } from '../../tunnel/mux.js';
@@ -25,6 +26,7 @@ export function sendRequest(mux: Mux, fwd: Forwarded, body: Readable | null): Se
   duplex.on('error', ignoreError);
   if (body) {
     body.on('error', (err) => duplex.destroy(err));
+    body.on('data', (chunk: Buffer) => countRead(chunk.length));
     body.pipe(duplex);
   }
   return { stream, duplex };

@@ -12,6 +12,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { HttpResponse } from '../../../core/response.js';
 import type { RequestContext } from '../../../core/context.js';
+import { countRead } from '../../../core/read-gc.js';
 import type { AttemptOptions, AttemptResult, BodySource, UpstreamResponse } from '../forward.js';
 import {
   copyStreamChunk,
@@ -154,6 +155,7 @@ class Exchange implements ConnectionUser, ResponseEvents, UpstreamResponse {
 
   private readonly onBodyData = (chunk: Buffer) => {
     if (!this.attached || this.body.kind !== 'stream') return;
+    countRead(chunk.length);
     if (!writeBodyPart(this.conn!.socket, chunk, this.chunked)) {
       this.waitingForUpstreamDrain = true;
       this.body.stream.pause();
