@@ -223,8 +223,9 @@ describe('the mux between two processes', () => {
         const answer = await within(echo(pair.opener, body), 30_000, 'the echo');
         assert.equal(sha(answer), sha(body));
         // Both ends are in this process: the body is received twice (there and back), 6 x READ_GC_BYTES.
-        assert.ok(calls.length >= 5, `${calls.length} collections`);
-        assert.ok(calls.every((c) => (c as { type: string }).type === 'minor'));
+        // (A full collection may come too, when an earlier test's reads went quiet.)
+        const minors = calls.filter((c) => (c as { type: string }).type === 'minor').length;
+        assert.ok(minors >= 5, `${minors} minor collections`);
       });
     } finally {
       pair.close();
