@@ -1,6 +1,6 @@
 // The link a tunnel mux runs over: the WebSocket between the public server and the tunnel client.
 import type { Duplex } from 'node:stream';
-import { countRead } from '../core/read-gc.js';
+import { countRead, countSent } from '../core/read-gc.js';
 import { Mux } from './mux.js';
 
 /**
@@ -42,6 +42,7 @@ export function wsMux(
   const mux = new Mux(
     {
       write(chunks, written) {
+        for (const chunk of chunks) countSent(chunk.length);
         // The socket finishes writes in order: the last one's callback says the OS has them all.
         const done =
           written &&

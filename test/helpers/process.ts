@@ -26,10 +26,12 @@ export interface StartOptions {
   stdin?: string;
   /** Wait for this many `Serving HTTP` lines (default 1); 0 = don't wait. */
   listeners?: number;
+  /** node's own flags, before the program. */
+  nodeArgs?: string[];
 }
 
 export function spawnNodecaddy(args: string[], opts: StartOptions = {}): Nodecaddy {
-  const child = spawn(process.execPath, [CLI, ...args], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, ...args], {
     cwd: opts.cwd,
     // No admin endpoint unless a test asks for one: tests run side by side and must not fight over :2019.
     env: { NODECADDY_ADMIN: 'off', ...process.env, ...opts.env },

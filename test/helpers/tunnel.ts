@@ -163,6 +163,7 @@ export async function startClient(
     /** The -server URL without the port (default http://tunnel.localhost). */
     server?: string;
     env?: Record<string, string>;
+    nodeArgs?: string[];
   } = {},
 ): Promise<Nodecaddy> {
   const nc = spawnNodecaddy(
@@ -187,7 +188,7 @@ export async function startClient(
       'off',
       ...(opts.args ?? []),
     ],
-    { env: opts.env },
+    { env: opts.env, nodeArgs: opts.nodeArgs },
   );
   if (opts.wait !== false) {
     await waitFor(() => nc.stdout().includes('Forwarding'), 15_000, `tunnel client ${name}`).catch(
