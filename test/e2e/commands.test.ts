@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -66,6 +66,39 @@ describe('help', () => {
     assert.equal(nope.code, 2);
     assert.match(nope.stderr, /unknown command "nope"/);
     assert.match(nope.stderr, /^ {2}file-server /m);
+  });
+});
+
+describe('module loading', () => {
+  /** The program's own modules (paths under build/src) a run of nodecaddy with `args` loaded. */
+  async function modulesLoaded(args: string[]): Promise<string[]> {
+    const list = path.join(dir, `loaded-${args.join('-')}.txt`);
+    const hooks = `import { appendFileSync } from 'node:fs';
+export async function resolve(specifier, context, next) {
+  const r = await next(specifier, context);
+  if (r.url.startsWith('file:')) appendFileSync(${JSON.stringify(list)}, r.url + '\\n');
+  return r;
+}`;
+    const preload = path.join(dir, 'record-modules.mjs');
+    writeFileSync(
+      preload,
+      `import { register } from 'node:module';\nregister(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hooks)}`)});\n`,
+    );
+    const r = await runNodecaddy(args, { nodeArgs: ['--import', preload] });
+    assert.equal(r.code, 0, r.stderr);
+    return readFileSync(list, 'utf8')
+      .split('\n')
+      .filter((url) => url.includes('/build/src/'))
+      .map((url) => url.slice(url.indexOf('/build/src/') + '/build/src/'.length));
+  }
+
+  test("the tunnel client loads none of the server's modules; serving loads them", async () => {
+    const tunnel = await modulesLoaded(['tunnel', '-h']);
+    assert.ok(tunnel.includes('tunnel/client.js'), tunnel.join(' '));
+    const server = tunnel.filter((m) => /^(app|runtime)\.js$|^(middleware|certs|admin|caddyfile)\//.test(m));
+    assert.deepEqual(server, [], 'loaded by the tunnel client');
+    const serving = await modulesLoaded(['-version']);
+    assert.ok(serving.includes('runtime.js') && serving.includes('cli/serve.js'), serving.join(' '));
   });
 });
 
