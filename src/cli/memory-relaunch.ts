@@ -4,13 +4,20 @@
 // same command plus the settings: same pid, same terminal and file descriptors, no parent left behind. Under
 // the small answers of the bench, the client peaked at 136-140 MB without them and 79-85 MB with them.
 // Where Node has no execve (Node 20), a parent relaying signals to a child would cost as much memory as it
-// saves (it has loaded the whole program by then), so the process keeps its settings and only lowers V8's heap
-// growing factor, the one setting V8 reads again at every collection (110-112 MB in the same runs).
+// saves, so the process keeps its settings and applies at run time what V8 reads again while it runs: the
+// heap growing factor (read at every full collection), and the young generation's cap, kept by turning the
+// young generation's growth off once it has reached the cap's size (V8 reads its growth factor each time it
+// would grow it). The client's young generation otherwise grew to 2 x 16 MB under the bench's small answers
+// and stayed there: 97-101 MB during a download after them instead of 69-71.
+import { PerformanceObserver } from 'node:perf_hooks';
 import v8 from 'node:v8';
-import { missingMemoryEnv, missingMemoryFlags } from '../cluster/memory-settings.js';
+import { missingMemoryEnv, missingMemoryFlags, SEMI_SPACE_MB } from '../cluster/memory-settings.js';
 
 /** About the growing factor V8 picks for an old space of OLD_SPACE_MB (2x), as a percentage over 1x. */
 const HEAP_GROWING_PERCENT = 100;
+
+/** V8's own factor by which the young generation grows (--semi-space-growth-factor). */
+const DEFAULT_GROWTH_FACTOR = 2;
 
 /** Set in the environment of the relaunched process: it never relaunches again. */
 const RELAUNCHED = 'NODECADDY_MEMORY_RELAUNCHED';
@@ -45,4 +52,26 @@ export function withMemorySettings(): void {
   // The old-space flag's effect without the flag: V8's heap grows to 2x what survived, not up to 4x.
   if (flags.some((f) => f.startsWith('--max-old-space-size')))
     v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+  if (flags.some((f) => f.startsWith('--max-semi-space-size'))) capYoungGeneration(SEMI_SPACE_MB);
+}
+
+/**
+ * Holds V8's young generation at two semi-spaces of `semiSpaceMb` (what --max-semi-space-size would) in a
+ * process that started without the flag: after every collection, its growth factor is 1 (no growth) once
+ * the young generation is that big, and V8's default of 2 while it is smaller (V8 shrinks it when the
+ * process allocates little, and it must be able to grow back). It can overshoot by one doubling only if two
+ * collections that both grow it come before this observer runs.
+ */
+export function capYoungGeneration(semiSpaceMb: number): PerformanceObserver {
+  const capBytes = 2 * semiSpaceMb * 1024 * 1024;
+  let growing = true;
+  const observer = new PerformanceObserver(() => {
+    const young = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+    const grow = young === undefined || young.space_size < capBytes;
+    if (grow === growing) return;
+    growing = grow;
+    v8.setFlagsFromString(`--semi-space-growth-factor=${grow ? DEFAULT_GROWTH_FACTOR : 1}`);
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  return observer;
 }

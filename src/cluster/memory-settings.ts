@@ -20,7 +20,9 @@
 // sweeping flag at every collection.
 import v8 from 'node:v8';
 
-export const SEMI_SPACE_FLAG = '--max-semi-space-size=4';
+/** The young generation's cap: two semi-spaces of this many MB. */
+export const SEMI_SPACE_MB = 4;
+export const SEMI_SPACE_FLAG = `--max-semi-space-size=${SEMI_SPACE_MB}`;
 export const ARRAY_BUFFER_SWEEPING_FLAG = '--no-concurrent-array-buffer-sweeping';
 export const EXPOSE_GC_FLAG = '--expose-gc';
 /** Just under the 2 GB (2 x 1 GB on 64-bit) from which V8 uses its largest heap growing factor. */

@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { SEMI_SPACE_MB } from '../../src/cluster/memory-settings.js';
 import { tempDir } from '../helpers/process.js';
 
 const MODULE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/memory-relaunch.js');
@@ -82,3 +83,48 @@ test("the user's own memory settings are kept; only what they left out is added"
     tmp.cleanup();
   }
 });
+
+test(
+  "without execve, the young generation is held at the semi-space flag's size (V8 would let it grow to 2 x 16 MB)",
+  {
+    skip:
+      typeof (process as { execve?: unknown }).execve === 'function' && 'this Node relaunches with the flag',
+  },
+  async () => {
+    const tmp = tempDir();
+    try {
+      const script = path.join(tmp.dir, 'young.mjs');
+      // Objects that live across a few scavenges, as requests in flight do: V8 grows the young generation.
+      writeFileSync(
+        script,
+        `import v8 from 'node:v8';
+const { withMemorySettings } = await import(${JSON.stringify(pathToFileURL(MODULE).href)});
+withMemorySettings();
+const young = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+let live = [];
+let max = 0;
+for (let round = 0; round < 200; round++) {
+  for (let i = 0; i < 20000; i++) {
+    live.push({ a: i, b: [i] });
+    if (live.length > 40000) live = [];
+  }
+  await new Promise((resolve) => setImmediate(resolve));
+  max = Math.max(max, young());
+}
+console.log(max);
+`,
+      );
+      const clean = { ...process.env };
+      delete clean.NODE_OPTIONS;
+      const stdout = await new Promise<string>((resolve, reject) =>
+        execFile(process.execPath, [script], { env: clean }, (err, out, stderr) =>
+          err ? reject(new Error(`${err.message}: ${stderr}`)) : resolve(out),
+        ),
+      );
+      const max = Number(stdout.trim()) / 2 ** 20;
+      assert.ok(max > 0 && max <= 2 * SEMI_SPACE_MB, `young generation reached ${max} MB`);
+    } finally {
+      tmp.cleanup();
+    }
+  },
+);
