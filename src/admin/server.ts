@@ -1,7 +1,8 @@
 // The admin endpoint (-admin, default localhost:2019): metrics, upstreams, tunnels, the loaded config, and
 // POST /load. It runs where everything can be seen: the primary with workers, else the one process. It is
 // a plain node:http server of its own, never one of the sites' listeners.
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http from '../core/node-http.js';
+import type { IncomingMessage, ServerResponse, Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { caddyfileToJson, jsonToCaddyfile } from '../caddyfile/index.js';
@@ -36,7 +37,7 @@ class AdminError extends Error {
 type Route = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 export class AdminServer {
-  private readonly server: http.Server;
+  private readonly server: HttpServer;
   private hosts = new Set<string>();
   private readonly checkHost: boolean;
   private readonly routes: ReadonlyMap<string, { method: 'GET' | 'POST'; run: Route }>;

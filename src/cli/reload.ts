@@ -1,6 +1,6 @@
 // `nodecaddy reload`: sends a Caddyfile to the running server's admin endpoint (POST /load), as `caddy
 // reload` does, and says what happened: reloaded, unchanged, or the error with its file and line.
-import http from 'node:http';
+import http from '../core/node-http.js';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_ADMIN, parseAdminAddress, type AdminAddress } from '../admin/address.js';

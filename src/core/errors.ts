@@ -1,5 +1,5 @@
 // HttpError means "nothing written yet": whoever catches it (errors directive or the default) renders the page.
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES } from './node-http.js';
 import type { HttpResponse } from './response.js';
 import { closeIfBodyUnread } from './unread-body.js';
 

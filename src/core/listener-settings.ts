@@ -7,7 +7,8 @@
 // - Timeouts: as Caddy, for each kind the SMALLEST value among the sites that set it; `none` (0) is a value,
 //   so it wins. Kinds no site sets take Caddy's defaults: idle 5m, read and write none; header 60s is our
 //   deliberate difference (Caddy: none), a guard against clients that never finish their headers.
-import http from 'node:http';
+import http from './node-http.js';
+import type { Server as HttpServer } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
 import type { Site, TimeoutKind } from './site.js';
 
@@ -46,11 +47,11 @@ export function listenerSettings(sites: readonly Site[]): ListenerSettings {
  * Applies settings to a server; safe to call again on reload (Node reads these per connection or per
  * check). `write` has no server setting: the listener arms a timer per request.
  */
-export function applyListenerSettings(server: http.Server | Http2SecureServer, s: ListenerSettings): void {
+export function applyListenerSettings(server: HttpServer | Http2SecureServer, s: ListenerSettings): void {
   const { read, header, idle } = s.timeouts;
   // Read by Node's HTTP parser for each new connection.
   // An HTTPS listener's HTTP/1.1 connections read these same fields of the http2 server.
-  const h1 = server as Pick<http.Server, 'requestTimeout' | 'headersTimeout' | 'keepAliveTimeout'> & {
+  const h1 = server as Pick<HttpServer, 'requestTimeout' | 'headersTimeout' | 'keepAliveTimeout'> & {
     maxHeaderSize?: number;
   };
   h1.maxHeaderSize = s.maxHeaderSize;

@@ -2,7 +2,8 @@
 // HTTP/1.1 by ALPN). The routing table is swapped in one assignment on reload, so a request is routed either
 // wholly by the old config or wholly by the new one; on a TLS listener the table also holds the certificates,
 // so new handshakes get the new ones while open connections keep theirs.
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http from './node-http.js';
+import type { IncomingMessage, ServerResponse, Server as HttpServer } from 'node:http';
 import {
   constants as http2constants,
   type Http2SecureServer,
@@ -56,7 +57,7 @@ export interface ListenerOptions {
 export class Listener {
   readonly key: string;
   readonly options: ListenerOptions;
-  private readonly server: http.Server | Http2SecureServer;
+  private readonly server: HttpServer | Http2SecureServer;
   private table: RoutingTable;
   private readonly inflight = new InFlight();
   private draining = false;

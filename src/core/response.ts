@@ -13,7 +13,8 @@
 // gzip), for `{size}` and metrics. The state lives in fields of our response classes: a per-response closure
 // or property added after construction made V8 promote request garbage under load (measured: gzip on a
 // cached page went from ~33k to ~13k req/s with one worker).
-import { ServerResponse, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { ServerResponse } from './node-http.js';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Http2ServerResponse } from 'node:http2';
 import {
   HOLD,
@@ -150,7 +151,7 @@ export function bodyBytesSent(res: HttpResponse): number {
 /** Whether the transport below the response is full (a 'drain' is due). */
 export function transportFull(res: HttpResponse): boolean {
   if (res instanceof Http2ServerResponse) return res.stream.writableNeedDrain;
-  return (res as ServerResponse).writableNeedDrain;
+  return (res as InstanceType<typeof ServerResponse>).writableNeedDrain;
 }
 
 function filterOut(filter: ResponseFilter, below: BodyOut): BodyOut {

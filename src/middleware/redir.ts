@@ -1,7 +1,7 @@
 // redir [<from>] <to> [<code>] | redir [<default code>] { <from> <to> [<code>]… if … if_op … }
 // The first rule in order whose `from` is `/` (every path) or exactly the request path, whose scheme fits
 // and whose `if` conditions hold, answers with a redirect (or a `meta` refresh page).
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES } from '../core/node-http.js';
 import type { HttpResponse } from '../core/response.js';
 import { posix } from 'node:path';
 import type { Middleware } from '../core/chain.js';

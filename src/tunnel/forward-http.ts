@@ -2,7 +2,8 @@
 // as asked), the answer back on the stream. Capture for the inspector tees both bodies as they pass. A
 // request goes over our own connection pool (target-h1.ts); a WebSocket upgrade, which then becomes a byte
 // stream both ways, over a connection of its own from Node's http client.
-import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import http from '../core/node-http.js';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { ConnectionPool } from '../core/h1/pool.js';
 import { errorWire, responseWire, type RequestHead } from './headers.js';

@@ -3,12 +3,8 @@
 // response loses hop-by-hop fields, whichever side wrote them. Header fields travel as a flat list
 // [name, value, name, value, …] (a value may be a list, as Set-Cookie is) and come back as an object without
 // a prototype, so a field named `__proto__` stays a field.
-import {
-  validateHeaderName,
-  validateHeaderValue,
-  type IncomingHttpHeaders,
-  type OutgoingHttpHeaders,
-} from 'node:http';
+import { validateHeaderName, validateHeaderValue } from '../core/node-http.js';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { connectionTokens, isHopByHop } from '../core/forwarded.js';
 import { ProtocolError } from './frames.js';
 import { H_DETAIL, H_ERROR, HEADER_PREFIX, type StreamErrorCode } from './protocol.js';

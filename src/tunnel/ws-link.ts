@@ -6,7 +6,8 @@
 // The tunnel client still dials with ws: both satisfy LinkSocket (link.ts).
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import { STATUS_CODES } from '../core/node-http.js';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { LinkSocket } from './link.js';

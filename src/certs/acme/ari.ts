@@ -4,7 +4,7 @@
 // the GET of the window and the choice of a time inside it. No state here but the directory cache: what was
 // chosen for which certificate is RenewalTimes' (renewal-times.ts).
 import { X509Certificate } from 'node:crypto';
-import http from 'node:http';
+import http from '../../core/node-http.js';
 import https from 'node:https';
 import { x509 } from '../x509.js';
 

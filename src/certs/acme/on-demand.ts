@@ -4,7 +4,7 @@
 // public host names never qualify; `max_certs` caps a site; a name that failed waits before another try; and
 // at most 10 orders a minute go out for the whole process (certmagic's throttle). With a shared storage,
 // max_certs and the throttle count for the whole cluster (OnDemandCounters).
-import http from 'node:http';
+import http from '../../core/node-http.js';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import { isInternalHost } from '../../core/tls/plan.js';

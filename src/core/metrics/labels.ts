@@ -1,7 +1,7 @@
 // Label values with bounded cardinality: a status code is one of the known codes or its class (`2xx`), a
 // method one of the standard ones or OTHER. Both map to small integers once, so that a request counts into an
 // array slot and never builds a label string.
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES } from '../node-http.js';
 
 /** Codes that keep their own label: the registered ones Node knows, and 499 (client closed, as Caddy logs). */
 const KNOWN_CODES = [...Object.keys(STATUS_CODES).map(Number), 499]

@@ -2,7 +2,7 @@
 // ask for h2 by ALPN, HTTP/1.1 (with our response classes either way). Certificates are picked per handshake by
 // SNI from the listener's current routing table, so a reload (or a renewal) swaps them for new handshakes while
 // open connections keep theirs.
-import { maxHeaderSize as maxHeaderSizeDefault } from 'node:http';
+import http from '../node-http.js';
 import http2 from 'node:http2';
 import type { ListenerSettings } from '../listener-settings.js';
 import { createSecureContext as tlsCreateSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
@@ -37,7 +37,7 @@ export function createSecureServer(
   settings: ListenerSettings | undefined,
   hooks: SecureServerHooks,
 ): http2.Http2SecureServer {
-  const maxHeaderSize = settings?.maxHeaderSize ?? maxHeaderSizeDefault;
+  const maxHeaderSize = settings?.maxHeaderSize ?? http.maxHeaderSize;
   // A handshake counts as part of the request head: `timeouts header` shortens it too.
   const header = settings?.timeouts.header ?? 0;
   const server = http2.createSecureServer({

@@ -1,7 +1,8 @@
 // ngrok's agent API shapes (https://ngrok.com/docs/agent/api/): the same paths and JSON field names, so
 // scripts written for ngrok's :4040 work. Fields ngrok does not have are additions (which its API stability
 // rules allow): replay_of, error, upgrade, and the body sizes.
-import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
+import { STATUS_CODES } from '../../core/node-http.js';
+import type { OutgoingHttpHeaders } from 'node:http';
 import { bodyBytes, isCut, type CapturedBody, type CapturedExchange } from './capture.js';
 import { ngrokMetric } from '../metrics.js';
 import type { TunnelClient } from '../client.js';

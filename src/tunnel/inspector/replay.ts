@@ -1,6 +1,7 @@
 // Replay: a captured request sent again, straight to the local target (as ngrok's agent does), captured as
 // a new exchange linked to its original. "Edit and replay" changes the method, path, headers or body first.
-import http, { type OutgoingHttpHeaders } from 'node:http';
+import http from '../../core/node-http.js';
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { HttpTarget } from '../forward-http.js';
 import { bodyBytes, isCut, type CaptureStore, type CapturedExchange } from './capture.js';
 

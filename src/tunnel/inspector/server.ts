@@ -1,7 +1,8 @@
 // The inspector's HTTP server: the page, ngrok's agent API, a live event stream for the page, and the bodies
 // as the page shows them. On loopback unless the user names another address; even there it only answers
 // requests for its own host names (no DNS rebinding) and refuses cross-site writes (Origin).
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http from '../../core/node-http.js';
+import type { IncomingMessage, ServerResponse, Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TunnelClient } from '../client.js';
 import { API_REQUESTS, API_TUNNELS, ngrokError, ngrokRequest, ngrokTunnel } from './api.js';
@@ -33,7 +34,7 @@ export function isLoopbackAddress(host: string): boolean {
 }
 
 /** Binds the first free port of the address; undefined when none is. */
-async function listen(server: http.Server, a: InspectorAddress): Promise<AddressInfo | undefined> {
+async function listen(server: HttpServer, a: InspectorAddress): Promise<AddressInfo | undefined> {
   for (let port = a.port; port <= (a.lastPort ?? a.port); port++) {
     const bound = await new Promise<boolean>((resolve) => {
       const onError = () => resolve(false);
