@@ -100,6 +100,26 @@ export async function resolve(specifier, context, next) {
     const serving = await modulesLoaded(['-version']);
     assert.ok(serving.includes('runtime.js') && serving.includes('cli/serve.js'), serving.join(' '));
   });
+
+  test("neither the server nor the tunnel client loads Node's bundled undici (src/core/node-http.ts)", async () => {
+    for (const args of [['-version'], ['tunnel', '-h']]) {
+      const list = path.join(dir, `builtins-${args.join('-')}.txt`);
+      const preload = path.join(dir, 'record-builtins.mjs');
+      writeFileSync(
+        preload,
+        `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join('\\n')));\n`,
+      );
+      const r = await runNodecaddy(args, { nodeArgs: ['--import', preload] });
+      assert.equal(r.code, 0, r.stderr);
+      const builtins = readFileSync(list, 'utf8').split('\n');
+      assert.ok(builtins.includes('NativeModule http'), 'node:http is loaded');
+      assert.deepEqual(
+        builtins.filter((m) => m.includes('undici')),
+        [],
+        args.join(' '),
+      );
+    }
+  });
 });
 
 describe('file-server', () => {
