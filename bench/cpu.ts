@@ -49,8 +49,9 @@ function cpuMs(pids: number[]): number {
   return ticks * (1000 / 100);
 }
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+/** VmRSS (now) or VmHWM (the peak so far) of a process, in MB. */
+function rssMb(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : 0;
 }
 
@@ -142,9 +143,10 @@ async function main(): Promise<void> {
             const s = cpuMs(serverPids()) - s0;
             const c = client ? cpuMs([client.child.pid!]) - c0 : 0;
             const rss = client ? rssMb(client.child.pid!) : 0;
+            const peak = client ? rssMb(client.child.pid!, 'VmHWM') : 0;
             process.stdout.write(
               `${kind.padEnd(7)} ${(mb / r.seconds).toFixed(0).padStart(5)} MB/s  server ${(s / mb).toFixed(2)} ms/MB` +
-                `${client ? `  client ${(c / mb).toFixed(2)} ms/MB, RSS ${rss.toFixed(0)} MB` : ''}\n`,
+                `${client ? `  client ${(c / mb).toFixed(2)} ms/MB, RSS ${rss.toFixed(0)} MB (peak so far ${peak.toFixed(0)})` : ''}\n`,
             );
           } else {
             const r = await wrk({ url, threads: 1, connections, seconds, headers: { Host: HOST } });
