@@ -8,7 +8,7 @@
 // heap growing factor (read at every full collection), and the young generation's cap, kept by turning the
 // young generation's growth off once it has reached the cap's size (V8 reads its growth factor each time it
 // would grow it). The client's young generation otherwise grew to 2 x 16 MB under the bench's small answers
-// and stayed there: 97-101 MB during a download after them instead of 69-71.
+// and stayed there: 97-101 MB during a download after them instead of 75-81.
 import { PerformanceObserver } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { missingMemoryEnv, missingMemoryFlags, SEMI_SPACE_MB } from '../cluster/memory-settings.js';
