@@ -11,6 +11,7 @@ import { loadEnvFile } from './envfile.js';
 import { durationFlag, FlagError, formatUsage, parseFlags } from './flags.js';
 import { FLAGS, USAGE_HEAD } from './options.js';
 import { inputLoader, PIPE_HINT } from './input.js';
+import { withMemorySettings } from './memory-relaunch.js';
 import { startupLines } from './banner.js';
 import { createProcessLogger, type Logger } from '../core/logger.js';
 import { handleProcessFaults } from '../crash.js';
@@ -107,6 +108,9 @@ export async function serveMain(argv: string[], preset?: CaddyfileInput): Promis
     return runWorker(loadOptions, log, graceMs);
   }
 
+  // Serving in this process (one worker, the default on a 1-CPU machine): it gets the workers' memory
+  // settings too, before anything is read or written (a relaunch runs the same command again).
+  if (workers === 1) withMemorySettings();
   if (flag('envfile')) {
     try {
       loadEnvFile(flag('envfile'), process.env);

@@ -165,6 +165,32 @@ describe('-workers 2', () => {
     }
   });
 
+  test(
+    'with -workers 1, the process that serves gets the same settings',
+    { skip: typeof (process as { execve?: unknown }).execve !== 'function' && 'this Node cannot relaunch' },
+    async () => {
+      const port = await freePort();
+      const conf = path.join(dir, 'Caddyfile.one');
+      writeFileSync(conf, site(port, 'one.txt'));
+      const nc = await startNodecaddy(['-conf', conf, '-workers', '1']);
+      try {
+        const pid = nc.child.pid!;
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        for (const flag of [
+          '--max-semi-space-size=4',
+          '--no-concurrent-array-buffer-sweeping',
+          '--expose-gc',
+        ])
+          assert.ok(cmdline.includes(flag), cmdline.join(' '));
+        assert.ok(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes('MALLOC_ARENA_MAX=2'));
+        const res = await request(port, '/');
+        assert.equal(res.body, 'one');
+      } finally {
+        assert.equal(await nc.stop(), 0);
+      }
+    },
+  );
+
   test('workers that keep dying young are restarted with a growing delay, and serve in the end', async () => {
     const port = await freePort();
     const conf = path.join(dir, 'Caddyfile.crashloop');
