@@ -1,6 +1,6 @@
 // Runs the real nodecaddy binary (build/src/cli.js) as a child process.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, utimesSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -104,18 +104,43 @@ export function tempDir(prefix = 'nodecaddy-test-'): { dir: string; cleanup: () 
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** Ports handed out by freePort in any test process of this machine, one file each (see freePort). */
+const HANDED_OUT = path.join(os.tmpdir(), 'nodecaddy-test-ports');
+/** A port handed out longer ago than this may be handed out again: its test is over. */
+const HANDED_OUT_MS = 15 * 60_000;
+
 /**
  * A port that was free a moment ago (for configs that need a known port, e.g. adding a listener, or the ports
  * an ACME CA validates on). Picked below Linux's ephemeral range (32768-60999): a port the kernel hands out for
  * `listen(0)` or an outgoing connection could be taken by another test, or a load test, between this check and
- * the bind that wants it. Tried on every interface, as nodecaddy binds.
+ * the bind that wants it. Tried on every interface, as nodecaddy binds. A port is handed out once in 15
+ * minutes across the test files running side by side (a file per port, created exclusively): a suite that
+ * picks its ports first and binds them a minute later lost one to another file's pick.
  */
 export async function freePort(): Promise<number> {
+  mkdirSync(HANDED_OUT, { recursive: true });
   for (let attempt = 0; attempt < 100; attempt++) {
     const port = 10_000 + Math.floor(Math.random() * 10_000);
-    if (await canListen(port)) return port;
+    if (claim(port) && (await canListen(port))) return port;
   }
   throw new Error('no free port found between 10000 and 20000');
+}
+
+/** Takes `port` for this test unless another took it within HANDED_OUT_MS. */
+function claim(port: number): boolean {
+  const file = path.join(HANDED_OUT, String(port));
+  try {
+    closeSync(openSync(file, 'wx'));
+    return true;
+  } catch {
+    try {
+      if (Date.now() - statSync(file).mtimeMs < HANDED_OUT_MS) return false;
+      utimesSync(file, new Date(), new Date());
+      return true;
+    } catch {
+      return false;
+    }
+  }
 }
 
 function canListen(port: number): Promise<boolean> {
