@@ -61,30 +61,47 @@ export interface Recorder {
 
 export class CaptureStore {
   readonly limits: CaptureLimits;
-  private readonly entries = new Map<string, CapturedExchange>();
-  private keptBytes = 0;
+  // The kept exchanges in a fixed ring, the exchange numbered `seq` in slot `seq % keep`: the live ones are
+  // always the numbers oldest..seq, since they go oldest first. Not a Map: a Map that keeps hundreds of
+  // entries and churns thousands a second replaces its table every few hundred insertions, and V8 keeps a
+  // link from each replaced table to its successor (for live iterators). Once one table is in the old
+  // generation, scavenges take it as a root until the next full collection, so every later table and every
+  // exchange they held (with its headers, parsed answer, buffers) is promoted: ~3 KB per request, and a full
+  // collection every few hundred milliseconds under load. The ring is one array that lives as long as the
+  // store; a slot is overwritten or cleared when its exchange goes, so nothing dead points into the young
+  // generation. An id carries its number, so lookups need no index either.
+  private readonly slots: (CapturedExchange | undefined)[];
+  private oldest = 1;
   private seq = 0;
+  private keptBytes = 0;
   private readonly listeners = new Set<(event: CaptureEvent) => void>();
 
   constructor(limits: Partial<CaptureLimits> = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
+    this.slots = new Array<CapturedExchange | undefined>(Math.max(1, this.limits.keep)).fill(undefined);
   }
 
   /** Newest first. */
   list(): CapturedExchange[] {
-    return [...this.entries.values()].reverse();
+    const out: CapturedExchange[] = [];
+    for (let n = this.seq; n >= this.oldest; n--) out.push(this.slots[n % this.slots.length]!);
+    return out;
   }
 
   get(id: string): CapturedExchange | undefined {
-    return this.entries.get(id);
+    const n = parseInt(id.slice(8), 16);
+    if (!(n >= this.oldest && n <= this.seq)) return undefined;
+    const entry = this.slots[n % this.slots.length];
+    return entry?.id === id ? entry : undefined;
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.seq - this.oldest + 1;
   }
 
   clear(): void {
-    this.entries.clear();
+    this.slots.fill(undefined);
+    this.oldest = this.seq + 1;
     this.keptBytes = 0;
     this.emit({ kind: 'clear' });
   }
@@ -102,11 +119,14 @@ export class CaptureStore {
     headers: OutgoingHttpHeaders;
     replayOf?: string;
   }): Recorder {
+    // Room for this one first, so that its slot is free.
+    this.evict(this.slots.length - 1);
+    const n = ++this.seq;
     const start = new Date();
     const id =
       Math.floor(start.getTime() / 1000)
         .toString(16)
-        .padStart(8, '0') + (++this.seq).toString(16).padStart(8, '0');
+        .padStart(8, '0') + n.toString(16).padStart(8, '0');
     const entry: CapturedExchange = {
       id,
       tunnel: init.tunnel,
@@ -119,20 +139,19 @@ export class CaptureStore {
       error: undefined,
       replayOf: init.replayOf,
     };
-    this.entries.set(id, entry);
-    this.evict();
+    this.slots[n % this.slots.length] = entry;
     this.emit({ kind: 'new', exchange: entry });
     const began = performance.now();
     let finished = false;
     return {
       id,
-      requestData: (chunk) => this.keep(entry, entry.request.body, chunk),
+      requestData: (chunk) => this.keep(n, entry, entry.request.body, chunk),
       response: (status, headers) => {
         entry.response = { status, headers, body: emptyBody() };
         this.emit({ kind: 'update', exchange: entry });
       },
       responseData: (chunk) => {
-        if (entry.response) this.keep(entry, entry.response.body, chunk);
+        if (entry.response) this.keep(n, entry, entry.response.body, chunk);
       },
       upgraded: (protocol, headers) => {
         entry.upgrade = protocol;
@@ -144,17 +163,22 @@ export class CaptureStore {
         finished = true;
         entry.durationMs = performance.now() - began;
         entry.error = error;
-        this.evict();
-        if (this.entries.get(id) === entry) this.emit({ kind: 'update', exchange: entry });
+        this.evict(this.slots.length);
+        if (this.kept(n, entry)) this.emit({ kind: 'update', exchange: entry });
       },
     };
   }
 
-  private keep(entry: CapturedExchange, body: CapturedBody, chunk: Buffer): void {
+  /** The exchange numbered n is still in its slot. */
+  private kept(n: number, entry: CapturedExchange): boolean {
+    return this.slots[n % this.slots.length] === entry;
+  }
+
+  private keep(n: number, entry: CapturedExchange, body: CapturedBody, chunk: Buffer): void {
     body.size += chunk.length;
     const room = this.limits.bodyBytes - body.kept;
     // Once evicted (a long exchange outlived its place), nothing more is kept for it.
-    if (room <= 0 || this.entries.get(entry.id) !== entry) return;
+    if (room <= 0 || !this.kept(n, entry)) return;
     // A copy: the chunk may be a view into a much larger buffer (a whole WebSocket message) it would pin.
     const part = Buffer.from(chunk.subarray(0, room));
     body.parts.push(part);
@@ -162,13 +186,14 @@ export class CaptureStore {
     this.keptBytes += part.length;
   }
 
-  /** Drops the oldest exchanges beyond the count or the byte budget. */
-  private evict(): void {
-    for (const [id, entry] of this.entries) {
-      if (this.entries.size <= this.limits.keep && this.keptBytes <= this.limits.totalBytes) return;
-      this.entries.delete(id);
+  /** Drops the oldest exchanges beyond `count` or beyond the byte budget. */
+  private evict(count: number): void {
+    while (this.size > 0 && (this.size > count || this.keptBytes > this.limits.totalBytes)) {
+      const slot = this.oldest++ % this.slots.length;
+      const entry = this.slots[slot]!;
+      this.slots[slot] = undefined;
       this.keptBytes -= entry.request.body.kept + (entry.response?.body.kept ?? 0);
-      this.emit({ kind: 'evict', id });
+      this.emit({ kind: 'evict', id: entry.id });
     }
   }
 
