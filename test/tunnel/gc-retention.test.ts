@@ -92,6 +92,32 @@ test('exchanges the inspector let go are not promoted by its store', () => {
   assert.equal(store.size, 50);
 });
 
+test('a finished exchange the inspector keeps is one small object on the heap', () => {
+  const store = new CaptureStore({ keep: 500 });
+  const gc = exposedGc();
+  gc();
+  const before = oldSpaceUsed();
+  for (let i = 0; i < 500; i++) {
+    const rec = store.begin({
+      tunnel: 't',
+      remoteAddr: '127.0.0.1',
+      method: 'GET',
+      path: `/page/${i}`,
+      headers: { host: 'example.test', 'user-agent': `agent ${i}`, accept: '*/*' },
+    });
+    rec.response(200, { 'content-type': 'text/plain', 'content-length': String(i), date: `day ${i}` });
+    rec.responseData(Buffer.from(`hello ${i}`));
+    rec.finish();
+  }
+  // Two scavenges promote whatever the store still holds on the heap.
+  gc({ type: 'minor' });
+  gc({ type: 'minor' });
+  const grew = (oldSpaceUsed() - before) / 1024;
+  // As objects (entry, header maps, strings, Date, body copy) they were 1.3-1.8 KB each; packed ~150 bytes.
+  assert.ok(grew < 250, `500 kept exchanges take ${grew.toFixed(0)} KB of the old generation`);
+  assert.equal(store.size, 500);
+});
+
 function endpointOf(request: number[]): Endpoint {
   return {
     frame: () => request.length,

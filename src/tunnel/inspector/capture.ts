@@ -2,6 +2,7 @@
 // are teed as they stream (copied up to the limit, never waited for), so capture adds no latency; the rest
 // of a long body is only counted, and the exchange marked as cut.
 import type { OutgoingHttpHeaders } from 'node:http';
+import { pack, packedBodyBytes, packedId, unpack } from './packed.js';
 
 export interface CapturedBody {
   /** Copies of the first chunks, up to the per-body limit. */
@@ -69,8 +70,9 @@ export class CaptureStore {
   // exchange they held (with its headers, parsed answer, buffers) is promoted: ~3 KB per request, and a full
   // collection every few hundred milliseconds under load. The ring is one array that lives as long as the
   // store; a slot is overwritten or cleared when its exchange goes, so nothing dead points into the young
-  // generation. An id carries its number, so lookups need no index either.
-  private readonly slots: (CapturedExchange | undefined)[];
+  // generation. An id carries its number, so lookups need no index either. A finished exchange is kept
+  // packed (packed.ts), a running one as the object its recorder fills.
+  private readonly slots: (CapturedExchange | Buffer | undefined)[];
   private oldest = 1;
   private seq = 0;
   private keptBytes = 0;
@@ -78,21 +80,24 @@ export class CaptureStore {
 
   constructor(limits: Partial<CaptureLimits> = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
-    this.slots = new Array<CapturedExchange | undefined>(Math.max(1, this.limits.keep)).fill(undefined);
+    this.slots = new Array<CapturedExchange | Buffer | undefined>(Math.max(1, this.limits.keep)).fill(
+      undefined,
+    );
   }
 
   /** Newest first. */
   list(): CapturedExchange[] {
     const out: CapturedExchange[] = [];
-    for (let n = this.seq; n >= this.oldest; n--) out.push(this.slots[n % this.slots.length]!);
+    for (let n = this.seq; n >= this.oldest; n--) out.push(exchangeOf(this.slots[n % this.slots.length]!));
     return out;
   }
 
   get(id: string): CapturedExchange | undefined {
     const n = parseInt(id.slice(8), 16);
     if (!(n >= this.oldest && n <= this.seq)) return undefined;
-    const entry = this.slots[n % this.slots.length];
-    return entry?.id === id ? entry : undefined;
+    const kept = this.slots[n % this.slots.length];
+    if (kept === undefined || idOf(kept) !== id) return undefined;
+    return exchangeOf(kept);
   }
 
   get size(): number {
@@ -164,7 +169,9 @@ export class CaptureStore {
         entry.durationMs = performance.now() - began;
         entry.error = error;
         this.evict(this.slots.length);
-        if (this.kept(n, entry)) this.emit({ kind: 'update', exchange: entry });
+        if (!this.kept(n, entry)) return;
+        this.emit({ kind: 'update', exchange: entry });
+        this.slots[n % this.slots.length] = pack(entry);
       },
     };
   }
@@ -190,16 +197,26 @@ export class CaptureStore {
   private evict(count: number): void {
     while (this.size > 0 && (this.size > count || this.keptBytes > this.limits.totalBytes)) {
       const slot = this.oldest++ % this.slots.length;
-      const entry = this.slots[slot]!;
+      const kept = this.slots[slot]!;
       this.slots[slot] = undefined;
-      this.keptBytes -= entry.request.body.kept + (entry.response?.body.kept ?? 0);
-      this.emit({ kind: 'evict', id: entry.id });
+      this.keptBytes -= Buffer.isBuffer(kept)
+        ? packedBodyBytes(kept)
+        : kept.request.body.kept + (kept.response?.body.kept ?? 0);
+      this.emit({ kind: 'evict', id: idOf(kept) });
     }
   }
 
   private emit(event: CaptureEvent): void {
     for (const listener of this.listeners) listener(event);
   }
+}
+
+function idOf(kept: CapturedExchange | Buffer): string {
+  return Buffer.isBuffer(kept) ? packedId(kept) : kept.id;
+}
+
+function exchangeOf(kept: CapturedExchange | Buffer): CapturedExchange {
+  return Buffer.isBuffer(kept) ? unpack(kept) : kept;
 }
 
 function emptyBody(): CapturedBody {
