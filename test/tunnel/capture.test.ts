@@ -124,3 +124,38 @@ function flat(e: CapturedExchange): unknown {
     response: e.response && { ...e.response, body: body(e.response.body) },
   };
 }
+
+test('packed exchanges share reused memory and never read back another one', () => {
+  const store = new CaptureStore({ keep: 50 });
+  const ids: string[] = [];
+  for (let i = 0; i < 5000; i++) {
+    const rec = store.begin({
+      tunnel: 't',
+      remoteAddr: '',
+      method: 'GET',
+      path: `/${i}`,
+      headers: { n: String(i) },
+    });
+    rec.response(200, { n: String(i) });
+    rec.responseData(Buffer.from(`body ${i} `.repeat(1 + (i % 40))));
+    rec.finish();
+    ids.push(rec.id);
+    if (i === 2500) store.clear();
+  }
+  const kept = store.list();
+  assert.equal(kept.length, 50);
+  for (const [k, e] of kept.entries()) {
+    const i = 4999 - k;
+    assert.equal(e.id, ids[i]);
+    assert.equal(e.request.path, `/${i}`);
+    assert.equal(e.response!.headers.n, String(i));
+    assert.equal(bodyBytes(e.response!.body).toString(), `body ${i} `.repeat(1 + (i % 40)));
+  }
+  // What was read stays as read while the store packs more in the memory it gave back.
+  const read = store.get(ids[4950])!;
+  for (let i = 0; i < 500; i++) record(store, '/more', [Buffer.alloc(300, 0x78)]);
+  assert.equal(bodyBytes(read.response!.body).toString(), `body 4950 `.repeat(1 + (4950 % 40)));
+  // Memory of its own for a large one.
+  const big = record(store, '/big', [Buffer.alloc(20000, 0x79)]);
+  assert.equal(bodyBytes(store.get(big)!.request.body).toString(), 'y'.repeat(20000));
+});

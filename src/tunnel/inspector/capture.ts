@@ -2,6 +2,7 @@
 // are teed as they stream (copied up to the limit, never waited for), so capture adds no latency; the rest
 // of a long body is only counted, and the exchange marked as cut.
 import type { OutgoingHttpHeaders } from 'node:http';
+import { ByteArena } from './arena.js';
 import { pack, packedBodyBytes, packedId, unpack } from './packed.js';
 
 export interface CapturedBody {
@@ -76,6 +77,7 @@ export class CaptureStore {
   private oldest = 1;
   private seq = 0;
   private keptBytes = 0;
+  private readonly arena = new ByteArena();
   private readonly listeners = new Set<(event: CaptureEvent) => void>();
 
   constructor(limits: Partial<CaptureLimits> = {}) {
@@ -105,6 +107,7 @@ export class CaptureStore {
   }
 
   clear(): void {
+    for (const kept of this.slots) if (Buffer.isBuffer(kept)) this.arena.free(kept);
     this.slots.fill(undefined);
     this.oldest = this.seq + 1;
     this.keptBytes = 0;
@@ -171,7 +174,7 @@ export class CaptureStore {
         this.evict(this.slots.length);
         if (!this.kept(n, entry)) return;
         this.emit({ kind: 'update', exchange: entry });
-        this.slots[n % this.slots.length] = pack(entry);
+        this.slots[n % this.slots.length] = pack(entry, this.arena);
       },
     };
   }
@@ -199,10 +202,14 @@ export class CaptureStore {
       const slot = this.oldest++ % this.slots.length;
       const kept = this.slots[slot]!;
       this.slots[slot] = undefined;
-      this.keptBytes -= Buffer.isBuffer(kept)
-        ? packedBodyBytes(kept)
-        : kept.request.body.kept + (kept.response?.body.kept ?? 0);
-      this.emit({ kind: 'evict', id: idOf(kept) });
+      const id = idOf(kept);
+      if (Buffer.isBuffer(kept)) {
+        this.keptBytes -= packedBodyBytes(kept);
+        this.arena.free(kept);
+      } else {
+        this.keptBytes -= kept.request.body.kept + (kept.response?.body.kept ?? 0);
+      }
+      this.emit({ kind: 'evict', id });
     }
   }
 

@@ -4,11 +4,12 @@
 // grows the young generation for them (the client's RSS after a load of small answers was 91 MB instead of
 // 75), and where scavenges come faster than they die (Node 26's young generation at our 4 MB cap) promotes
 // them, which brings a full collection every ~0.5 s. A buffer is one small object on the heap, its bytes
-// outside it. Only an exchange that is read (the API, the page, a replay) is unpacked, into fresh objects.
+// outside it (arena.ts). Only an exchange that is read (the API, the page, a replay) is unpacked, into fresh objects.
 //
 // Layout: [id length: u8][id: latin1][request body bytes: u32][response body bytes: u32][JSON bytes: u32]
 // [JSON][request body][response body].
 import type { OutgoingHttpHeaders } from 'node:http';
+import type { ByteArena } from './arena.js';
 import type { CapturedBody, CapturedExchange } from './capture.js';
 
 type Fields = [
@@ -28,7 +29,8 @@ type Fields = [
   replayOf: string | null,
 ];
 
-export function pack(e: CapturedExchange): Buffer {
+/** Packed in memory of `arena`, to be freed there when the store lets the exchange go. */
+export function pack(e: CapturedExchange, arena: ByteArena): Buffer {
   const req = e.request;
   const res = e.response;
   const fields: Fields = [
@@ -50,7 +52,7 @@ export function pack(e: CapturedExchange): Buffer {
   const json = JSON.stringify(fields);
   const jsonBytes = Buffer.byteLength(json);
   const resKept = res?.body.kept ?? 0;
-  const buf = Buffer.allocUnsafe(1 + e.id.length + 12 + jsonBytes + req.body.kept + resKept);
+  const buf = arena.alloc(1 + e.id.length + 12 + jsonBytes + req.body.kept + resKept);
   buf[0] = e.id.length;
   let at = 1 + buf.write(e.id, 1, 'latin1');
   at = buf.writeUInt32LE(req.body.kept, at);
@@ -81,7 +83,8 @@ export function unpack(buf: Buffer): CapturedExchange {
   const f = JSON.parse(buf.toString('utf8', at, at + jsonBytes)) as Fields;
   at += jsonBytes;
   const body = (kept: number, size: number): CapturedBody => {
-    const parts = kept > 0 ? [buf.subarray(at, at + kept)] : [];
+    // A copy: the arena reuses the packed bytes once the store lets the exchange go.
+    const parts = kept > 0 ? [Buffer.from(buf.subarray(at, at + kept))] : [];
     at += kept;
     return { parts, kept, size };
   };
