@@ -18,6 +18,7 @@ import {
   splitHead,
 } from './frames.js';
 import type { MuxStream } from './mux-stream.js';
+import { StreamTable } from './mux-table.js';
 
 /** Body bytes of all streams of a link that may be unconsumed at the receiver (HTTP/2's connection window). */
 export const LINK_WINDOW = 64 * 1024 * 1024;
@@ -46,7 +47,7 @@ export interface Endpoint {
 }
 
 export class Mux {
-  private readonly streams = new Map<number, Endpoint>();
+  private readonly streams = new StreamTable<Endpoint>();
   private readonly reader: FrameReader;
   private queue: Buffer[] = [];
   private queuedBytes = 0;
@@ -130,7 +131,7 @@ export class Mux {
     this.queuedBytes = 0;
     this.queuedReleases = [];
     this.blocked.clear();
-    const endpoints = [...this.streams.values()];
+    const endpoints = this.streams.list();
     this.streams.clear();
     for (const e of endpoints) e.lost(reason);
   }

@@ -2,6 +2,8 @@
 // are teed as they stream (copied up to the limit, never waited for), so capture adds no latency; the rest
 // of a long body is only counted, and the exchange marked as cut.
 import type { OutgoingHttpHeaders } from 'node:http';
+import { ByteArena } from './arena.js';
+import { pack, packedBodyBytes, packedId, unpack } from './packed.js';
 
 export interface CapturedBody {
   /** Copies of the first chunks, up to the per-body limit. */
@@ -61,30 +63,53 @@ export interface Recorder {
 
 export class CaptureStore {
   readonly limits: CaptureLimits;
-  private readonly entries = new Map<string, CapturedExchange>();
-  private keptBytes = 0;
+  // The kept exchanges in a fixed ring, the exchange numbered `seq` in slot `seq % keep`: the live ones are
+  // always the numbers oldest..seq, since they go oldest first. Not a Map: a Map that keeps hundreds of
+  // entries and churns thousands a second replaces its table every few hundred insertions, and V8 keeps a
+  // link from each replaced table to its successor (for live iterators). Once one table is in the old
+  // generation, scavenges take it as a root until the next full collection, so every later table and every
+  // exchange they held (with its headers, parsed answer, buffers) is promoted: ~3 KB per request, and a full
+  // collection every few hundred milliseconds under load. The ring is one array that lives as long as the
+  // store; a slot is overwritten or cleared when its exchange goes, so nothing dead points into the young
+  // generation. An id carries its number, so lookups need no index either. A finished exchange is kept
+  // packed (packed.ts), a running one as the object its recorder fills.
+  private readonly slots: (CapturedExchange | Buffer | undefined)[];
+  private oldest = 1;
   private seq = 0;
+  private keptBytes = 0;
+  private readonly arena = new ByteArena();
   private readonly listeners = new Set<(event: CaptureEvent) => void>();
 
   constructor(limits: Partial<CaptureLimits> = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
+    this.slots = new Array<CapturedExchange | Buffer | undefined>(Math.max(1, this.limits.keep)).fill(
+      undefined,
+    );
   }
 
   /** Newest first. */
   list(): CapturedExchange[] {
-    return [...this.entries.values()].reverse();
+    const out: CapturedExchange[] = [];
+    for (let n = this.seq; n >= this.oldest; n--) out.push(exchangeOf(this.slots[n % this.slots.length]!));
+    return out;
   }
 
   get(id: string): CapturedExchange | undefined {
-    return this.entries.get(id);
+    const n = parseInt(id.slice(8), 16);
+    if (!(n >= this.oldest && n <= this.seq)) return undefined;
+    const kept = this.slots[n % this.slots.length];
+    if (kept === undefined || idOf(kept) !== id) return undefined;
+    return exchangeOf(kept);
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.seq - this.oldest + 1;
   }
 
   clear(): void {
-    this.entries.clear();
+    for (const kept of this.slots) if (Buffer.isBuffer(kept)) this.arena.free(kept);
+    this.slots.fill(undefined);
+    this.oldest = this.seq + 1;
     this.keptBytes = 0;
     this.emit({ kind: 'clear' });
   }
@@ -102,11 +127,14 @@ export class CaptureStore {
     headers: OutgoingHttpHeaders;
     replayOf?: string;
   }): Recorder {
+    // Room for this one first, so that its slot is free.
+    this.evict(this.slots.length - 1);
+    const n = ++this.seq;
     const start = new Date();
     const id =
       Math.floor(start.getTime() / 1000)
         .toString(16)
-        .padStart(8, '0') + (++this.seq).toString(16).padStart(8, '0');
+        .padStart(8, '0') + n.toString(16).padStart(8, '0');
     const entry: CapturedExchange = {
       id,
       tunnel: init.tunnel,
@@ -119,20 +147,19 @@ export class CaptureStore {
       error: undefined,
       replayOf: init.replayOf,
     };
-    this.entries.set(id, entry);
-    this.evict();
+    this.slots[n % this.slots.length] = entry;
     this.emit({ kind: 'new', exchange: entry });
     const began = performance.now();
     let finished = false;
     return {
       id,
-      requestData: (chunk) => this.keep(entry, entry.request.body, chunk),
+      requestData: (chunk) => this.keep(n, entry, entry.request.body, chunk),
       response: (status, headers) => {
         entry.response = { status, headers, body: emptyBody() };
         this.emit({ kind: 'update', exchange: entry });
       },
       responseData: (chunk) => {
-        if (entry.response) this.keep(entry, entry.response.body, chunk);
+        if (entry.response) this.keep(n, entry, entry.response.body, chunk);
       },
       upgraded: (protocol, headers) => {
         entry.upgrade = protocol;
@@ -144,17 +171,24 @@ export class CaptureStore {
         finished = true;
         entry.durationMs = performance.now() - began;
         entry.error = error;
-        this.evict();
-        if (this.entries.get(id) === entry) this.emit({ kind: 'update', exchange: entry });
+        this.evict(this.slots.length);
+        if (!this.kept(n, entry)) return;
+        this.emit({ kind: 'update', exchange: entry });
+        this.slots[n % this.slots.length] = pack(entry, this.arena);
       },
     };
   }
 
-  private keep(entry: CapturedExchange, body: CapturedBody, chunk: Buffer): void {
+  /** The exchange numbered n is still in its slot. */
+  private kept(n: number, entry: CapturedExchange): boolean {
+    return this.slots[n % this.slots.length] === entry;
+  }
+
+  private keep(n: number, entry: CapturedExchange, body: CapturedBody, chunk: Buffer): void {
     body.size += chunk.length;
     const room = this.limits.bodyBytes - body.kept;
     // Once evicted (a long exchange outlived its place), nothing more is kept for it.
-    if (room <= 0 || this.entries.get(entry.id) !== entry) return;
+    if (room <= 0 || !this.kept(n, entry)) return;
     // A copy: the chunk may be a view into a much larger buffer (a whole WebSocket message) it would pin.
     const part = Buffer.from(chunk.subarray(0, room));
     body.parts.push(part);
@@ -162,12 +196,19 @@ export class CaptureStore {
     this.keptBytes += part.length;
   }
 
-  /** Drops the oldest exchanges beyond the count or the byte budget. */
-  private evict(): void {
-    for (const [id, entry] of this.entries) {
-      if (this.entries.size <= this.limits.keep && this.keptBytes <= this.limits.totalBytes) return;
-      this.entries.delete(id);
-      this.keptBytes -= entry.request.body.kept + (entry.response?.body.kept ?? 0);
+  /** Drops the oldest exchanges beyond `count` or beyond the byte budget. */
+  private evict(count: number): void {
+    while (this.size > 0 && (this.size > count || this.keptBytes > this.limits.totalBytes)) {
+      const slot = this.oldest++ % this.slots.length;
+      const kept = this.slots[slot]!;
+      this.slots[slot] = undefined;
+      const id = idOf(kept);
+      if (Buffer.isBuffer(kept)) {
+        this.keptBytes -= packedBodyBytes(kept);
+        this.arena.free(kept);
+      } else {
+        this.keptBytes -= kept.request.body.kept + (kept.response?.body.kept ?? 0);
+      }
       this.emit({ kind: 'evict', id });
     }
   }
@@ -175,6 +216,14 @@ export class CaptureStore {
   private emit(event: CaptureEvent): void {
     for (const listener of this.listeners) listener(event);
   }
+}
+
+function idOf(kept: CapturedExchange | Buffer): string {
+  return Buffer.isBuffer(kept) ? packedId(kept) : kept.id;
+}
+
+function exchangeOf(kept: CapturedExchange | Buffer): CapturedExchange {
+  return Buffer.isBuffer(kept) ? unpack(kept) : kept;
 }
 
 function emptyBody(): CapturedBody {
