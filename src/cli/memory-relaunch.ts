@@ -27,8 +27,9 @@ type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
 /**
  * Call first thing in a command's main: returns at once when nothing is missing (or after the fallback),
  * and otherwise does not return (the process image is replaced by the same command with the settings).
+ * `fallback: false`: where the process cannot be replaced, nothing is set at run time (see serve.ts).
  */
-export function withMemorySettings(): void {
+export function withMemorySettings(options: { fallback?: boolean } = {}): void {
   if (process.env[RELAUNCHED] !== undefined) {
     delete process.env[RELAUNCHED];
     return;
@@ -49,6 +50,7 @@ export function withMemorySettings(): void {
       // Not replaced (e.g. the binary moved): run on with what can be set now.
     }
   }
+  if (options.fallback === false) return;
   // The old-space flag's effect without the flag: V8's heap grows to 2x what survived, not up to 4x.
   if (flags.some((f) => f.startsWith('--max-old-space-size')))
     v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);

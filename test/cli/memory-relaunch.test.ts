@@ -85,7 +85,7 @@ test("the user's own memory settings are kept; only what they left out is added"
 });
 
 test(
-  "without execve, the young generation is held at the semi-space flag's size (V8 would let it grow to 2 x 16 MB)",
+  "without execve, the young generation is held at the semi-space flag's size (V8 would let it grow to 2 x 16 MB); not with fallback: false",
   {
     skip:
       typeof (process as { execve?: unknown }).execve === 'function' && 'this Node relaunches with the flag',
@@ -93,13 +93,15 @@ test(
   async () => {
     const tmp = tempDir();
     try {
-      const script = path.join(tmp.dir, 'young.mjs');
-      // Objects that live across a few scavenges, as requests in flight do: V8 grows the young generation.
-      writeFileSync(
-        script,
-        `import v8 from 'node:v8';
+      /** The young generation's largest size (MB) in a process that called withMemorySettings(`options`). */
+      const youngMb = async (options: string): Promise<number> => {
+        const script = path.join(tmp.dir, 'young.mjs');
+        // Objects that live across a few scavenges, as requests in flight do: V8 grows the young generation.
+        writeFileSync(
+          script,
+          `import v8 from 'node:v8';
 const { withMemorySettings } = await import(${JSON.stringify(pathToFileURL(MODULE).href)});
-withMemorySettings();
+withMemorySettings(${options});
 const young = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
 let live = [];
 let max = 0;
@@ -113,16 +115,20 @@ for (let round = 0; round < 200; round++) {
 }
 console.log(max);
 `,
-      );
-      const clean = { ...process.env };
-      delete clean.NODE_OPTIONS;
-      const stdout = await new Promise<string>((resolve, reject) =>
-        execFile(process.execPath, [script], { env: clean }, (err, out, stderr) =>
-          err ? reject(new Error(`${err.message}: ${stderr}`)) : resolve(out),
-        ),
-      );
-      const max = Number(stdout.trim()) / 2 ** 20;
-      assert.ok(max > 0 && max <= 2 * SEMI_SPACE_MB, `young generation reached ${max} MB`);
+        );
+        const clean = { ...process.env };
+        delete clean.NODE_OPTIONS;
+        const stdout = await new Promise<string>((resolve, reject) =>
+          execFile(process.execPath, [script], { env: clean }, (err, out, stderr) =>
+            err ? reject(new Error(`${err.message}: ${stderr}`)) : resolve(out),
+          ),
+        );
+        return Number(stdout.trim()) / 2 ** 20;
+      };
+      const held = await youngMb('');
+      assert.ok(held > 0 && held <= 2 * SEMI_SPACE_MB, `young generation reached ${held} MB`);
+      const asStarted = await youngMb('{ fallback: false }');
+      assert.ok(asStarted > 2 * SEMI_SPACE_MB, `without the fallback: ${asStarted} MB`);
     } finally {
       tmp.cleanup();
     }
