@@ -36,6 +36,9 @@ before(async () => {
 });
 after(() => cleanup());
 
+/** A process's environment and command line, from /proc. */
+const environ = (pid: number) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
 const site = (port: number, index: string) => `:${port} {\n\troot ${dir}\n\tindex ${index}\n}\n`;
 
 function logLines(nc: Nodecaddy, text: string): string[] {
@@ -78,7 +81,7 @@ describe('-workers 2', () => {
       assert.equal(logLines(nc, '"msg":"serving"').length, 1);
       await waitFor(() => existsSync(pidfile), 5000, 'pidfile');
       assert.equal(readFileSync(pidfile, 'utf8').trim(), String(nc.child.pid));
-      const envs = workers.map((pid) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0'));
+      const envs = workers.map(environ);
       const dirs = new Set(envs.map((e) => e.find((v) => v.startsWith('NODECADDY_RUN_DIR='))?.slice(18)));
       assert.equal(dirs.size, 1, 'one run dir shared by all workers');
       runDir = [...dirs][0] ?? '';
@@ -135,8 +138,6 @@ describe('-workers 2', () => {
     const port = await freePort();
     const conf = path.join(dir, 'Caddyfile.memory');
     writeFileSync(conf, site(port, 'one.txt'));
-    const environ = (pid: number) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
-    const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     const plain = await startNodecaddy(['-conf', conf, '-workers', '2']);
     try {
       for (const pid of await workersOf(plain)) {
